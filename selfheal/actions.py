@@ -1,0 +1,108 @@
+"""Heal actions: what to run when a check is CRITICAL.
+
+An action is an argv list. It is never handed to a shell unless it was
+built with ``shell=True`` explicitly: a heal string such as
+``"systemctl restart nginx; rm -rf /"`` is split with shlex and run as the
+literal words, so the ``;`` is just an argument ``systemctl`` rejects.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: keep the import off the plugin's path
+    from collections.abc import Sequence
+
+SUDO = ("sudo", "-n", "--")
+SHELL = ("/bin/sh", "-c")
+
+
+class Action:
+    """Base class: an argv, optionally run through sudo ``-n``."""
+
+    def __init__(self, argv: Sequence[str], *, sudo: bool = False, shell: bool = False) -> None:
+        argv = list(argv)
+        if not argv or not all(isinstance(word, str) and word for word in argv):
+            raise ValueError("a heal action needs a non-empty command")
+        if any("\0" in word for word in argv):
+            raise ValueError("a heal action must not contain NUL bytes")
+        self.words = tuple(argv)
+        self.sudo = bool(sudo)
+        self.shell = bool(shell)
+
+    @property
+    def argv(self) -> list[str]:
+        """The argv actually executed."""
+        words = [*SHELL, self.words[0]] if self.shell else list(self.words)
+        # -n: a sudo that would ask for a password fails at once instead of
+        # hanging until action_timeout with nobody at the terminal.
+        return [*SUDO, *words] if self.sudo else words
+
+    def describe(self) -> str:
+        """The action as the operator wrote it, for output notes."""
+        text = self.words[0] if self.shell else shlex.join(self.words)
+        return f"sudo {text}" if self.sudo else text
+
+    def with_sudo(self, sudo: bool) -> Action:
+        action = object.__new__(type(self))
+        action.__dict__.update(self.__dict__)
+        action.sudo = bool(sudo)
+        return action
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Action) and self.argv == other.argv
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.argv))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.describe()!r})"
+
+
+class Command(Action):
+    """Any command. A string is split with shlex, never run by a shell.
+
+    ``Command("logrotate -f /etc/logrotate.conf")`` runs logrotate with two
+    arguments. ``Command("a && b", shell=True)`` runs ``/bin/sh -c "a && b"``,
+    which only the config can ask for.
+    """
+
+    def __init__(self, command: str | Sequence[str], *, sudo: bool = False, shell: bool = False) -> None:
+        if isinstance(command, str):
+            if shell:
+                words = [command] if command.strip() else []
+            else:
+                try:
+                    words = shlex.split(command)
+                except ValueError as exc:
+                    raise ValueError(f"cannot split heal command {command!r}: {exc}") from None
+        else:
+            words = list(command)
+            if shell and len(words) != 1:
+                # A shell takes one script; joining argv words would re-open
+                # the quoting problems shell=False exists to avoid.
+                raise ValueError("with shell: true, give the heal command as one string")
+        super().__init__(words, sudo=sudo, shell=shell)
+
+
+class Systemd(Action):
+    """``systemctl VERB UNIT``, by default a restart."""
+
+    def __init__(self, unit: str, verb: str = "restart", *, sudo: bool = False) -> None:
+        if not unit or unit.startswith("-") or any(c.isspace() for c in unit):
+            raise ValueError(f"not a systemd unit name: {unit!r}")
+        self.unit = unit
+        self.verb = verb
+        super().__init__(["systemctl", verb, unit], sudo=sudo)
+
+
+class InitScript(Action):
+    """``/etc/init.d/NAME VERB``, for hosts without systemd."""
+
+    def __init__(self, name: str, verb: str = "restart", *, sudo: bool = False) -> None:
+        if not name or "/" in name or name.startswith(("-", ".")):
+            raise ValueError(f"not an init script name: {name!r}")
+        self.name = name
+        self.verb = verb
+        super().__init__([f"/etc/init.d/{name}", verb], sudo=sudo)

@@ -1,0 +1,236 @@
+"""The decision table (DESIGN.md section 2), as one pure function.
+
+``decide`` takes the check's result, the state record, the policy and the
+time, and returns the final result, the note, the new record and the
+journal events. It opens no file, starts no process and reads no clock:
+the caller does those things (see ``engine``) and tests drive it row by
+row with a fake clock.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from selfheal import states
+from selfheal.durations import format_duration
+from selfheal.record import Attempt, Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from selfheal.policy import Policy
+
+#: A recorded attempt with no runner pid yet is being spawned right now by
+#: another invocation; after this long without a pid it was lost.
+SPAWN_LIMIT = 15.0
+
+
+class Decision:
+    """What to report and which side effects to carry out."""
+
+    __slots__ = ("events", "heal", "note", "record", "row", "state")
+
+    def __init__(
+        self,
+        row: int,
+        state: int,
+        note: str = "",
+        record: Record | None = None,
+        events: list[dict[str, object]] | None = None,
+        heal: Attempt | None = None,
+    ) -> None:
+        self.row = row  # the table row that matched, for -v and tests
+        self.state = state  # the final state the plugin exits with
+        self.note = note  # the self-healing note for the status line
+        self.record = record  # the record to write, or None: nothing changed
+        self.events = events or []  # journal events, in order
+        self.heal = heal  # the attempt to start (row 9), already in record
+
+    def __repr__(self) -> str:
+        return f"Decision(row={self.row}, state={states.name(self.state)}, note={self.note!r})"
+
+
+def decide(
+    check_state: int,
+    record: Record,
+    policy: Policy,
+    now: float,
+    *,
+    action: str = "",
+    argv: list[str] | None = None,
+    downtime: bool = False,
+    dry_run: bool = False,
+    state_error: str | None = None,
+    runner_alive: bool | None = None,
+    attempt_id: str | None = None,
+) -> Decision:
+    """Apply the decision table.
+
+    ``action``/``argv`` describe the heal that row 9 would start.
+    ``runner_alive`` says whether the last attempt's runner process is
+    still alive (pid and create time both match); None when unknown.
+    ``state_error`` is why the state could not be read, locked or written.
+    """
+    before = record.to_json()
+    rec = record.copy()
+    events: list[dict[str, object]] = []
+    if rec.last_state != check_state:
+        rec.last_state = check_state
+        rec.last_change = now
+
+    def done(row: int, state: int, note: str = "", heal: Attempt | None = None) -> Decision:
+        changed = rec.to_json() != before
+        return Decision(row, state, note, rec if changed else None, events, heal)
+
+    if check_state not in policy.heal_on:
+        if check_state == states.UNKNOWN:
+            return done(2, check_state)
+        _note_healthy(rec, policy, now, events)
+        return done(1, check_state)
+
+    rec.ok_since = None
+    if downtime:
+        return done(3, check_state, "self-healing paused (Nagios downtime)")
+    if rec.paused_until is not None and now < rec.paused_until:
+        reason = f" ({rec.pause_reason})" if rec.pause_reason else ""
+        return done(3, check_state, f"self-healing paused until {_when(rec.paused_until, now)}{reason}")
+
+    last = rec.last_attempt
+    running = last if last is not None and last.ended is None else None
+    if running is not None:
+        age = _age(running.started, now)
+        # A recorded attempt without a pid is being spawned right now.
+        if runner_alive or (running.pid is None and age < SPAWN_LIMIT):
+            if age <= policy.running_limit():
+                note = (
+                    f"self-healing in progress: {running.action}, "
+                    f"attempt {_count(rec, policy, now)}/{policy.max_attempts}, "
+                    f"started {format_duration(age)} ago"
+                )
+                return done(5, states.WARNING, note)
+            # Never start a second action beside one that will not die.
+            note = (
+                f"self-healing stuck: {running.action} still running after "
+                f"{format_duration(age)} (pid {running.pid})"
+            )
+            return done(5, check_state, note)
+    if state_error is not None:
+        return Decision(4, check_state, f"self-healing disabled: {state_error}")
+
+    if running is not None:
+        # The runner died without recording an end (killed, host rebooted,
+        # nrpe restarted with KillMode=control-group): close the attempt.
+        running.ended = now
+        running.error = "runner lost before the action ended"
+        events.append(_event("action_lost", rec, running, reason=running.error))
+
+    if last is not None and last.ended is not None and _age(last.ended, now) < policy.grace:
+        return done(6, states.WARNING, f"self-healing: waiting for recovery after {last.action}")
+
+    count = _count(rec, policy, now)
+    if count >= policy.max_attempts:
+        first = min(a.started for a in _counted(rec, policy, now))
+        if rec.gave_up_at is None:
+            rec.gave_up_at = now
+            events.append(
+                _event(
+                    "gave_up", rec, last, reason=f"{count} attempts within {format_duration(policy.window)}"
+                )
+            )
+        note = (
+            f"self-healing gave up: {count} attempts since {_when(first, now)}; "
+            f"run 'selfheal reset {rec.check}'"
+        )
+        return done(7, check_state, note)
+
+    if last is not None and _counts(last, rec):
+        end = min(last.ended if last.ended is not None else last.started, now)
+        next_at = end + policy.cooldown_after(last.number)
+        if now < next_at:
+            if rec.cooldown_noted != last.id:
+                rec.cooldown_noted = last.id
+                events.append(
+                    _event("skipped_cooldown", rec, last, reason=f"next attempt after {_when(next_at, now)}")
+                )
+            note = (
+                f"self-healing did not help: attempt {last.number} at {_when(last.started, now)} "
+                f"{last.outcome()}; next attempt after {_when(next_at, now)}"
+            )
+            return done(8, check_state, note)
+
+    attempt = Attempt(
+        id=attempt_id or os.urandom(6).hex(),
+        number=rec.streak + 1,
+        started=now,
+        action=action,
+        argv=list(argv or []),
+    )
+    rec.streak += 1
+    rec.attempts.append(attempt)
+    rec.heals_total += 1
+    rec.gave_up_at = None
+    if rec.open_since is None:
+        rec.open_since = now
+    _prune(rec, policy, now)
+    verb = "would start" if dry_run else "started"
+    note = f"self-healing: {verb} {action} (attempt {_count(rec, policy, now)}/{policy.max_attempts})"
+    events.append(_event("attempt", rec, attempt))
+    return done(9, states.WARNING, note, heal=attempt)
+
+
+def _note_healthy(rec: Record, policy: Policy, now: float, events: list[dict[str, object]]) -> None:
+    """Row 1 bookkeeping: recovery, and the reset after a healthy stretch."""
+    last = rec.last_attempt
+    if rec.open_since is not None:
+        events.append(_event("recovered", rec, last, time_to_recover=round(_age(rec.open_since, now), 3)))
+        rec.open_since = None
+        rec.gave_up_at = None
+    if rec.ok_since is None or rec.ok_since > now:
+        rec.ok_since = now
+    if rec.streak and now - rec.ok_since >= policy.reset_after:
+        events.append(_event("reset", rec, last, reason=f"healthy for {format_duration(now - rec.ok_since)}"))
+        rec.streak = 0
+        rec.reset_at = now
+        rec.cooldown_noted = None
+    _prune(rec, policy, now)
+
+
+def _age(then: float, now: float) -> float:
+    # A timestamp in the future means the clock was stepped back: treat it
+    # as "just now", so no cooldown or grace can last longer than its own
+    # length after the step.
+    return max(0.0, now - then)
+
+
+def _counts(attempt: Attempt, rec: Record) -> bool:
+    return rec.reset_at is None or attempt.started >= rec.reset_at
+
+
+def _counted(rec: Record, policy: Policy, now: float) -> list[Attempt]:
+    return [a for a in rec.attempts if _counts(a, rec) and _age(a.started, now) < policy.window]
+
+
+def _count(rec: Record, policy: Policy, now: float) -> int:
+    return len(_counted(rec, policy, now))
+
+
+def _prune(rec: Record, policy: Policy, now: float) -> None:
+    """Forget attempts outside the window, but keep the latest for status."""
+    keep = [a for a in rec.attempts[:-1] if _age(a.started, now) < policy.window]
+    rec.attempts = keep + rec.attempts[-1:]
+
+
+def _when(timestamp: float, now: float) -> str:
+    """Local wall-clock time, as the operator reads it on the console."""
+    same_day = time.localtime(timestamp)[:3] == time.localtime(now)[:3]
+    return time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def _event(kind: str, rec: Record, attempt: Attempt | None, **fields: object) -> dict[str, object]:
+    event: dict[str, object] = {"event": kind, "check": rec.check}
+    if attempt is not None:
+        event.update(attempt=attempt.number, argv=attempt.argv, pid=attempt.pid)
+        if attempt.ended is not None:
+            event.update(exit_code=attempt.exit_code, duration=attempt.duration, timed_out=attempt.timed_out)
+    event.update(fields)
+    return event

@@ -1,0 +1,30 @@
+"""The one exception type that becomes a one-line UNKNOWN.
+
+Anything the operator can fix (bad config, bad argument, missing plugin,
+unsafe state dir) is raised as ``SelfhealError`` with a message that names
+the problem. The command line prints it as ``selfheal UNKNOWN - <message>``
+and exits 3, never with a traceback.
+"""
+
+from __future__ import annotations
+
+
+class SelfhealError(Exception):
+    """A problem the operator can fix, reported as one line."""
+
+
+class ConfigError(SelfhealError):
+    """A problem in the configuration, located as ``FILE:LINE``."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.reason = message
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(where + message)
+
+
+class StateError(SelfhealError):
+    """The state dir or a state record cannot be used safely (table row 4)."""
