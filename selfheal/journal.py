@@ -1,0 +1,68 @@
+"""The audit journal: JSON Lines, one event per line, appended atomically.
+
+Each event is one ``write()`` on an O_APPEND descriptor, so concurrent
+writers never interleave inside a line. Text from plugins goes through
+``json.dumps``, which escapes newlines: a plugin cannot forge a line.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import time
+
+from selfheal.errors import StateError
+
+JOURNAL_NAME = "journal.jsonl"
+EVENT_TYPES = (
+    "attempt",
+    "action_end",
+    "action_lost",
+    "recovered",
+    "skipped_cooldown",
+    "gave_up",
+    "paused",
+    "reset",
+    "state_error",
+)
+
+
+def iso_utc(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{int(timestamp % 1 * 1000):03d}Z"
+
+
+class Journal:
+    """Appends events to one JSON Lines file."""
+
+    def __init__(self, path: str, host: str | None = None) -> None:
+        self.path = path
+        self.host = host or socket.gethostname()
+        self.fd = -1
+
+    def open(self) -> None:
+        """Open now, so a heal is refused (row 4) if it could not be journaled."""
+        if self.fd >= 0:
+            return
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            self.fd = os.open(self.path, flags, 0o640)
+        except OSError as exc:
+            why = "is a symlink" if exc.errno == errno.ELOOP else f"cannot be written: {exc.strerror}"
+            raise StateError(f"journal {self.path} {why}") from None
+
+    def write(self, event: dict[str, object], now: float | None = None) -> None:
+        self.open()
+        now = time.time() if now is None else now
+        entry = {"ts": iso_utc(now), "host": self.host, **event}
+        line = json.dumps(entry, separators=(",", ":"), default=str) + "\n"
+        try:
+            os.write(self.fd, line.encode("utf-8", "replace"))
+        except OSError as exc:
+            raise StateError(f"journal {self.path} cannot be written: {exc.strerror}") from None
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1

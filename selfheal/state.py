@@ -1,0 +1,296 @@
+"""The state dir: one JSON record per check, locked, written atomically.
+
+Safety rules (DESIGN.md section 4), because the records decide whether a
+production service is restarted, possibly as root:
+
+- The state dir must be a real directory (not a symlink), owned by the
+  running user (root may use a service user's dir), and not writable by
+  everyone. Otherwise the state is refused and the check reports row 4.
+- Every file in it is opened with O_NOFOLLOW relative to the dir's file
+  descriptor, so a planted symlink is never followed.
+- Records are written to a temp file, fsynced, then renamed over the old
+  one: a reader sees the old record or the new one, never half of one.
+- A record that does not parse is moved aside (``.corrupt-<ts>``), never
+  overwritten, and the caller journals that.
+- Lock files are never deleted: deleting a lock file another process holds
+  open lets a third process lock a new inode and both "hold" the lock.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import time
+
+from selfheal.errors import StateError
+from selfheal.record import CorruptRecord, Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+SYSTEM_STATE_DIR = "/var/lib/selfheal"
+MAX_NAME = 100
+MAX_RECORD_BYTES = 1 << 20
+#: How long a plugin waits for another invocation's read-decide-write.
+LOCK_TIMEOUT = 3.0
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def check_name(name: str) -> str:
+    """Refuse names that could escape the state dir or forge output."""
+    if not isinstance(name, str) or not name:
+        raise ValueError("a check name must not be empty")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"a check name must be at most {MAX_NAME} characters")
+    bad = set(name) - _NAME_CHARS
+    if bad:
+        raise ValueError(
+            f"check name {name[:40]!r} may only use letters, digits, '.', '_' and '-' (found {sorted(bad)[0]!r})"
+        )
+    if name[0] in ".-":
+        raise ValueError(f"check name {name!r} must start with a letter or digit")
+    return name
+
+
+def default_state_dir(env: Mapping[str, str]) -> str:
+    """``/var/lib/selfheal`` when usable, else the user's XDG state dir."""
+    system = SYSTEM_STATE_DIR
+    try:
+        st = os.lstat(system)
+    except FileNotFoundError:
+        if os.access(os.path.dirname(system), os.W_OK):
+            return system
+    except OSError:
+        pass
+    else:
+        if stat.S_ISDIR(st.st_mode) and os.access(system, os.W_OK | os.X_OK):
+            return system
+    base = env.get("XDG_STATE_HOME") or os.path.join(
+        env.get("HOME") or os.path.expanduser("~"), ".local", "state"
+    )
+    return os.path.join(base, "selfheal")
+
+
+def resolve_state_dir(option: str | None, env: Mapping[str, str], configured: str | None = None) -> str:
+    """``--state-dir`` beats ``SELFHEAL_STATE_DIR`` beats config beats the default."""
+    chosen = option or env.get("SELFHEAL_STATE_DIR") or configured
+    return os.path.abspath(chosen) if chosen else default_state_dir(env)
+
+
+class StateDir:
+    """An opened, checked state dir. Use ``StateDir.open``; close when done."""
+
+    def __init__(self, path: str, fd: int, owner: int) -> None:
+        self.path = path
+        self.fd = fd
+        self.owner = owner
+
+    @classmethod
+    def open(cls, path: str, create: bool = True) -> StateDir:
+        """Open (creating 0700 if allowed) and vet the state dir."""
+        if create:
+            try:
+                os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise StateError(f"cannot create state dir {path}: {exc.strerror}") from None
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
+                raise StateError(f"state dir {path} is a symlink; refusing to follow it") from None
+            raise StateError(f"cannot open state dir {path}: {exc.strerror}") from None
+        st = os.fstat(fd)
+        euid = os.geteuid()
+        problem = None
+        if st.st_mode & stat.S_IWOTH:
+            problem = f"state dir {path} is writable by everyone; run: chmod o-w {path}"
+        elif st.st_uid != euid and euid != 0:
+            problem = f"state dir {path} is owned by uid {st.st_uid}, not by this user (uid {euid})"
+        elif not os.access(path, os.W_OK | os.X_OK):
+            problem = f"state dir {path} is not writable by this user"
+        if problem:
+            os.close(fd)
+            raise StateError(problem)
+        return cls(path, fd, st.st_uid)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> StateDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- records ---------------------------------------------------------
+
+    def read(self, name: str) -> tuple[Record, str | None]:
+        """The record for ``name``, and where a corrupt one was moved to.
+
+        A missing record is an empty one. A corrupt one is renamed aside
+        and an empty record returned; the caller journals the move.
+        """
+        try:
+            return load_record(self._read_bytes(f"{name}.json"), name), None
+        except CorruptRecord as exc:
+            aside = f"{name}.json.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
+            try:
+                os.rename(f"{name}.json", aside, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+            except OSError as err:
+                raise StateError(f"corrupt record {name}.json could not be moved aside: {err.strerror}") from None
+            return Record(check=name), f"{exc}; moved aside to {os.path.join(self.path, aside)}"
+
+    def peek(self, name: str) -> Record | None:
+        """Read without locking or repairing (dry run, healthy path).
+
+        None when there is no record. Raises CorruptRecord or StateError.
+        """
+        data = self._read_bytes(f"{name}.json")
+        return None if data is None else load_record(data, name)
+
+    def write(self, name: str, record: Record) -> None:
+        """Replace the record atomically: temp file, fsync, rename, fsync dir."""
+        import json
+
+        data = json.dumps(record.to_json(), separators=(",", ":"), sort_keys=True).encode()
+        self.write_file(f"{name}.json", data + b"\n")
+
+    def write_file(self, filename: str, data: bytes) -> None:
+        temp = f".{filename}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(temp, flags, 0o600, dir_fd=self.fd)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                self._give_to_owner(fd)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(temp, filename, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+            os.fsync(self.fd)
+        except OSError as exc:
+            try:
+                os.unlink(temp, dir_fd=self.fd)
+            except OSError:
+                pass
+            raise StateError(f"cannot write {os.path.join(self.path, filename)}: {exc.strerror}") from None
+
+    def _give_to_owner(self, fd: int) -> None:
+        # Root working in a service user's state dir (``selfheal reset`` by
+        # hand) must leave files that user can still read and replace.
+        if os.geteuid() == 0 and self.owner != 0:
+            os.fchown(fd, self.owner, -1)
+
+    def _read_bytes(self, filename: str) -> bytes | None:
+        try:
+            fd = os.open(filename, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=self.fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StateError(f"{os.path.join(self.path, filename)} is a symlink; refusing to follow it") from None
+            raise StateError(f"cannot read {os.path.join(self.path, filename)}: {exc.strerror}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise StateError(f"{os.path.join(self.path, filename)} is not a regular file")
+            if st.st_size > MAX_RECORD_BYTES:
+                raise CorruptRecord(f"record is {st.st_size} bytes, more than any real record")
+            chunks = []
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    # -- locking ---------------------------------------------------------
+
+    def lock(self, name: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+        """A FileLock on ``NAME.lock``; raises StateError("locked") on timeout."""
+        return _locked(self, name, timeout)
+
+    def lock_path(self, name: str) -> str:
+        """Make sure ``NAME.lock`` is a regular file of ours, then name it.
+
+        filelock opens the path itself (following symlinks), so the file is
+        created here first with O_NOFOLLOW and vetted.
+        """
+        filename = f"{name}.lock"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        try:
+            fd = os.open(filename, flags, 0o600, dir_fd=self.fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StateError(f"lock file {filename} is a symlink; refusing to follow it") from None
+            raise StateError(f"cannot create lock file {filename}: {exc.strerror}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise StateError(f"lock file {filename} is not a regular file")
+            self._give_to_owner(fd)
+        finally:
+            os.close(fd)
+        return os.path.join(self.path, filename)
+
+    def open_append(self, filename: str) -> int:
+        """An O_APPEND descriptor for a file in the state dir (logs)."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(filename, flags, 0o600, dir_fd=self.fd)
+        except OSError as exc:
+            raise StateError(f"cannot open {os.path.join(self.path, filename)}: {exc.strerror}") from None
+        self._give_to_owner(fd)
+        return fd
+
+
+def load_record(data: bytes | None, name: str) -> Record:
+    if data is None:
+        return Record(check=name)
+    import json
+
+    try:
+        record = Record.from_json(json.loads(data.decode("utf-8")))
+    except (UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, CorruptRecord):
+            raise
+        raise CorruptRecord(f"record is not valid JSON ({type(exc).__name__})") from None
+    if record.check != name:
+        raise CorruptRecord(f"record belongs to check {record.check!r}")
+    return record
+
+
+class _locked:
+    """Context manager around filelock, imported only when a lock is needed."""
+
+    def __init__(self, state_dir: StateDir, name: str, timeout: float) -> None:
+        self.path = state_dir.lock_path(name)
+        self.timeout = timeout
+        self.lock: object = None
+
+    def __enter__(self) -> None:
+        import filelock
+
+        self.lock = filelock.FileLock(self.path, timeout=self.timeout)
+        try:
+            self.lock.acquire()  # type: ignore[attr-defined]
+        except filelock.Timeout:
+            raise StateError(
+                f"state is locked by another selfheal run for more than {self.timeout:g}s"
+            ) from None
+        except OSError as exc:
+            raise StateError(f"cannot lock {self.path}: {exc.strerror}") from None
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()  # type: ignore[attr-defined]
