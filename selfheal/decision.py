@@ -104,7 +104,7 @@ def decide(
             if age <= policy.running_limit():
                 note = (
                     f"self-healing in progress: {running.action}, "
-                    f"attempt {_count(rec, policy, now)}/{policy.max_attempts}, "
+                    f"attempt {count_attempts(rec, policy, now)}/{policy.max_attempts}, "
                     f"started {format_duration(age)} ago"
                 )
                 return done(5, states.WARNING, note)
@@ -127,7 +127,7 @@ def decide(
     if last is not None and last.ended is not None and _age(last.ended, now) < policy.grace:
         return done(6, states.WARNING, f"self-healing: waiting for recovery after {last.action}")
 
-    count = _count(rec, policy, now)
+    count = count_attempts(rec, policy, now)
     if count >= policy.max_attempts:
         first = min(a.started for a in _counted(rec, policy, now))
         if rec.gave_up_at is None:
@@ -173,7 +173,7 @@ def decide(
         rec.open_since = now
     _prune(rec, policy, now)
     verb = "would start" if dry_run else "started"
-    note = f"self-healing: {verb} {action} (attempt {_count(rec, policy, now)}/{policy.max_attempts})"
+    note = f"self-healing: {verb} {action} (attempt {count_attempts(rec, policy, now)}/{policy.max_attempts})"
     events.append(_event("attempt", rec, attempt))
     return done(9, states.WARNING, note, heal=attempt)
 
@@ -210,7 +210,8 @@ def _counted(rec: Record, policy: Policy, now: float) -> list[Attempt]:
     return [a for a in rec.attempts if _counts(a, rec) and _age(a.started, now) < policy.window]
 
 
-def _count(rec: Record, policy: Policy, now: float) -> int:
+def count_attempts(rec: Record, policy: Policy, now: float) -> int:
+    """Attempts that count toward ``max_attempts`` now (the perfdata value)."""
     return len(_counted(rec, policy, now))
 
 

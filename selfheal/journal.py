@@ -15,7 +15,6 @@ import time
 
 from selfheal.errors import StateError
 
-JOURNAL_NAME = "journal.jsonl"
 EVENT_TYPES = (
     "attempt",
     "action_end",

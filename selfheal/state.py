@@ -145,7 +145,9 @@ class StateDir:
             try:
                 os.rename(f"{name}.json", aside, src_dir_fd=self.fd, dst_dir_fd=self.fd)
             except OSError as err:
-                raise StateError(f"corrupt record {name}.json could not be moved aside: {err.strerror}") from None
+                raise StateError(
+                    f"corrupt record {name}.json could not be moved aside: {err.strerror}"
+                ) from None
             return Record(check=name), f"{exc}; moved aside to {os.path.join(self.path, aside)}"
 
     def peek(self, name: str) -> Record | None:
@@ -198,7 +200,9 @@ class StateDir:
             return None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise StateError(f"{os.path.join(self.path, filename)} is a symlink; refusing to follow it") from None
+                raise StateError(
+                    f"{os.path.join(self.path, filename)} is a symlink; refusing to follow it"
+                ) from None
             raise StateError(f"cannot read {os.path.join(self.path, filename)}: {exc.strerror}") from None
         try:
             st = os.fstat(fd)

@@ -1,0 +1,369 @@
+"""``selfheal.yaml``: loading, validating, and locating every error.
+
+The file looks like this::
+
+    state_dir: /var/lib/selfheal        # optional
+    journal: /var/log/selfheal.jsonl    # optional
+    defaults:                           # optional, any policy key
+      cooldown: 15m
+    checks:
+      nginx:
+        plugin: /usr/lib/nagios/plugins/check_http -H localhost
+        heal: {systemd: nginx}
+        sudo: true
+
+Every error names ``FILE:LINE``. YAML is composed into nodes (not loaded
+straight to Python objects) so that each value keeps its line number.
+"""
+
+from __future__ import annotations
+
+import os
+
+from selfheal import states
+from selfheal.actions import Action, Command, InitScript, Systemd
+from selfheal.durations import parse_duration
+from selfheal.errors import ConfigError
+from selfheal.policy import DEFAULTS, Policy
+from selfheal.state import check_name
+
+DEFAULT_CONFIG = "/etc/selfheal/selfheal.yaml"
+#: Where distributions install Nagios plugins, searched after PATH so a
+#: config can say ``check_http`` as a Nagios command definition would.
+PLUGIN_DIRS = ("/usr/lib/nagios/plugins", "/usr/lib64/nagios/plugins", "/usr/local/nagios/libexec")
+#: Plugin timeout when none is configured: above the monitoring-plugins'
+#: own 10s default, below Nagios's 60s service_check_timeout.
+DEFAULT_TIMEOUT = 30.0
+
+TOP_KEYS = ("state_dir", "journal", "defaults", "checks")
+CHECK_SETTINGS = ("sudo", "timeout", "timeout_state")
+CHECK_KEYS = ("plugin", "check", "args", "heal", "description", *CHECK_SETTINGS, *DEFAULTS)
+HEAL_KEYS = ("systemd", "init", "command", "verb", "shell")
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+class CheckConfig:
+    """One configured check, validated."""
+
+    def __init__(
+        self,
+        name: str,
+        heal: Action,
+        policy: Policy,
+        *,
+        plugin: list[str] | None = None,
+        builtin: str | None = None,
+        args: dict[str, object] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        timeout_state: int = states.UNKNOWN,
+        path: str = "",
+        line: int = 0,
+        plugin_line: int = 0,
+    ) -> None:
+        self.name = name
+        self.heal = heal
+        self.policy = policy
+        self.plugin = plugin
+        self.builtin = builtin
+        self.args = args or {}
+        self.timeout = timeout
+        self.timeout_state = timeout_state
+        self.path = path
+        self.line = line
+        self.plugin_line = plugin_line
+
+    def resolved_plugin(self, env: Mapping[str, str]) -> list[str]:
+        """The plugin argv with its executable found; ConfigError if missing."""
+        assert self.plugin is not None
+        found = find_plugin(self.plugin[0], env)
+        if found is None:
+            raise ConfigError(
+                f"check {self.name!r}: plugin not found or not executable: {self.plugin[0]}",
+                self.path,
+                self.plugin_line,
+            )
+        return [found, *self.plugin[1:]]
+
+
+class Config:
+    def __init__(self, path: str, checks: dict[str, CheckConfig], state_dir: str | None, journal: str | None) -> None:
+        self.path = path
+        self.checks = checks
+        self.state_dir = state_dir
+        self.journal = journal
+
+    def check(self, name: str) -> CheckConfig:
+        try:
+            return self.checks[name]
+        except KeyError:
+            known = ", ".join(sorted(self.checks)) or "none"
+            raise ConfigError(f"no check named {name!r} (configured: {known})", self.path) from None
+
+
+def config_path(option: str | None, env: Mapping[str, str]) -> str:
+    """``-c`` beats ``SELFHEAL_CONFIG`` beats ``/etc/selfheal/selfheal.yaml``."""
+    return option or env.get("SELFHEAL_CONFIG") or DEFAULT_CONFIG
+
+
+def find_plugin(command: str, env: Mapping[str, str]) -> str | None:
+    def runnable(path: str) -> bool:
+        return os.path.isfile(path) and os.access(path, os.X_OK)
+
+    if "/" in command:
+        return os.path.abspath(command) if runnable(command) else None
+    dirs = [*(env.get("PATH") or os.defpath).split(os.pathsep), *PLUGIN_DIRS]
+    for directory in dirs:
+        candidate = os.path.join(directory or ".", command)
+        if runnable(candidate):
+            return candidate
+    return None
+
+
+def load(path: str) -> Config:
+    """Read and validate a config file; every error is a ConfigError."""
+    try:
+        with open(path, "rb") as stream:
+            text = stream.read()
+    except FileNotFoundError:
+        raise ConfigError("config file not found", path) from None
+    except IsADirectoryError:
+        raise ConfigError("config path is a directory, not a file", path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", path) from None
+    return parse(text, path)
+
+
+def parse(text: bytes | str, path: str = "<config>") -> Config:
+    root = _compose(text, path)
+    if root is None:
+        raise ConfigError("config is empty; it needs a 'checks:' section", path, 1)
+    reader = _Reader(path)
+    top = reader.mapping(root, "the config")
+    reader.known_keys(top, TOP_KEYS, "top level")
+    state_dir = reader.optional_str(top, "state_dir")
+    journal = reader.optional_str(top, "journal")
+    defaults: dict[str, tuple[object, object]] = {}
+    if "defaults" in top:
+        _, node = top["defaults"]
+        defaults = reader.mapping(node, "defaults")
+        reader.known_keys(defaults, (*CHECK_SETTINGS, *DEFAULTS), "defaults")
+    if "checks" not in top:
+        raise ConfigError("missing 'checks:' section", path, root.start_mark.line + 1)
+    _, checks_node = top["checks"]
+    checks_map = reader.mapping(checks_node, "checks")
+    checks = {}
+    for name, (key_node, node) in checks_map.items():
+        checks[name] = reader.check(name, key_node, node, defaults)
+    return Config(path, checks, state_dir, journal)
+
+
+def _compose(text: bytes | str, path: str) -> object:
+    import yaml
+
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.compose(text, Loader=loader_class)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(f"invalid YAML: {exc.problem or exc.context}", path, line) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", path) from None
+
+
+class _Reader:
+    """Turns YAML nodes into checked values, keeping their line numbers."""
+
+    def __init__(self, path: str) -> None:
+        import yaml
+
+        self.yaml = yaml
+        self.path = path
+        self.constructor = yaml.SafeLoader("")
+
+    def error(self, message: str, node: object) -> ConfigError:
+        return ConfigError(message, self.path, node.start_mark.line + 1)  # type: ignore[attr-defined]
+
+    def mapping(self, node: object, what: str) -> dict[str, tuple[object, object]]:
+        if not isinstance(node, self.yaml.MappingNode):
+            raise self.error(f"{what} must be a mapping of keys to values", node)
+        result: dict[str, tuple[object, object]] = {}
+        for key_node, value_node in node.value:
+            key = self.value(key_node)
+            if not isinstance(key, str):
+                raise self.error(f"keys in {what} must be strings, not {key!r}", key_node)
+            if key in result:
+                raise self.error(f"duplicate key {key!r} in {what}", key_node)
+            result[key] = (key_node, value_node)
+        return result
+
+    def value(self, node: object) -> object:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except self.yaml.YAMLError as exc:
+            raise self.error(f"invalid value: {exc}", node) from None
+
+    def known_keys(self, mapping: dict[str, tuple[object, object]], allowed: tuple[str, ...], what: str) -> None:
+        for key, (key_node, _) in mapping.items():
+            if key not in allowed:
+                raise self.error(f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})", key_node)
+
+    def optional_str(self, mapping: dict[str, tuple[object, object]], key: str) -> str | None:
+        if key not in mapping:
+            return None
+        _, node = mapping[key]
+        value = self.value(node)
+        if not isinstance(value, str) or not value:
+            raise self.error(f"{key} must be a non-empty string", node)
+        return value
+
+    def check(
+        self, name: str, key_node: object, node: object, defaults: dict[str, tuple[object, object]]
+    ) -> CheckConfig:
+        try:
+            check_name(name)
+        except ValueError as exc:
+            raise self.error(str(exc), key_node) from None
+        fields = self.mapping(node, f"check {name!r}")
+        self.known_keys(fields, CHECK_KEYS, f"check {name!r}")
+        merged = {**defaults, **fields}
+        where = f"check {name!r}"
+
+        has_plugin, has_builtin = "plugin" in fields, "check" in fields
+        if has_plugin == has_builtin:
+            raise self.error(f"{where} needs exactly one of 'plugin:' (a Nagios plugin) or 'check:' (a built-in)", key_node)
+        plugin = builtin = None
+        plugin_line = 0
+        args: dict[str, object] = {}
+        if has_plugin:
+            plugin = self.argv(fields["plugin"][1], f"{where}: plugin")
+            plugin_line = fields["plugin"][1].start_mark.line + 1  # type: ignore[attr-defined]
+        else:
+            _, builtin_node = fields["check"]
+            builtin = self.value(builtin_node)
+            # Built-in checks come with checks/; none is bundled yet.
+            raise self.error(f"{where}: unknown built-in check {builtin!r}", builtin_node)
+        if "args" in fields and not has_builtin:
+            raise self.error(f"{where}: 'args:' is for built-in checks ('check:'); put plugin arguments in 'plugin:'", fields["args"][0])
+
+        sudo = False
+        if "sudo" in merged:
+            sudo_node = merged["sudo"][1]
+            sudo = self.value(sudo_node)
+            if not isinstance(sudo, bool):
+                raise self.error(f"{where}: sudo must be true or false", sudo_node)
+        if "heal" not in fields:
+            raise self.error(f"{where} needs a 'heal:' action", key_node)
+        heal = self.heal(fields["heal"][1], where, sudo)
+
+        settings = {}
+        for key in DEFAULTS:
+            if key in merged:
+                settings[key] = self.value(merged[key][1])
+        try:
+            policy = Policy(**settings)
+        except ValueError as exc:
+            setting = str(exc).split(":", 1)[0]
+            bad_node = merged[setting][1] if setting in merged else key_node
+            raise self.error(f"{where}: {exc}", bad_node) from None
+
+        timeout = DEFAULT_TIMEOUT
+        if "timeout" in merged:
+            timeout_node = merged["timeout"][1]
+            try:
+                timeout = parse_duration(self.value(timeout_node))
+            except ValueError as exc:
+                raise self.error(f"{where}: timeout: {exc}", timeout_node) from None
+            if timeout <= 0:
+                raise self.error(f"{where}: timeout must be longer than 0s", timeout_node)
+        timeout_state = states.UNKNOWN
+        if "timeout_state" in merged:
+            state_node = merged["timeout_state"][1]
+            value = self.value(state_node)
+            try:
+                timeout_state = states.parse(value) if isinstance(value, str) else -1
+            except ValueError:
+                timeout_state = -1
+            if timeout_state not in (states.CRITICAL, states.UNKNOWN):
+                raise self.error(f"{where}: timeout_state must be critical or unknown", state_node)
+        if "description" in fields and not isinstance(self.value(fields["description"][1]), str):
+            raise self.error(f"{where}: description must be a string", fields["description"][1])
+
+        return CheckConfig(
+            name,
+            heal,
+            policy,
+            plugin=plugin,
+            builtin=builtin,
+            args=args,
+            timeout=timeout,
+            timeout_state=timeout_state,
+            path=self.path,
+            line=key_node.start_mark.line + 1,  # type: ignore[attr-defined]
+            plugin_line=plugin_line,
+        )
+
+    def argv(self, node: object, what: str) -> list[str]:
+        import shlex
+
+        value = self.value(node)
+        if isinstance(value, str):
+            try:
+                words = shlex.split(value)
+            except ValueError as exc:
+                raise self.error(f"{what}: cannot split {value!r}: {exc}", node) from None
+        elif isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+            words = [str(v) for v in value]
+        else:
+            raise self.error(f"{what} must be a command string or a list of arguments", node)
+        if not words or not words[0]:
+            raise self.error(f"{what} must not be empty", node)
+        return words
+
+    def heal(self, node: object, where: str, sudo: bool) -> Action:
+        what = f"{where}: heal"
+        if not isinstance(node, self.yaml.MappingNode):
+            return self._action(lambda: Command(self.argv(node, what), sudo=sudo), node, what)
+        fields = self.mapping(node, what)
+        self.known_keys(fields, HEAL_KEYS, what)
+        kinds = [k for k in ("systemd", "init", "command") if k in fields]
+        if len(kinds) != 1:
+            raise self.error(f"{what} needs exactly one of systemd:, init: or command:", node)
+        kind = kinds[0]
+        _, value_node = fields[kind]
+        verb = "restart"
+        if "verb" in fields:
+            if kind == "command":
+                raise self.error(f"{what}: verb: is for systemd: and init: actions", fields["verb"][0])
+            verb = self.value(fields["verb"][1])
+            if not isinstance(verb, str) or not verb or verb.startswith("-"):
+                raise self.error(f"{what}: verb must be a word such as restart", fields["verb"][1])
+        if "shell" in fields and kind != "command":
+            raise self.error(f"{what}: shell: is for command: actions", fields["shell"][0])
+        if kind == "command":
+            shell = False
+            if "shell" in fields:
+                shell = self.value(fields["shell"][1])
+                if not isinstance(shell, bool):
+                    raise self.error(f"{what}: shell must be true or false", fields["shell"][1])
+            value = self.value(value_node)
+            if shell:
+                if not isinstance(value, str):
+                    raise self.error(f"{what}: with shell: true, command must be one string", value_node)
+                return self._action(lambda: Command(value, sudo=sudo, shell=True), value_node, what)
+            return self._action(lambda: Command(self.argv(value_node, what), sudo=sudo), value_node, what)
+        target = self.value(value_node)
+        if not isinstance(target, str):
+            raise self.error(f"{what}: {kind} must name a {'unit' if kind == 'systemd' else 'script'}", value_node)
+        if kind == "systemd":
+            return self._action(lambda: Systemd(target, verb, sudo=sudo), value_node, what)
+        return self._action(lambda: InitScript(target, verb, sudo=sudo), value_node, what)
+
+    def _action(self, build: object, node: object, what: str) -> Action:
+        try:
+            return build()  # type: ignore[operator,no-any-return]
+        except ValueError as exc:
+            raise self.error(f"{what}: {exc}", node) from None

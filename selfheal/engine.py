@@ -1,0 +1,290 @@
+"""Self-healing at the edges: state, journal and spawning around ``decide``.
+
+``Healer.handle`` is what every caller (``selfheal run``, ``selfheal
+wrap``, ``selfheal.Check``) does with a check's result. The order of side
+effects is the safety contract:
+
+1. lock the check's record (a few seconds at most, then row 5 or 4);
+2. read it (moving a corrupt one aside, journaled);
+3. decide (pure);
+4. for a heal: open the journal and the attempt's log, *write the record
+   with the attempt*, and only then spawn the runner;
+5. record the runner's pid and create time, and journal the attempt.
+
+On a healthy result the record is only peeked at, without a lock, and is
+written only when something changed (a recovery, a reset).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from selfheal import states
+from selfheal.decision import Decision, count_attempts, decide
+from selfheal.errors import StateError
+from selfheal.policy import KILL_GRACE
+from selfheal.record import CorruptRecord, Record
+from selfheal.state import StateDir
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from selfheal.actions import Action
+    from selfheal.journal import Journal
+    from selfheal.policy import Policy
+    from selfheal.spawner import Spawner
+
+
+class Outcome:
+    """The decision plus what the caller prints: attempts and details."""
+
+    __slots__ = ("attempts", "decision", "details")
+
+    def __init__(self, decision: Decision, attempts: int = 0, details: list[str] | None = None) -> None:
+        self.decision = decision
+        self.attempts = attempts
+        self.details = details or []
+
+    @property
+    def state(self) -> int:
+        return self.decision.state
+
+    @property
+    def note(self) -> str:
+        return self.decision.note
+
+
+class Healer:
+    """Self-healing for one named check."""
+
+    def __init__(
+        self,
+        name: str,
+        heal: Action | Callable[[], Action],
+        policy: Policy,
+        state_dir: str,
+        journal: str | None = None,
+        *,
+        spawner: Spawner | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self._heal = heal
+        self.policy = policy
+        self.state_dir = state_dir
+        self.journal_path = journal or os.path.join(state_dir, "journal.jsonl")
+        self._spawner = spawner
+        self.clock = clock
+
+    @property
+    def spawner(self) -> Spawner:
+        if self._spawner is None:
+            from selfheal.spawner import Spawner
+
+            self._spawner = Spawner()
+        return self._spawner
+
+    @property
+    def action(self) -> Action:
+        # Built on first use: a healthy run never parses the heal command.
+        if callable(self._heal):
+            self._heal = self._heal()
+        return self._heal
+
+    def handle(self, check_state: int, *, dry_run: bool = False, downtime: float = 0) -> Outcome:
+        now = self.clock()
+        if check_state not in self.policy.heal_on:
+            return self._healthy(check_state, now, dry_run)
+        return self._unhealthy(check_state, now, dry_run, downtime > 0)
+
+    # -- OK, WARNING, UNKNOWN: rows 1 and 2 -------------------------------
+
+    def _healthy(self, check_state: int, now: float, dry_run: bool) -> Outcome:
+        unchanged = Decision(2 if check_state == states.UNKNOWN else 1, check_state)
+        if not os.path.lexists(self.state_dir):
+            return Outcome(unchanged)
+        try:
+            with StateDir.open(self.state_dir, create=False) as state_dir:
+                record = state_dir.peek(self.name)
+                if record is None:
+                    return Outcome(unchanged)
+                decision = decide(check_state, record, self.policy, now)
+                if decision.record is None or dry_run:
+                    return Outcome(decision, count_attempts(record, self.policy, now))
+                with state_dir.lock(self.name):
+                    record, moved = state_dir.read(self.name)
+                    decision = decide(check_state, record, self.policy, now)
+                    if decision.record is not None:
+                        state_dir.write(self.name, decision.record)
+                self._journal(self._moved_event(moved) + decision.events, now)
+                return Outcome(decision, count_attempts(decision.record or record, self.policy, now))
+        except (StateError, CorruptRecord) as exc:
+            # The check is healthy: its result stands, the bookkeeping waits.
+            return Outcome(unchanged, details=[f"self-healing state not updated: {exc}"])
+
+    # -- CRITICAL (or whatever heal_on says): rows 3 to 9 -----------------
+
+    def _unhealthy(self, check_state: int, now: float, dry_run: bool, downtime: bool) -> Outcome:
+        action = self.action
+        facts = {"action": action.describe(), "argv": action.argv, "downtime": downtime, "dry_run": dry_run}
+        try:
+            state_dir = StateDir.open(self.state_dir, create=not dry_run)
+        except StateError as exc:
+            return self._refused(check_state, Record(check=self.name), now, str(exc), facts, dry_run)
+        with state_dir:
+            if dry_run:
+                details: list[str] = []
+                try:
+                    record = state_dir.peek(self.name) or Record(check=self.name)
+                except CorruptRecord as exc:
+                    record = Record(check=self.name)
+                    details.append(f"state record is corrupt ({exc}); a real run would move it aside")
+                except StateError as exc:
+                    return self._refused(check_state, Record(check=self.name), now, str(exc), facts, True)
+                decision = decide(
+                    check_state, record, self.policy, now, runner_alive=self._alive(record), **facts
+                )
+                return Outcome(decision, count_attempts(decision.record or record, self.policy, now), details)
+            try:
+                with state_dir.lock(self.name):
+                    return self._locked(state_dir, check_state, now, facts)
+            except StateError as exc:
+                # Locked by another run (or unreadable): what it recorded
+                # decides between "in progress" (row 5) and row 4.
+                try:
+                    record = state_dir.peek(self.name) or Record(check=self.name)
+                except (StateError, CorruptRecord):
+                    record = Record(check=self.name)
+                return self._refused(check_state, record, now, str(exc), facts, False)
+
+    def _locked(self, state_dir: StateDir, check_state: int, now: float, facts: dict[str, object]) -> Outcome:
+        from selfheal.journal import Journal
+
+        record, moved = state_dir.read(self.name)
+        journal = Journal(self.journal_path)
+        try:
+            if moved:
+                journal.write(self._moved_event(moved)[0], now)
+            decision = decide(
+                check_state, record, self.policy, now, runner_alive=self._alive(record), **facts
+            )  # type: ignore[arg-type]
+            if decision.heal is None:
+                if decision.record is not None:
+                    state_dir.write(self.name, decision.record)
+                for event in decision.events:
+                    journal.write(event, now)
+                return Outcome(decision, count_attempts(decision.record or record, self.policy, now))
+            return self._start(state_dir, journal, decision, now)
+        finally:
+            journal.close()
+
+    def _start(self, state_dir: StateDir, journal: Journal, decision: Decision, now: float) -> Outcome:
+        """Row 9: record the attempt, then spawn the runner, then journal."""
+        attempt = decision.heal
+        record = decision.record
+        assert attempt is not None and record is not None
+        journal.open()  # refuse the heal (row 4) if it could not be journaled
+        log_name = f"{self.name}.heal-{attempt.id}.log"
+        attempt.log = os.path.join(state_dir.path, log_name)
+        log_fd = state_dir.open_append(log_name)
+        try:
+            state_dir.write(self.name, record)  # recorded before anything runs
+            spec = {
+                "check": self.name,
+                "attempt": attempt.id,
+                "argv": attempt.argv,
+                "action": attempt.action,
+                "state_dir": state_dir.path,
+                "journal": self.journal_path,
+                "timeout": self.policy.action_timeout,
+                "kill_grace": KILL_GRACE,
+                "splay": self.policy.splay,
+            }
+            try:
+                attempt.pid, attempt.create_time = self.spawner.spawn_runner(spec, log_fd)
+            except OSError as exc:
+                return self._spawn_failed(state_dir, journal, decision, now, exc)
+        finally:
+            os.close(log_fd)
+        details = []
+        try:
+            state_dir.write(self.name, record)
+        except StateError as exc:
+            # The runner records its own pid too; the heal is under way.
+            details.append(f"runner pid not recorded: {exc}")
+        for event in decision.events:
+            if event["event"] == "attempt":
+                event["pid"] = attempt.pid
+            try:
+                journal.write(event, now)
+            except StateError as exc:
+                details.append(str(exc))
+        return Outcome(decision, count_attempts(record, self.policy, now), details)
+
+    def _spawn_failed(
+        self, state_dir: StateDir, journal: Journal, decision: Decision, now: float, exc: OSError
+    ) -> Outcome:
+        attempt = decision.heal
+        record = decision.record
+        assert attempt is not None and record is not None
+        attempt.ended = now
+        attempt.duration = 0.0
+        attempt.error = f"could not start the heal runner: {exc.strerror or exc}"
+        details = []
+        try:
+            state_dir.write(self.name, record)
+            for event in [*decision.events, {"event": "action_end", "check": self.name}]:
+                event.update(attempt=attempt.number, argv=attempt.argv, reason=attempt.error)
+                journal.write(event, now)
+        except StateError as err:
+            details.append(str(err))
+        failed = Decision(9, max(record.last_state or states.CRITICAL, states.CRITICAL), record=record)
+        failed.note = f"self-healing failed: {attempt.error}"
+        return Outcome(failed, count_attempts(record, self.policy, now), details)
+
+    # -- helpers ----------------------------------------------------------
+
+    def _refused(
+        self, check_state: int, record: Record, now: float, why: str, facts: dict[str, object], dry_run: bool
+    ) -> Outcome:
+        decision = decide(
+            check_state,
+            record,
+            self.policy,
+            now,
+            state_error=why,
+            runner_alive=self._alive(record),
+            **facts,  # type: ignore[arg-type]
+        )
+        details = []
+        if decision.row == 4 and not dry_run:
+            try:
+                self._journal([{"event": "state_error", "check": self.name, "reason": why}], now)
+            except StateError as exc:
+                details.append(str(exc))
+        return Outcome(decision, count_attempts(record, self.policy, now), details)
+
+    def _alive(self, record: Record) -> bool | None:
+        last = record.last_attempt
+        if last is None or last.ended is not None or last.pid is None:
+            return None
+        return self.spawner.runner_alive(last.pid, last.create_time)
+
+    def _moved_event(self, moved: str | None) -> list[dict[str, object]]:
+        if moved is None:
+            return []
+        return [{"event": "state_error", "check": self.name, "reason": f"corrupt state record: {moved}"}]
+
+    def _journal(self, events: list[dict[str, object]], now: float) -> None:
+        if not events:
+            return
+        from selfheal.journal import Journal
+
+        journal = Journal(self.journal_path)
+        try:
+            for event in events:
+                journal.write(event, now)
+        finally:
+            journal.close()

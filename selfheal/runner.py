@@ -1,0 +1,160 @@
+"""The detached heal runner: ``python -m selfheal.runner SPEC``.
+
+Started by the plugin in a new session with stdio on the attempt's log
+file. It outlives the plugin (and Nagios's kill of the plugin's process
+group), runs the action with its timeout, and records how it ended in the
+check's record and in the journal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+
+from selfheal.errors import SelfhealError
+from selfheal.journal import Journal, iso_utc
+from selfheal.spawner import Spawner
+from selfheal.state import StateDir
+
+#: The runner is in no hurry: it may wait this long for the record's lock.
+RUNNER_LOCK_TIMEOUT = 30.0
+LOG_KEEP = 5
+
+
+def log(message: str) -> None:
+    print(f"{iso_utc(time.time())} selfheal runner[{os.getpid()}]: {message}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv if argv is None else argv
+    spec = json.loads(argv[1])
+    os.chdir("/")
+    spawner = Spawner()
+    name = spec["check"]
+    log(f"check {name}, attempt {spec['attempt']}: {spec['action']}")
+    splay = float(spec.get("splay") or 0)
+    if splay > 0:
+        record_runner(spec, spawner)
+        delay = random.uniform(0, splay)
+        log(f"splay: waiting {delay:.1f}s")
+        time.sleep(delay)
+    started = time.time()
+    result = spawner.run_action(
+        spec["argv"],
+        float(spec["timeout"]),
+        float(spec["kill_grace"]),
+        on_start=None if splay > 0 else lambda: record_runner(spec, spawner),
+    )
+    ended = started + result.duration
+    reason = result.error
+    if result.timed_out:
+        reason = f"timed out after {spec['timeout']:g}s; process group killed"
+    elif reason is None and result.exit_code != 0:
+        reason = last_line(spec.get("log"))
+    log(
+        f"action ended: exit {result.exit_code}, {result.duration:.2f}s"
+        + (", timed out" if result.timed_out else "")
+        + (f" ({reason})" if reason else "")
+    )
+    event = {
+        "event": "action_end",
+        "check": name,
+        "argv": spec["argv"],
+        "pid": os.getpid(),
+        "exit_code": result.exit_code,
+        "duration": round(result.duration, 3),
+        "timed_out": result.timed_out,
+    }
+    if reason:
+        event["reason"] = reason
+    try:
+        with StateDir.open(spec["state_dir"], create=False) as state_dir:
+            with state_dir.lock(name, RUNNER_LOCK_TIMEOUT):
+                record, _ = state_dir.read(name)
+                attempt = record.find_attempt(spec["attempt"])
+                if attempt is not None:
+                    attempt.ended = ended
+                    attempt.exit_code = result.exit_code
+                    attempt.duration = round(result.duration, 3)
+                    attempt.timed_out = result.timed_out
+                    attempt.error = result.error
+                    event["attempt"] = attempt.number
+                    state_dir.write(name, record)
+                else:
+                    log("attempt no longer in the record (reset?); journaling only")
+            prune_logs(state_dir, name)
+        journal = Journal(spec["journal"])
+        journal.write(event, ended)
+        journal.close()
+    except SelfhealError as exc:
+        log(f"could not record the outcome: {exc}")
+        return 1
+    return 0 if result.exit_code == 0 else 1
+
+
+def record_runner(spec: dict[str, object], spawner: Spawner) -> None:
+    """Record this runner's pid if the plugin died before it could.
+
+    Without it, the next check would take the attempt for lost and could
+    start a second action beside this one.
+    """
+    name = str(spec["check"])
+    try:
+        with StateDir.open(str(spec["state_dir"]), create=False) as state_dir:
+            record = state_dir.peek(name)
+            attempt = record.find_attempt(str(spec["attempt"])) if record else None
+            if attempt is None or attempt.pid is not None:
+                return
+            with state_dir.lock(name, RUNNER_LOCK_TIMEOUT):
+                record, _ = state_dir.read(name)
+                attempt = record.find_attempt(str(spec["attempt"]))
+                if attempt is not None and attempt.pid is None:
+                    attempt.pid = os.getpid()
+                    attempt.create_time = spawner.create_time(os.getpid())
+                    state_dir.write(name, record)
+                    log("recorded own pid (the plugin did not)")
+    except (SelfhealError, ValueError) as exc:
+        log(f"could not record own pid: {exc}")
+
+
+def last_line(path: object) -> str | None:
+    """The last line the action printed, as the journal's reason."""
+    if not isinstance(path, str):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        os.lseek(fd, max(0, size - 2048), os.SEEK_SET)
+        tail = os.read(fd, 2048).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+    lines = [line.strip() for line in tail.splitlines() if line.strip() and "selfheal runner[" not in line]
+    return lines[-1][:300] if lines else None
+
+
+def prune_logs(state_dir: StateDir, name: str) -> None:
+    """Keep the newest few attempt logs per check."""
+    prefix = f"{name}.heal-"
+    logs = []
+    for entry in os.scandir(state_dir.fd):
+        if (
+            entry.name.startswith(prefix)
+            and entry.name.endswith(".log")
+            and entry.is_file(follow_symlinks=False)
+        ):
+            logs.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
+    for _, old in sorted(logs)[:-LOG_KEEP]:
+        try:
+            os.unlink(old, dir_fd=state_dir.fd)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""Every process selfheal starts or kills goes through this module.
+
+Nothing else calls ``posix_spawn``, ``Popen`` or ``kill``. The engine gets
+a ``Spawner`` as a parameter, so unit tests swap in a recording fake and
+only a few real-process tests exercise this code (as supervisor does with
+its ``options`` object).
+
+Processes are started with ``os.posix_spawn`` rather than ``subprocess``:
+a healthy plugin run must not pay the import of ``subprocess`` (threading,
+selectors, signal, ...), and posix_spawn gives us the two things we need
+directly: a new process group for the wrapped plugin and a new session
+for the heal runner.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+import time
+
+try:
+    # The C module: the ``signal`` wrapper imports enum, milliseconds we
+    # would pay on every plugin run just to name three signals.
+    import _signal as signals
+except ImportError:  # pragma: no cover - other interpreters
+    import signal as signals  # type: ignore[no-redef]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+#: More plugin output than this is read and dropped, so a plugin printing
+#: megabytes neither blocks on a full pipe nor floods Nagios.
+MAX_OUTPUT = 64 * 1024
+#: Signals Python ignores that children must get back at their defaults,
+#: as subprocess's restore_signals does (a shell pipeline in a heal would
+#: otherwise never see SIGPIPE).
+_RESTORE = tuple(getattr(signals, n) for n in ("SIGPIPE", "SIGXFSZ") if hasattr(signals, n))
+
+
+class PluginRun:
+    """How a wrapped plugin ended and what it printed."""
+
+    __slots__ = ("error", "exit_status", "signal", "stderr", "stdout", "timed_out")
+
+    def __init__(
+        self,
+        exit_status: int | None = None,
+        stdout: bytes = b"",
+        stderr: bytes = b"",
+        *,
+        signal: int | None = None,
+        timed_out: bool = False,
+        error: str | None = None,
+    ) -> None:
+        self.exit_status = exit_status
+        self.stdout = stdout
+        self.stderr = stderr
+        self.signal = signal
+        self.timed_out = timed_out
+        self.error = error
+
+
+class ActionRun:
+    """How a heal action ended."""
+
+    __slots__ = ("duration", "error", "exit_code", "timed_out")
+
+    def __init__(
+        self, exit_code: int | None, duration: float, timed_out: bool = False, error: str | None = None
+    ) -> None:
+        self.exit_code = exit_code
+        self.duration = duration
+        self.timed_out = timed_out
+        self.error = error
+
+
+class Spawner:
+    """The real thing: starts, waits for and kills processes."""
+
+    def __init__(self) -> None:
+        # A parent that ignores SIGCHLD (some daemons do) would make the
+        # kernel reap our children before we can read their exit status.
+        signals.signal(signals.SIGCHLD, signals.SIG_DFL)
+
+    def run_plugin(self, argv: list[str], timeout: float) -> PluginRun:
+        """Run a Nagios plugin, reading stdout/stderr until it exits.
+
+        The plugin gets its own process group, so a timeout kills it with
+        every child it forked. A child that keeps stdout open after the
+        plugin exits does not hold us: we stop reading shortly after the
+        plugin itself is gone.
+        """
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            pid = os.posix_spawnp(
+                argv[0],
+                argv,
+                os.environ,
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, out_w, 1),
+                    (os.POSIX_SPAWN_DUP2, err_w, 2),
+                ],
+                setpgroup=0,
+                setsigdef=_RESTORE,
+            )
+        except OSError as exc:
+            for fd in (out_r, out_w, err_r, err_w):
+                os.close(fd)
+            return PluginRun(error=f"cannot execute {argv[0]}: {exc.strerror}")
+        os.close(out_w)
+        os.close(err_w)
+        deadline = time.monotonic() + timeout
+        buffers: dict[int, bytearray] = {out_r: bytearray(), err_r: bytearray()}
+        status: int | None = None
+        timed_out = False
+        linger: float | None = None  # once the plugin exited: stop reading then
+        poller = select.poll()
+        for fd in buffers:
+            poller.register(fd, select.POLLIN)
+        open_fds = set(buffers)
+        try:
+            while open_fds:
+                now = time.monotonic()
+                stop = deadline if linger is None else min(deadline, linger)
+                if now >= stop:
+                    timed_out = linger is None
+                    break
+                for fd, _ in poller.poll(min(stop - now, 0.05) * 1000):
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        poller.unregister(fd)
+                        open_fds.discard(fd)
+                    elif len(buffers[fd]) < MAX_OUTPUT:
+                        buffers[fd] += chunk[: MAX_OUTPUT - len(buffers[fd])]
+                if status is None and open_fds:
+                    status = _reap(pid, block=False)
+                    if status is not None:
+                        linger = time.monotonic() + 0.2
+            if timed_out:
+                _kill_group(pid, signals.SIGKILL)
+            if status is None:
+                status = _reap(pid, block=True, limit=2.0)
+        finally:
+            for fd in buffers:
+                os.close(fd)
+        run = PluginRun(stdout=bytes(buffers[out_r]), stderr=bytes(buffers[err_r]), timed_out=timed_out)
+        if status is not None:
+            if os.WIFSIGNALED(status):
+                run.signal = os.WTERMSIG(status)
+            else:
+                run.exit_status = os.waitstatus_to_exitcode(status)
+        return run
+
+    def spawn_runner(self, spec: dict[str, object], log_fd: int) -> tuple[int, float | None]:
+        """Start the heal runner fully detached; return its pid and create time.
+
+        New session: Nagios kills the plugin's process group on timeout and
+        the heal must survive that. stdin is /dev/null and stdout/stderr go
+        to the attempt's log, never to the plugin's pipes: NRPE reads the
+        plugin's stdout until EOF, and an inherited pipe would hang it.
+        """
+        import json
+
+        package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        argv = [sys.executable, "-m", "selfheal.runner", json.dumps(spec)]
+        pid = os.posix_spawn(
+            sys.executable,
+            argv,
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, log_fd, 1),
+                (os.POSIX_SPAWN_DUP2, log_fd, 2),
+            ],
+            setsid=True,
+            setsigdef=_RESTORE,
+        )
+        return pid, self.create_time(pid)
+
+    def run_action(
+        self, argv: list[str], timeout: float, kill_grace: float, on_start: Callable[[], None] | None = None
+    ) -> ActionRun:
+        """Run the heal in its own session; kill its whole group on timeout.
+
+        Only the action's own exit is waited for: an init script that starts
+        a daemon returns while the daemon lives on, and that daemon is the
+        heal, so it is left alone unless the action overran its timeout.
+        """
+        started = time.monotonic()
+        try:
+            pid = os.posix_spawnp(
+                argv[0],
+                argv,
+                os.environ,
+                file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)],
+                setsid=True,
+                setsigdef=_RESTORE,
+            )
+        except OSError as exc:
+            return ActionRun(
+                None, time.monotonic() - started, error=f"cannot execute {argv[0]}: {exc.strerror}"
+            )
+        if on_start is not None:
+            on_start()
+        status = _reap(pid, block=True, limit=max(0.0, timeout - (time.monotonic() - started)))
+        timed_out = status is None
+        if timed_out:
+            _kill_group(pid, signals.SIGTERM)
+            status = _reap(pid, block=True, limit=kill_grace)
+            _kill_group(pid, signals.SIGKILL)
+            if status is None:
+                status = _reap(pid, block=True, limit=kill_grace)
+        duration = time.monotonic() - started
+        if status is None:
+            return ActionRun(None, duration, timed_out, error="action did not die after SIGKILL")
+        if os.WIFSIGNALED(status):
+            code = None if timed_out else 128 + os.WTERMSIG(status)
+            return ActionRun(code, duration, timed_out)
+        return ActionRun(os.waitstatus_to_exitcode(status), duration, timed_out)
+
+    def create_time(self, pid: int) -> float | None:
+        """The process's start time; with the pid, it names one process."""
+        import psutil
+
+        try:
+            return psutil.Process(pid).create_time()
+        except psutil.Error:
+            return None
+
+    def runner_alive(self, pid: int, create_time: float | None) -> bool:
+        """True if ``pid`` is still the process started at ``create_time``.
+
+        The pid alone could have been reused by an unrelated process since.
+        """
+        import psutil
+
+        try:
+            process = psutil.Process(pid)
+            same = create_time is not None and abs(process.create_time() - create_time) < 0.05
+            return same and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+        except psutil.Error:
+            # Exists but cannot be inspected: assume it is ours and alive, so
+            # we never start a second action beside it.
+            return True
+
+
+def _reap(pid: int, *, block: bool, limit: float = 0.0) -> int | None:
+    """waitpid with an optional time limit; the raw status, or None."""
+    deadline = time.monotonic() + limit
+    delay = 0.001
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            # Reaped elsewhere (SIGCHLD was ignored): the status is lost.
+            # Report exit 255, which every caller treats as a failure.
+            return 255 << 8
+        if done:
+            return status
+        if not block or time.monotonic() >= deadline:
+            return None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def _kill_group(pgid: int, signal: int) -> None:
+    try:
+        os.killpg(pgid, signal)
+    except (ProcessLookupError, PermissionError):
+        pass
