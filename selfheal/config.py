@@ -89,7 +89,9 @@ class CheckConfig:
 
 
 class Config:
-    def __init__(self, path: str, checks: dict[str, CheckConfig], state_dir: str | None, journal: str | None) -> None:
+    def __init__(
+        self, path: str, checks: dict[str, CheckConfig], state_dir: str | None, journal: str | None
+    ) -> None:
         self.path = path
         self.checks = checks
         self.state_dir = state_dir
@@ -206,10 +208,14 @@ class _Reader:
         except self.yaml.YAMLError as exc:
             raise self.error(f"invalid value: {exc}", node) from None
 
-    def known_keys(self, mapping: dict[str, tuple[object, object]], allowed: tuple[str, ...], what: str) -> None:
+    def known_keys(
+        self, mapping: dict[str, tuple[object, object]], allowed: tuple[str, ...], what: str
+    ) -> None:
         for key, (key_node, _) in mapping.items():
             if key not in allowed:
-                raise self.error(f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})", key_node)
+                raise self.error(
+                    f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})", key_node
+                )
 
     def optional_str(self, mapping: dict[str, tuple[object, object]], key: str) -> str | None:
         if key not in mapping:
@@ -234,7 +240,9 @@ class _Reader:
 
         has_plugin, has_builtin = "plugin" in fields, "check" in fields
         if has_plugin == has_builtin:
-            raise self.error(f"{where} needs exactly one of 'plugin:' (a Nagios plugin) or 'check:' (a built-in)", key_node)
+            raise self.error(
+                f"{where} needs exactly one of 'plugin:' (a Nagios plugin) or 'check:' (a built-in)", key_node
+            )
         plugin = builtin = None
         plugin_line = 0
         args: dict[str, object] = {}
@@ -247,7 +255,10 @@ class _Reader:
             # Built-in checks come with checks/; none is bundled yet.
             raise self.error(f"{where}: unknown built-in check {builtin!r}", builtin_node)
         if "args" in fields and not has_builtin:
-            raise self.error(f"{where}: 'args:' is for built-in checks ('check:'); put plugin arguments in 'plugin:'", fields["args"][0])
+            raise self.error(
+                f"{where}: 'args:' is for built-in checks ('check:'); put plugin arguments in 'plugin:'",
+                fields["args"][0],
+            )
 
         sudo = False
         if "sudo" in merged:
@@ -315,7 +326,9 @@ class _Reader:
                 words = shlex.split(value)
             except ValueError as exc:
                 raise self.error(f"{what}: cannot split {value!r}: {exc}", node) from None
-        elif isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+        elif isinstance(value, list) and all(
+            isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value
+        ):
             words = [str(v) for v in value]
         else:
             raise self.error(f"{what} must be a command string or a list of arguments", node)
@@ -357,7 +370,9 @@ class _Reader:
             return self._action(lambda: Command(self.argv(value_node, what), sudo=sudo), value_node, what)
         target = self.value(value_node)
         if not isinstance(target, str):
-            raise self.error(f"{what}: {kind} must name a {'unit' if kind == 'systemd' else 'script'}", value_node)
+            raise self.error(
+                f"{what}: {kind} must name a {'unit' if kind == 'systemd' else 'script'}", value_node
+            )
         if kind == "systemd":
             return self._action(lambda: Systemd(target, verb, sudo=sudo), value_node, what)
         return self._action(lambda: InitScript(target, verb, sudo=sudo), value_node, what)

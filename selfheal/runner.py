@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import sys
 import time
 
 from selfheal.errors import SelfhealError
-from selfheal.journal import Journal, iso_utc
+from selfheal.journal import iso_utc
 from selfheal.spawner import Spawner
 from selfheal.state import StateDir
 
@@ -38,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     splay = float(spec.get("splay") or 0)
     if splay > 0:
         record_runner(spec, spawner)
-        delay = random.uniform(0, splay)
+        delay = splay * int.from_bytes(os.urandom(4), "big") / 2**32  # no `random`: it imports hashlib
         log(f"splay: waiting {delay:.1f}s")
         time.sleep(delay)
     started = time.time()
@@ -86,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     log("attempt no longer in the record (reset?); journaling only")
             prune_logs(state_dir, name)
+        from selfheal.journal import Journal
+
         journal = Journal(spec["journal"])
         journal.write(event, ended)
         journal.close()
