@@ -73,6 +73,7 @@ def decide(
     """
     before = record.to_json()
     rec = record.copy()
+    _clamp_future(rec, now)
     events: list[dict[str, object]] = []
     if rec.last_state != check_state:
         rec.last_state = check_state
@@ -83,8 +84,8 @@ def decide(
         return Decision(row, state, note, rec if changed else None, events, heal)
 
     if check_state not in policy.heal_on:
-        if check_state == states.UNKNOWN:
-            return done(2, check_state)
+        if check_state not in (states.OK, states.WARNING):
+            return done(2, check_state)  # not healthy, but not ours to heal
         _note_healthy(rec, policy, now, events)
         return done(1, check_state)
 
@@ -144,7 +145,7 @@ def decide(
         return done(7, check_state, note)
 
     if last is not None and _counts(last, rec):
-        end = min(last.ended if last.ended is not None else last.started, now)
+        end = last.ended if last.ended is not None else last.started
         next_at = end + policy.cooldown_after(last.number)
         if now < next_at:
             if rec.cooldown_noted != last.id:
@@ -196,10 +197,25 @@ def _note_healthy(rec: Record, policy: Policy, now: float, events: list[dict[str
 
 
 def _age(then: float, now: float) -> float:
-    # A timestamp in the future means the clock was stepped back: treat it
-    # as "just now", so no cooldown or grace can last longer than its own
-    # length after the step.
     return max(0.0, now - then)
+
+
+def _clamp_future(rec: Record, now: float) -> None:
+    """Pull timestamps from the future back to now, and keep them there.
+
+    A timestamp after ``now`` means the clock was stepped back. Left alone,
+    a grace period or cooldown measured from it would last as long as the
+    step; clamped (and written back), each lasts its own length from now.
+    ``paused_until`` is meant to be in the future and is left as it is.
+    """
+    for key in ("last_change", "ok_since", "open_since", "reset_at", "gave_up_at"):
+        value = getattr(rec, key)
+        if value is not None and value > now:
+            setattr(rec, key, now)
+    for attempt in rec.attempts:
+        attempt.started = min(attempt.started, now)
+        if attempt.ended is not None:
+            attempt.ended = min(attempt.ended, now)
 
 
 def _counts(attempt: Attempt, rec: Record) -> bool:

@@ -129,6 +129,10 @@ class Healer:
     def _unhealthy(self, check_state: int, now: float, dry_run: bool, downtime: bool) -> Outcome:
         action = self.action
         facts = {"action": action.describe(), "argv": action.argv, "downtime": downtime, "dry_run": dry_run}
+        if dry_run and not os.path.lexists(self.state_dir):
+            # Nothing recorded yet, and a dry run must not create anything.
+            decision = decide(check_state, Record(check=self.name), self.policy, now, **facts)  # type: ignore[arg-type]
+            return Outcome(decision, count_attempts(Record(check=self.name), self.policy, now))
         try:
             state_dir = StateDir.open(self.state_dir, create=not dry_run)
         except StateError as exc:

@@ -744,7 +744,7 @@ def test_row7_attempts_before_reset_do_not_count() -> None:
     rec = three_attempts()
     rec.reset_at = T0 + 3600  # a1 started before the reset, a2 and a3 count
     rec.streak = 2
-    decision = run(CRITICAL, rec, T0 + 7210 + 1200)
+    decision = run(CRITICAL, rec, T0 + 7210 + 1500)
     assert decision.row == 9
     assert decision.note == f"self-healing: started {ACTION} (attempt 3/3)"
     assert decision.heal.number == 3
@@ -948,8 +948,7 @@ def test_sequence_heal_progress_grace_did_not_help_gave_up_recover_reset() -> No
     d = run(CRITICAL, rec, t + 700)
     assert (d.row, d.state) == (8, CRITICAL)
     assert d.note == (
-        f"self-healing did not help: attempt 2 at {hms(t + 612)} exited 1; "
-        f"next attempt after {hms(t + 1820)}"
+        f"self-healing did not help: attempt 2 at {hms(t + 612)} exited 1; next attempt after {hms(t + 1820)}"
     )
     assert kinds(d) == ["skipped_cooldown"]
     rec = d.record

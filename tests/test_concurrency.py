@@ -1,0 +1,69 @@
+"""Simultaneous invocations of one check spawn at most one action (DESIGN.md section 2)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import (
+    CHECK_DUMMY,
+    assert_no_traceback,
+    journal_events,
+    popen_selfheal,
+    read_record,
+    wait_for,
+    write_script,
+)
+
+COUNT = 30
+STATUS = re.compile(r"^SAME (WARNING|CRITICAL) - CRITICAL: down; self-healing ")
+
+
+def test_thirty_simultaneous_runs_start_one_action(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    counter = tmp_path / "counter"
+    heal = write_script(tmp_path / "heal", 'echo "$$" >> "$1"\nsleep 2\n')
+    heal_command = f"{shlex.quote(str(heal))} {shlex.quote(str(counter))}"
+    argv = ("wrap", "--name", "same", "--heal", heal_command, "--state-dir", state, "--")
+
+    procs = [
+        popen_selfheal(
+            *argv,
+            CHECK_DUMMY,
+            "2",
+            "down",
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(COUNT)
+    ]
+    results = []
+    started = time.monotonic()
+    for proc in procs:
+        out, err = proc.communicate(timeout=30)
+        results.append((proc.returncode, out.decode(), err.decode()))
+    # Nobody waited on the lock until Nagios would have killed it.
+    assert time.monotonic() - started < 20
+
+    for code, out, err in results:
+        assert_no_traceback(out, err)
+        assert code in (1, 2), (code, out, err)
+        lines = out.splitlines()
+        assert len(lines) == 1, out
+        assert STATUS.match(lines[0]), out
+        assert lines[0].startswith("SAME WARNING") == (code == 1), out
+    started_lines = [out for _, out, _ in results if "self-healing: started" in out]
+    assert len(started_lines) == 1, started_lines
+    assert "(attempt 1/3)" in started_lines[0]
+
+    (end,) = wait_for(lambda: journal_events(state, "action_end"), timeout=15, what="action_end")
+    assert end["exit_code"] == 0
+    assert counter.read_text().count("\n") == 1
+    assert len(journal_events(state, "attempt")) == 1
+    record = read_record(state, "same")
+    assert record["heals_total"] == 1
+    assert len(record["attempts"]) == 1  # type: ignore[arg-type]
