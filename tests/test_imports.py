@@ -19,6 +19,7 @@ def check_dummy():
         pytest.skip("check_dummy missing: install monitoring-plugins-basic")
     return CHECK_DUMMY
 
+
 HEAVY = ("nagiosplugin", "yaml", "psutil", "filelock", "argparse", "subprocess", "json", "shlex")
 
 PROBE = """
