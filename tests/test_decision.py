@@ -365,23 +365,24 @@ def test_row2_critical_still_heals_when_heal_on_includes_unknown() -> None:
     assert decision.heal is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decision.py treats any state outside heal_on, CRITICAL included, as row 1 (healthy): "
-    "it journals 'recovered' and starts the reset_after clock while the check is CRITICAL",
-)
-def test_row1_only_ok_or_warning_count_as_healthy() -> None:
+def test_row2_critical_outside_heal_on_is_not_healthy() -> None:
     # heal_on without critical is accepted by Policy; a CRITICAL result is
     # then not healed, but it is not a recovery either (row 1 is OK or WARNING).
     policy = make_policy(heal_on=["unknown"])
-    rec = record_with(make_attempt("a1", 1, T0, ended=T0 + 10, exit_code=0), open_since=T0)
+    rec = record_with(
+        make_attempt("a1", 1, T0, ended=T0 + 10, exit_code=0), open_since=T0, last_state=OK, ok_since=None
+    )
     decision = run(CRITICAL, rec, T0 + 100, policy)
+    assert decision.row == 2
     assert decision.state == CRITICAL
+    assert decision.note == ""
     assert decision.heal is None
-    assert "recovered" not in kinds(decision)
-    new = decision.record or rec
+    assert decision.events == []
+    new = decision.record
+    assert new.last_state == CRITICAL
     assert new.open_since == T0
     assert new.ok_since is None
+    assert new.streak == 1
 
 
 # ---------------------------------------------------------------------------
@@ -1016,50 +1017,75 @@ def test_sequence_heal_progress_grace_did_not_help_gave_up_recover_reset() -> No
 STEP = 86400.0  # the clock went back one day
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_age() clamps a future 'ended' to 0 on every run without rewriting it, "
-    "so grace (row 6, WARNING) lasts as long as the clock step, not grace",
-)
 def test_clock_step_back_grace_is_not_endless() -> None:
     rec = record_with(make_attempt("a1", 1, T0 + STEP - 10, ended=T0 + STEP, exit_code=0))
     d = run(CRITICAL, rec, T0)
     assert d.row == 6
-    rec = d.record or rec
+    assert d.state == WARNING
+    # The future timestamps are pulled back to now and written back.
+    assert d.record is not None
+    assert d.record.attempts[-1].ended == T0
+    assert d.record.attempts[-1].started == T0
+    assert d.record.open_since == T0
+    assert d.record.last_change == T0
+    rec = d.record
+    assert run(CRITICAL, rec, T0 + POLICY.grace - 0.001).row == 6
     later = run(CRITICAL, rec, T0 + POLICY.grace)
-    assert later.row != 6
+    assert later.row == 8
     assert later.state == CRITICAL
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="row 8 uses end=min(ended, now), recomputed each run, so with 'ended' in the "
-    "future the next attempt stays 'after now + cooldown' until the clock catches up",
-)
 def test_clock_step_back_cooldown_is_not_endless() -> None:
     policy = make_policy(grace=0)
     rec = record_with(make_attempt("a1", 1, T0 + STEP - 10, ended=T0 + STEP, exit_code=0))
     d = run(CRITICAL, rec, T0, policy)
     assert d.row == 8
-    rec = d.record or rec
+    assert d.note.endswith(f"next attempt after {hms(T0 + 600)}")
+    rec = d.record
+    assert rec.attempts[-1].ended == T0
+    assert run(CRITICAL, rec, T0 + 599.999, policy).row == 8
     later = run(CRITICAL, rec, T0 + policy.cooldown_after(1), policy)
     assert later.row == 9
     assert later.heal is not None
+    assert later.heal.number == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an attempt without a pid whose 'started' lies in the future has age 0 on every run, "
-    "so it is 'in progress' (row 5, WARNING) for the whole clock step instead of SPAWN_LIMIT",
-)
 def test_clock_step_back_spawning_attempt_is_not_endless() -> None:
     rec = record_with(make_attempt("a1", 1, T0 + STEP, pid=None))
     d = run(CRITICAL, rec, T0)
     assert d.row == 5
-    rec = d.record or rec
+    assert d.state == WARNING
+    rec = d.record
+    assert rec.attempts[-1].started == T0
     later = run(CRITICAL, rec, T0 + SPAWN_LIMIT + 1)
-    assert later.row != 5
-    assert "action_lost" in kinds(later)
+    assert later.row == 6  # lost, then grace
+    assert kinds(later) == ["action_lost"]
+    assert later.record.attempts[-1].ended == T0 + SPAWN_LIMIT + 1
+
+
+def test_clock_step_back_window_is_not_endless() -> None:
+    rec = record_with(
+        make_attempt("a1", 1, T0 + STEP, ended=T0 + STEP + 5, exit_code=1),
+        make_attempt("a2", 2, T0 + STEP + 10, ended=T0 + STEP + 15, exit_code=1),
+        make_attempt("a3", 3, T0 + STEP + 20, ended=T0 + STEP + 25, exit_code=1),
+    )
+    d = run(CRITICAL, rec, T0)
+    assert d.row == 6
+    gave_up = run(CRITICAL, d.record, T0 + 30)
+    assert gave_up.row == 7
+    assert kinds(gave_up) == ["gave_up"]
+    # One window after the step, none of the three counts any more.
+    later = run(CRITICAL, gave_up.record, T0 + 21600)
+    assert later.row == 9
+    assert later.note == f"self-healing: started {ACTION} (attempt 1/3)"
+    assert later.heal.number == 4
+
+
+def test_clock_step_back_keeps_a_pause() -> None:
+    rec = Record(check=NAME, paused_until=T0 + STEP, pause_reason="maintenance", last_state=CRITICAL)
+    d = run(CRITICAL, rec, T0)
+    assert d.row == 3
+    assert d.record is None  # paused_until is meant to be in the future
 
 
 def test_clock_step_back_cooldown_starts_now_not_in_the_future() -> None:
