@@ -150,9 +150,11 @@ def main(
     verbose += args.count("--verbose")
     name = "selfheal"
     try:
-        if not args or args[0] in ("-h", "--help"):
+        if not args:
+            raise Usage("no command given; try 'selfheal -h'")
+        if args[0] in ("-h", "--help"):
             out.write(HELP)
-            return 0 if args else states.UNKNOWN
+            return 0
         if args[0] in ("-V", "--version"):
             out.write(f"selfheal {__version__}\n")
             return 0
@@ -231,15 +233,12 @@ def parse_options(
 
 
 def option_help(command: str, options: list[tuple[tuple[str, ...], str, str, str, str]]) -> str:
-    lines = [
-        USAGE.splitlines()[{"run": 0, "wrap": 1}[command]].replace("usage: ", "usage: ").strip(),
-        "",
-        "options:",
-    ]
+    usage = next(line for line in USAGE.splitlines() if f"selfheal {command} " in line)
+    lines = ["usage: selfheal " + usage.split("selfheal ", 1)[1], "", "options:"]
     for names, _, _, metavar, text in options:
         label = ", ".join(names) + (f" {metavar}" if metavar else "")
         lines.append(f"  {label:<28} {text}")
-    return "\n".join(lines).replace("       selfheal", "usage: selfheal", 1) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def common_flags(values: dict[str, object], out: TextIO, command: str, options: list) -> bool:

@@ -27,7 +27,9 @@ UNKNOWN_LINE = re.compile(r"^\S+ UNKNOWN - ")
 @pytest.fixture(autouse=True, scope="session")
 def _need_check_dummy() -> None:
     # Not a skip: these tests are meaningless without the Debian plugins.
-    assert os.access(CHECK_DUMMY, os.X_OK), f"{CHECK_DUMMY} is missing: apt-get install monitoring-plugins-basic"
+    assert os.access(CHECK_DUMMY, os.X_OK), (
+        f"{CHECK_DUMMY} is missing: apt-get install monitoring-plugins-basic"
+    )
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -41,7 +43,9 @@ def selfheal_argv(*args: object) -> list[str]:
     return [sys.executable, "-m", "selfheal", *(str(a) for a in args)]
 
 
-def run_selfheal(*args: object, cwd: Path | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def run_selfheal(
+    *args: object, cwd: Path | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI to completion; stdout and stderr as text."""
     return subprocess.run(
         selfheal_argv(*args),

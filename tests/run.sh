@@ -15,7 +15,7 @@ if [ -n "$missing" ]; then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
     else
-        echo "tests/run.sh: missing Debian packages:$missing (install them as root; tests that need them will skip)" >&2
+        echo "tests/run.sh: missing Debian packages:$missing (install them as root; the tests that run real plugins will fail without them)" >&2
     fi
 fi
 
