@@ -132,7 +132,7 @@ class Healer:
         if dry_run and not os.path.lexists(self.state_dir):
             # Nothing recorded yet, and a dry run must not create anything.
             decision = decide(check_state, Record(check=self.name), self.policy, now, **facts)  # type: ignore[arg-type]
-            return Outcome(decision, count_attempts(Record(check=self.name), self.policy, now))
+            return Outcome(decision, 0)
         try:
             state_dir = StateDir.open(self.state_dir, create=not dry_run)
         except StateError as exc:
@@ -244,7 +244,10 @@ class Healer:
                 journal.write(event, now)
         except StateError as err:
             details.append(str(err))
-        failed = Decision(9, max(record.last_state or states.CRITICAL, states.CRITICAL), record=record)
+        # decide() set last_state to the check's own state (CRITICAL, or UNKNOWN with heal_on).
+        failed = Decision(
+            9, record.last_state if record.last_state is not None else states.CRITICAL, record=record
+        )
         failed.note = f"self-healing failed: {attempt.error}"
         return Outcome(failed, count_attempts(record, self.policy, now), details)
 
