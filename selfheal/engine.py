@@ -202,6 +202,7 @@ class Healer:
                 "action": attempt.action,
                 "state_dir": state_dir.path,
                 "journal": self.journal_path,
+                "log": attempt.log,  # its last line is the journal's reason when the action fails
                 "timeout": self.policy.action_timeout,
                 "kill_grace": KILL_GRACE,
                 "splay": self.policy.splay,
