@@ -1,0 +1,91 @@
+"""Fixtures for the end-to-end tests: a selfheal install, temp dirs, daemons.
+
+A missing daemon (or not being root, which Nagios needs to run plugins as
+``nagios``) skips these tests with the reason, unless
+``SELFHEAL_E2E=require`` (CI, ``.ci/run``): then it fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from e2e.daemons import NAGIOS4, Deployment, Nagios, Unavailable, make_workdir, reap, run_as_ids
+
+REQUIRED = os.environ.get("SELFHEAL_E2E") == "require"
+
+
+def need(condition: object, reason: str) -> None:
+    """Skip (or fail, under SELFHEAL_E2E=require) unless ``condition``."""
+    if condition:
+        return
+    if REQUIRED:
+        pytest.fail(f"SELFHEAL_E2E=require, but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def need_executable(path: str, package: str) -> None:
+    need(os.access(path, os.X_OK), f"{path} is missing (apt-get install {package})")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def deployment() -> Iterator[Deployment]:
+    """selfheal installed where the nagios user can run it."""
+    need(os.geteuid() == 0, "the end-to-end tests run as root (Nagios then runs plugins as nagios)")
+    try:
+        root = make_workdir("selfheal-e2e-install-")
+    except Unavailable as exc:
+        need(False, str(exc))
+    try:
+        try:
+            yield Deployment(root)
+        except Unavailable as exc:
+            need(False, str(exc))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A temp dir owned by the nagios user; everything left running in it is killed."""
+    need(os.geteuid() == 0, "the end-to-end tests run as root (Nagios then runs plugins as nagios)")
+    try:
+        root = make_workdir("selfheal-e2e-")
+    except Unavailable as exc:
+        need(False, str(exc))
+    try:
+        yield root
+    finally:
+        reap(str(root))
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def nagios_factory(workdir: Path) -> Iterator[object]:
+    """Build and start a Nagios on the given objects; stopped afterwards."""
+    need_executable(NAGIOS4, "nagios4-core")
+    started: list[Nagios] = []
+
+    def start(objects: str, **settings: object) -> Nagios:
+        root = workdir / f"nagios{len(started)}"
+        root.mkdir()
+        os.chown(root, *run_as_ids())
+        nagios = Nagios(root, objects, **settings)
+        started.append(nagios)
+        nagios.start()
+        return nagios
+
+    yield start
+    for nagios in started:
+        nagios.stop()
