@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from selfheal.engine import Healer
     from selfheal.output import PluginOutput
+    from selfheal.policy import Policy
     from selfheal.spawner import PluginRun
 
 USAGE = """\
@@ -280,6 +281,10 @@ def cmd_run(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
 
     cfg = configuration.load(configuration.config_path(values["config"], env))  # type: ignore[arg-type]
     check = cfg.check(name)
+    if check.builtin:
+        from selfheal.checks.plugin import run_configured
+
+        return run_configured(check, cfg, values, env, out)
     plugin = check.resolved_plugin(env)
     timeout = number(values, "timeout", "-t") or check.timeout
     healer = Healer(
@@ -304,7 +309,6 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
     if not values["heal"] or not str(values["heal"]).strip():
         raise Usage("wrap needs --heal 'CMD ARGS'")
     from selfheal.engine import Healer
-    from selfheal.policy import Policy
     from selfheal.state import check_name, resolve_state_dir
 
     name = str(values["name"] or os.path.basename(plugin[0]))
@@ -312,6 +316,35 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         check_name(name)
     except ValueError as exc:
         raise Usage(f"bad --name: {exc}") from None
+    policy, timeout_state = heal_policy(values)
+    heal_text, sudo, shell = str(values["heal"]), bool(values["sudo"]), bool(values["shell"])
+
+    def build_heal() -> object:
+        from selfheal.actions import Command
+
+        try:
+            return Command(heal_text, sudo=sudo, shell=shell)
+        except ValueError as exc:
+            raise Usage(f"bad --heal: {exc}") from None
+
+    healer = Healer(
+        name,
+        build_heal,  # type: ignore[arg-type]
+        policy,
+        resolve_state_dir(values["state_dir"], env),  # type: ignore[arg-type]
+        values["journal"],  # type: ignore[arg-type]
+    )
+    timeout = number(values, "timeout", "-t") or 30.0
+    return heal_plugin(name, plugin, timeout, timeout_state, healer, values, out)
+
+
+# -- shared by run and wrap -----------------------------------------------
+
+
+def heal_policy(values: dict[str, object]) -> tuple[Policy, int]:
+    """The healing policy and timeout state from the ``wrap`` options (shared with the built-in checks)."""
+    from selfheal.policy import Policy
+
     settings: dict[str, object] = {}
     for dest in ("cooldown", "max_cooldown", "window", "reset_after", "action_timeout", "grace", "splay"):
         if values[dest] is not None:
@@ -336,28 +369,7 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
             timeout_state = states.parse(str(values["timeout_state"]))
         except ValueError as exc:
             raise Usage(f"bad --timeout-state: {exc}") from None
-    heal_text, sudo, shell = str(values["heal"]), bool(values["sudo"]), bool(values["shell"])
-
-    def build_heal() -> object:
-        from selfheal.actions import Command
-
-        try:
-            return Command(heal_text, sudo=sudo, shell=shell)
-        except ValueError as exc:
-            raise Usage(f"bad --heal: {exc}") from None
-
-    healer = Healer(
-        name,
-        build_heal,  # type: ignore[arg-type]
-        policy,
-        resolve_state_dir(values["state_dir"], env),  # type: ignore[arg-type]
-        values["journal"],  # type: ignore[arg-type]
-    )
-    timeout = number(values, "timeout", "-t") or 30.0
-    return heal_plugin(name, plugin, timeout, timeout_state, healer, values, out)
-
-
-# -- shared by run and wrap -----------------------------------------------
+    return policy, timeout_state
 
 
 def heal_plugin(

@@ -62,6 +62,7 @@ class CheckConfig:
         path: str = "",
         line: int = 0,
         plugin_line: int = 0,
+        arg_lines: dict[str, int] | None = None,
     ) -> None:
         self.name = name
         self.heal = heal
@@ -74,6 +75,7 @@ class CheckConfig:
         self.path = path
         self.line = line
         self.plugin_line = plugin_line
+        self.arg_lines = arg_lines or {}
 
     def resolved_plugin(self, env: Mapping[str, str]) -> list[str]:
         """The plugin argv with its executable found; ConfigError if missing."""
@@ -246,14 +248,12 @@ class _Reader:
         plugin = builtin = None
         plugin_line = 0
         args: dict[str, object] = {}
+        arg_lines: dict[str, int] = {}
         if has_plugin:
             plugin = self.argv(fields["plugin"][1], f"{where}: plugin")
             plugin_line = fields["plugin"][1].start_mark.line + 1  # type: ignore[attr-defined]
         else:
-            _, builtin_node = fields["check"]
-            builtin = self.value(builtin_node)
-            # Built-in checks come with checks/; none is bundled yet.
-            raise self.error(f"{where}: unknown built-in check {builtin!r}", builtin_node)
+            builtin, args, arg_lines = self.builtin(fields, where)
         if "args" in fields and not has_builtin:
             raise self.error(
                 f"{where}: 'args:' is for built-in checks ('check:'); put plugin arguments in 'plugin:'",
@@ -315,7 +315,31 @@ class _Reader:
             path=self.path,
             line=key_node.start_mark.line + 1,  # type: ignore[attr-defined]
             plugin_line=plugin_line,
+            arg_lines=arg_lines,
         )
+
+    def builtin(
+        self, fields: dict[str, tuple[object, object]], where: str
+    ) -> tuple[str, dict[str, object], dict[str, int]]:
+        """``check: NAME`` and its ``args:``, with the line of each arg.
+
+        The args are checked against the check's options when it runs
+        (``selfheal.checks.plugin``): that needs the check's module, which
+        a config holding plain plugins should not pay for.
+        """
+        from selfheal.checks import NAMES
+
+        _, node = fields["check"]
+        name = self.value(node)
+        if name not in NAMES:
+            raise self.error(f"{where}: unknown built-in check {name!r} (built-in: {', '.join(NAMES)})", node)
+        args: dict[str, object] = {}
+        lines: dict[str, int] = {}
+        if "args" in fields:
+            for key, (key_node, value_node) in self.mapping(fields["args"][1], f"{where}: args").items():
+                args[key] = self.value(value_node)
+                lines[key] = key_node.start_mark.line + 1  # type: ignore[attr-defined]
+        return str(name), args, lines
 
     def argv(self, node: object, what: str) -> list[str]:
         import shlex
