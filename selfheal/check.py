@@ -22,6 +22,7 @@ import os
 
 import nagiosplugin
 
+from selfheal import output
 from selfheal.actions import Action, Command
 from selfheal.engine import Healer, Outcome
 from selfheal.policy import Policy
@@ -61,7 +62,8 @@ class Check(nagiosplugin.Check):
         super().__call__()
         original = int(super().state)
         self.outcome = self.healer.handle(original, dry_run=self.dry_run, downtime=self.downtime)
-        self.perfdata.append(f"selfheal_attempts={self.outcome.attempts};;;0")
+        self.perfdata.append(output.attempts_perfdata(self.outcome.attempts))
+        self.perfdata.append(output.heals_perfdata(self.outcome.heals_total))
 
     @property
     def state(self) -> nagiosplugin.state.ServiceState:

@@ -394,7 +394,11 @@ def heal_plugin(
         long.extend(f"selfheal: {detail}" for detail in outcome.details)
     if values["dry_run"]:
         long.append("selfheal: dry run, nothing was started or recorded")
-    perfdata = [*result.perfdata, output.attempts_perfdata(outcome.attempts)]
+    perfdata = [
+        *result.perfdata,
+        output.attempts_perfdata(outcome.attempts),
+        output.heals_perfdata(outcome.heals_total),
+    ]
     out.write(output.render(name, outcome.state, result.text, outcome.note, perfdata, long))
     return outcome.state
 

@@ -123,6 +123,7 @@ def decide(
         # nrpe restarted with KillMode=control-group): close the attempt.
         running.ended = now
         running.error = "runner lost before the action ended"
+        rec.count_end(running)
         events.append(_event("action_lost", rec, running, reason=running.error))
 
     if last is not None and last.ended is not None and _age(last.ended, now) < policy.grace:
@@ -133,6 +134,7 @@ def decide(
         first = min(a.started for a in _counted(rec, policy, now))
         if rec.gave_up_at is None:
             rec.gave_up_at = now
+            rec.gave_up_total += 1
             events.append(
                 _event(
                     "gave_up", rec, last, reason=f"{count} attempts within {format_duration(policy.window)}"
@@ -169,6 +171,7 @@ def decide(
     rec.streak += 1
     rec.attempts.append(attempt)
     rec.heals_total += 1
+    rec.policy = policy.snapshot()
     rec.gave_up_at = None
     if rec.open_since is None:
         rec.open_since = now

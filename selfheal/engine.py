@@ -40,12 +40,15 @@ if TYPE_CHECKING:
 class Outcome:
     """The decision plus what the caller prints: attempts and details."""
 
-    __slots__ = ("attempts", "decision", "details")
+    __slots__ = ("attempts", "decision", "details", "heals_total")
 
-    def __init__(self, decision: Decision, attempts: int = 0, details: list[str] | None = None) -> None:
+    def __init__(
+        self, decision: Decision, attempts: int = 0, details: list[str] | None = None, heals_total: int = 0
+    ) -> None:
         self.decision = decision
         self.attempts = attempts
         self.details = details or []
+        self.heals_total = heals_total  # heals ever started, for the perfdata counter
 
     @property
     def state(self) -> int:
@@ -112,14 +115,14 @@ class Healer:
                     return Outcome(unchanged)
                 decision = decide(check_state, record, self.policy, now)
                 if decision.record is None or dry_run:
-                    return Outcome(decision, count_attempts(record, self.policy, now))
+                    return self._outcome(decision, record, now)
                 with state_dir.lock(self.name):
                     record, moved = state_dir.read(self.name)
                     decision = decide(check_state, record, self.policy, now)
                     if decision.record is not None:
                         state_dir.write(self.name, decision.record)
                 self._journal(self._moved_event(moved) + decision.events, now)
-                return Outcome(decision, count_attempts(decision.record or record, self.policy, now))
+                return self._outcome(decision, decision.record or record, now)
         except (StateError, CorruptRecord) as exc:
             # The check is healthy: its result stands, the bookkeeping waits.
             return Outcome(unchanged, details=[f"self-healing state not updated: {exc}"])
@@ -150,7 +153,7 @@ class Healer:
                 decision = decide(
                     check_state, record, self.policy, now, runner_alive=self._alive(record), **facts
                 )
-                return Outcome(decision, count_attempts(decision.record or record, self.policy, now), details)
+                return self._outcome(decision, decision.record or record, now, details)
             try:
                 with state_dir.lock(self.name):
                     return self._locked(state_dir, check_state, now, facts)
@@ -179,7 +182,7 @@ class Healer:
                     state_dir.write(self.name, decision.record)
                 for event in decision.events:
                     journal.write(event, now)
-                return Outcome(decision, count_attempts(decision.record or record, self.policy, now))
+                return self._outcome(decision, decision.record or record, now)
             return self._start(state_dir, journal, decision, now)
         finally:
             journal.close()
@@ -226,7 +229,7 @@ class Healer:
                 journal.write(event, now)
             except StateError as exc:
                 details.append(str(exc))
-        return Outcome(decision, count_attempts(record, self.policy, now), details)
+        return self._outcome(decision, record, now, details)
 
     def _spawn_failed(
         self, state_dir: StateDir, journal: Journal, decision: Decision, now: float, exc: OSError
@@ -250,7 +253,7 @@ class Healer:
             9, record.last_state if record.last_state is not None else states.CRITICAL, record=record
         )
         failed.note = f"self-healing failed: {attempt.error}"
-        return Outcome(failed, count_attempts(record, self.policy, now), details)
+        return self._outcome(failed, record, now, details)
 
     # -- helpers ----------------------------------------------------------
 
@@ -272,7 +275,12 @@ class Healer:
                 self._journal([{"event": "state_error", "check": self.name, "reason": why}], now)
             except StateError as exc:
                 details.append(str(exc))
-        return Outcome(decision, count_attempts(record, self.policy, now), details)
+        return self._outcome(decision, record, now, details)
+
+    def _outcome(
+        self, decision: Decision, record: Record, now: float, details: list[str] | None = None
+    ) -> Outcome:
+        return Outcome(decision, count_attempts(record, self.policy, now), details, record.heals_total)
 
     def _alive(self, record: Record) -> bool | None:
         last = record.last_attempt

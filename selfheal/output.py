@@ -81,3 +81,8 @@ def render(
 
 def attempts_perfdata(count: int) -> str:
     return f"selfheal_attempts={count};;;0"
+
+
+def heals_perfdata(total: int) -> str:
+    """Heals ever started: a counter (``c``), for graphing beside the service."""
+    return f"selfheal_heals_total={total}c;;;0"

@@ -101,6 +101,21 @@ class Policy:
         exponent = min(max(attempt - 1, 0), 64)
         return min(self.cooldown * self.backoff**exponent, self.max_cooldown)
 
+    def snapshot(self) -> dict[str, object]:
+        """The limits ``selfheal status`` needs, as plain JSON values."""
+        return {
+            key: getattr(self, key)
+            for key in (
+                "cooldown",
+                "backoff",
+                "max_cooldown",
+                "max_attempts",
+                "window",
+                "reset_after",
+                "grace",
+            )
+        }
+
     def running_limit(self) -> float:
         """How long a runner may live: splay, action_timeout, then the kill."""
         return self.splay + self.action_timeout + KILL_GRACE + 5.0

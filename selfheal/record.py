@@ -126,6 +126,15 @@ class Record(_Plain):
         "paused_until": (_OPT_NUMBER, None),
         "pause_reason": (_OPT_STR, None),
         "heals_total": ((int,), 0),
+        # Counters for metrics and status; never reset, as Prometheus
+        # counters must only go up.
+        "heals_succeeded": ((int,), 0),
+        "heals_failed": ((int,), 0),
+        "heals_timed_out": ((int,), 0),
+        "gave_up_total": ((int,), 0),
+        # The policy of the last attempt, so ``selfheal status`` shows the
+        # limits of a ``wrap`` check, which is configured on its command line.
+        "policy": ((dict, type(None)), None),
     }
     __slots__ = tuple(FIELDS)
 
@@ -151,6 +160,15 @@ class Record(_Plain):
     @property
     def last_attempt(self) -> Attempt | None:
         return self.attempts[-1] if self.attempts else None
+
+    def count_end(self, attempt: Attempt) -> None:
+        """Count how an attempt ended, for the metrics counters."""
+        if attempt.timed_out:
+            self.heals_timed_out += 1
+        elif attempt.exit_code == 0 and not attempt.error:
+            self.heals_succeeded += 1
+        else:
+            self.heals_failed += 1
 
     def find_attempt(self, attempt_id: str) -> Attempt | None:
         for attempt in self.attempts:

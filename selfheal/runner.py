@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                     attempt.duration = round(result.duration, 3)
                     attempt.timed_out = result.timed_out
                     attempt.error = result.error
+                    record.count_end(attempt)
                     event["attempt"] = attempt.number
                     state_dir.write(name, record)
                 else:

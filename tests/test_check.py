@@ -42,6 +42,7 @@ def test_critical_heals_and_says_so(tmp_path):
     assert check.state == nagiosplugin.Warn and check.exitcode == 1
     assert check.summary_str == "up is 0 (outside range 1:); self-healing: started true (attempt 1/2)"
     assert "selfheal_attempts=1;;;0" in check.perfdata
+    assert "selfheal_heals_total=1c;;;0" in check.perfdata
     journal = tmp_path / "state" / "journal.jsonl"
     deadline = time.monotonic() + 10
     while "action_end" not in journal.read_text() and time.monotonic() < deadline:
@@ -55,7 +56,7 @@ def test_healthy_check_is_unchanged(tmp_path):
     check()
     assert check.state == nagiosplugin.Ok
     assert check.summary_str == "up is 1"
-    assert sorted(check.perfdata) == ["selfheal_attempts=0;;;0", "up=1;1:;1:"]
+    assert sorted(check.perfdata) == ["selfheal_attempts=0;;;0", "selfheal_heals_total=0c;;;0", "up=1;1:;1:"]
     assert not (tmp_path / "state").exists()
 
 

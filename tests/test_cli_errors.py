@@ -148,7 +148,7 @@ def test_valid_config_is_not_an_error(tmp_path: Path) -> None:
     config.write_text(f"state_dir: {tmp_path / 'state'}\n{VALID_CHECK}")
     result = run_selfheal("run", "web", "-c", config, cwd=tmp_path)
     assert result.returncode == 0, result.stdout
-    assert result.stdout == "WEB OK - OK: fine | selfheal_attempts=0;;;0\n"
+    assert result.stdout == "WEB OK - OK: fine | selfheal_attempts=0;;;0 selfheal_heals_total=0c;;;0\n"
 
 
 # -- command line ---------------------------------------------------------

@@ -36,3 +36,4 @@ def test_render_keeps_pipes_and_newlines_out_of_the_status_line():
 
 def test_attempts_perfdata():
     assert output.attempts_perfdata(2) == "selfheal_attempts=2;;;0"
+    assert output.heals_perfdata(7) == "selfheal_heals_total=7c;;;0"

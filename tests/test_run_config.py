@@ -84,13 +84,19 @@ def test_ok_warning_and_unknown_pass_through_unchanged(tmp_path: Path) -> None:
     )
     ok = run(config, "healthy")
     assert ok.returncode == 0
-    assert ok.stdout == "HEALTHY OK - OK: all good | selfheal_attempts=0;;;0\n"
+    assert ok.stdout == "HEALTHY OK - OK: all good | selfheal_attempts=0;;;0 selfheal_heals_total=0c;;;0\n"
     warning = run(config, "meh")
     assert warning.returncode == 1
-    assert warning.stdout == "MEH WARNING - WARNING: slow | selfheal_attempts=0;;;0\n"
+    assert (
+        warning.stdout
+        == "MEH WARNING - WARNING: slow | selfheal_attempts=0;;;0 selfheal_heals_total=0c;;;0\n"
+    )
     unknown = run(config, "confused")
     assert unknown.returncode == 3
-    assert unknown.stdout == "CONFUSED UNKNOWN - UNKNOWN: no idea | selfheal_attempts=0;;;0\n"
+    assert (
+        unknown.stdout
+        == "CONFUSED UNKNOWN - UNKNOWN: no idea | selfheal_attempts=0;;;0 selfheal_heals_total=0c;;;0\n"
+    )
     time.sleep(0.3)
     assert heals(marker) == 0
     assert journal_events(state) == []
@@ -118,7 +124,7 @@ def test_critical_heals_then_did_not_help_then_gives_up(tmp_path: Path) -> None:
     first = run(config, "web")
     assert first.returncode == 1, first.stdout
     assert first.stdout == (
-        f"WEB WARNING - CRITICAL: down; self-healing: started {action} (attempt 1/2) | selfheal_attempts=1;;;0\n"
+        f"WEB WARNING - CRITICAL: down; self-healing: started {action} (attempt 1/2) | selfheal_attempts=1;;;0 selfheal_heals_total=1c;;;0\n"
     )
     wait_for(lambda: journal_events(state, "action_end"), timeout=10, what="the first action_end")
     assert heals(marker) == 1
@@ -132,7 +138,7 @@ def test_critical_heals_then_did_not_help_then_gives_up(tmp_path: Path) -> None:
     assert len(status) == 1
     assert re.fullmatch(
         rf"WEB CRITICAL - CRITICAL: down; self-healing did not help: attempt 1 at {CLOCK} exited 0; "
-        rf"next attempt after {CLOCK} \| selfheal_attempts=1;;;0",
+        rf"next attempt after {CLOCK} \| selfheal_attempts=1;;;0 selfheal_heals_total=1c;;;0",
         status[0],
     ), status[0]
     assert heals(marker) == 1
@@ -143,7 +149,7 @@ def test_critical_heals_then_did_not_help_then_gives_up(tmp_path: Path) -> None:
         config, "web", until=has("self-healing: started", 1), allowed=has("did not help", 2), timeout=8
     )
     assert result.stdout == (
-        f"WEB WARNING - CRITICAL: down; self-healing: started {action} (attempt 2/2) | selfheal_attempts=2;;;0\n"
+        f"WEB WARNING - CRITICAL: down; self-healing: started {action} (attempt 2/2) | selfheal_attempts=2;;;0 selfheal_heals_total=2c;;;0\n"
     )
     wait_for(lambda: len(journal_events(state, "action_end")) == 2, timeout=10, what="the second action_end")
     assert heals(marker) == 2
@@ -152,7 +158,7 @@ def test_critical_heals_then_did_not_help_then_gives_up(tmp_path: Path) -> None:
     result = run_until(config, "web", until=has("gave up", 2), allowed=has(waiting, 1))
     assert re.fullmatch(
         rf"WEB CRITICAL - CRITICAL: down; self-healing gave up: 2 attempts since {CLOCK}; "
-        r"run 'selfheal reset web' \| selfheal_attempts=2;;;0\n",
+        r"run 'selfheal reset web' \| selfheal_attempts=2;;;0 selfheal_heals_total=2c;;;0\n",
         result.stdout,
     ), result.stdout
     again = run(config, "web")
@@ -184,14 +190,14 @@ def test_perfdata_and_long_output_are_kept(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == (
         f"LOAD WARNING - CRITICAL - down; self-healing: started {shlex.join(argv)} (attempt 1/3) "
-        "| load=5;1;2;0; selfheal_attempts=1;;;0"
+        "| load=5;1;2;0; selfheal_attempts=1;;;0 selfheal_heals_total=1c;;;0"
     )
     assert lines[1:] == ["detail one", "detail two: 3 of 4"]
 
     ok = run(config, "fine")
     assert ok.returncode == 0
     assert ok.stdout == (
-        "FINE OK - OK - fine | load=0.5;1;2;0; users=3;;;0 selfheal_attempts=0;;;0\n"
+        "FINE OK - OK - fine | load=0.5;1;2;0; users=3;;;0 selfheal_attempts=0;;;0 selfheal_heals_total=0c;;;0\n"
         "all disks mounted\n"
         "all daemons up\n"
     )
