@@ -29,6 +29,14 @@ if TYPE_CHECKING:
 USAGE = """\
 usage: selfheal run NAME [-c CONFIG] [--dry-run] [--downtime N] [-t SECONDS] [-v]
        selfheal wrap [--name NAME] --heal 'CMD ARGS' [options] -- PLUGIN [ARGS...]
+       selfheal status [NAME] [--json]
+       selfheal history [NAME] [--since 7d] [--json]
+       selfheal report [--since 30d] [--format text|json|html] [-o FILE]
+       selfheal reset NAME
+       selfheal pause NAME|--all --for 2h [--reason TEXT]
+       selfheal resume NAME|--all
+       selfheal validate [-c CONFIG]
+       selfheal doctor [NAME]
        selfheal demo
        selfheal -h | -V
 """
@@ -44,6 +52,14 @@ most --max-attempts times per --window, then the check says "gave up".
 commands:
   run NAME      run the check NAME from the config file
   wrap          wrap any Nagios plugin given after --
+  status        per check: state, attempts, cooldown, running, paused, last heal
+  history       the journal's events, newest last
+  report        per check over a period: heals, recoveries, time to recover
+  reset         clear a check's attempt count and cooldown
+  pause         no healing for a while (--for 2h), e.g. during a deploy
+  resume        end a pause
+  validate      check the config file; every problem as FILE:LINE: message
+  doctor        can this user keep state, journal, and run each heal?
   demo          a self-contained demonstration on a throwaway service
 
 Run 'selfheal COMMAND -h' for a command's options.
@@ -134,6 +150,9 @@ WRAP_OPTIONS = [
 ]
 
 
+OPERATING_COMMANDS = ("status", "history", "report", "reset", "pause", "resume", "validate", "doctor")
+
+
 class Usage(SelfhealError):
     """A bad command line."""
 
@@ -164,6 +183,10 @@ def main(
             return cmd_run(rest, env, out)
         if command == "wrap":
             return cmd_wrap(rest, env, out)
+        if command in OPERATING_COMMANDS:
+            from selfheal.ops import dispatch
+
+            return dispatch(command, rest, env, out)
         if command == "demo":
             from selfheal.demo import demo
 

@@ -131,7 +131,7 @@ def decide(
 
     count = count_attempts(rec, policy, now)
     if count >= policy.max_attempts:
-        first = min(a.started for a in _counted(rec, policy, now))
+        first = min(a.started for a in counted_attempts(rec, policy, now))
         if rec.gave_up_at is None:
             rec.gave_up_at = now
             rec.gave_up_total += 1
@@ -225,13 +225,14 @@ def _counts(attempt: Attempt, rec: Record) -> bool:
     return rec.reset_at is None or attempt.started >= rec.reset_at
 
 
-def _counted(rec: Record, policy: Policy, now: float) -> list[Attempt]:
+def counted_attempts(rec: Record, policy: Policy, now: float) -> list[Attempt]:
+    """Attempts that count toward ``max_attempts`` now, oldest first."""
     return [a for a in rec.attempts if _counts(a, rec) and _age(a.started, now) < policy.window]
 
 
 def count_attempts(rec: Record, policy: Policy, now: float) -> int:
     """Attempts that count toward ``max_attempts`` now (the perfdata value)."""
-    return len(_counted(rec, policy, now))
+    return len(counted_attempts(rec, policy, now))
 
 
 def _prune(rec: Record, policy: Policy, now: float) -> None:

@@ -24,6 +24,7 @@ EVENT_TYPES = (
     "gave_up",
     "paused",
     "reset",
+    "resumed",
     "state_error",
 )
 
@@ -35,10 +36,13 @@ def iso_utc(timestamp: float) -> str:
 class Journal:
     """Appends events to one JSON Lines file."""
 
-    def __init__(self, path: str, host: str | None = None) -> None:
+    def __init__(self, path: str, host: str | None = None, sinks: object = None) -> None:
         self.path = path
         self.host = host or socket.gethostname()
         self.fd = -1
+        # Where events also go (syslog, on_event, metrics): selfheal.hooks.Sinks.
+        self.sinks = sinks
+        self.written = 0
 
     def open(self) -> None:
         """Open now, so a heal is refused (row 4) if it could not be journaled."""
@@ -60,8 +64,14 @@ class Journal:
             os.write(self.fd, line.encode("utf-8", "replace"))
         except OSError as exc:
             raise StateError(f"journal {self.path} cannot be written: {exc.strerror}") from None
+        self.written += 1
+        if self.sinks is not None:
+            self.sinks.event(entry)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+        if self.sinks is not None and self.written:
+            self.sinks.close()  # type: ignore[attr-defined]
+            self.written = 0

@@ -1,0 +1,173 @@
+"""``selfheal reset``, ``pause`` and ``resume``: the operator's hands.
+
+Each changes a check's record under its lock, exactly as a check run
+would, and journals what it did and who did it, so history and report
+show the manual interventions beside the automatic ones.
+
+- ``reset NAME``: the attempt count and cooldown start over (a check
+  that gave up heals again on its next CRITICAL).
+- ``pause NAME --for 2h [--reason TEXT]`` (or ``--all``): no heal until
+  then (decision table row 3); the check stays CRITICAL and pages.
+- ``resume NAME`` (or ``--all``): healing is allowed again at once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from selfheal import ops
+from selfheal.errors import SelfhealError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import TextIO
+
+    from selfheal.record import Record
+
+ALL_OPTION = (("--all",), "all", "flag", "", "every configured or recorded check")
+OPTIONS = {
+    "reset": [*ops.SITE_OPTIONS, *ops.HELP_OPTIONS],
+    "pause": [
+        (("--for",), "duration", "value", "DURATION", "how long, e.g. 2h (required)"),
+        (("--reason",), "reason", "value", "TEXT", "why, shown in the check's output and in status"),
+        ALL_OPTION,
+        *ops.SITE_OPTIONS,
+        *ops.HELP_OPTIONS,
+    ],
+    "resume": [ALL_OPTION, *ops.SITE_OPTIONS, *ops.HELP_OPTIONS],
+}
+
+
+def operator() -> str:
+    """Who did it, for the journal: the login name behind sudo if any."""
+    name = os.environ.get("SUDO_USER")
+    if not name:
+        try:
+            import pwd
+
+            name = pwd.getpwuid(os.geteuid()).pw_name
+        except (KeyError, ImportError):
+            name = str(os.geteuid())
+    return name
+
+
+def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
+    options = OPTIONS[command]
+    parsed = ops.parse(command, args, options, out)
+    if parsed is None:
+        return 0
+    values, positional = parsed
+    site = ops.Site(values, env)
+    unknown = None
+    if values.get("all"):
+        if positional:
+            raise ops.Usage(f"{command} takes either NAME or --all, not both")
+        names = site.names()
+        if not names:
+            raise SelfhealError(f"no checks configured or recorded (state dir {site.state_dir})")
+    elif len(positional) != 1:
+        raise ops.Usage(
+            f"{command} needs exactly one check NAME" + (" or --all" if command != "reset" else "")
+        )
+    elif command == "pause" and positional[0] not in site.names():
+        # A wrap check that was never unhealthy has no record yet, and it
+        # may need pausing before a deploy; but say so, in case of a typo.
+        from selfheal.state import check_name
+
+        try:
+            names = [check_name(positional[0])]
+        except ValueError as exc:
+            raise ops.Usage(str(exc)) from None
+        unknown = names[0]
+    else:
+        names = site.names(positional[0])
+    now = time.time()
+    if command == "pause":
+        from selfheal.durations import parse_duration
+
+        if values["duration"] is None:
+            raise ops.Usage("pause needs --for DURATION, e.g. --for 2h")
+        try:
+            length = parse_duration(values["duration"])
+        except ValueError as exc:
+            raise ops.Usage(f"bad --for: {exc}") from None
+        if length <= 0:
+            raise ops.Usage("bad --for: must be longer than 0s")
+        reason = " ".join(str(values["reason"] or "").split()) or None
+        change = pause(now + length, reason)
+    else:
+        change = reset if command == "reset" else resume
+    if unknown:
+        out.write(f"{unknown}: note: not configured and no record yet; check the spelling\n")
+    for name in names:
+        event = apply(site, name, change, now)
+        out.write(f"{name}: {summary(command, event, now)}\n")
+    return 0
+
+
+def pause(until: float, reason: str | None):  # type: ignore[no-untyped-def]
+    def change(record: Record, now: float) -> dict[str, object]:
+        record.paused_until = until
+        record.pause_reason = reason
+        event: dict[str, object] = {
+            "event": "paused",
+            "until": ops.iso(until),
+            "duration": round(until - now),
+        }
+        if reason:
+            event["reason"] = reason
+        return event
+
+    return change
+
+
+def resume(record: Record, now: float) -> dict[str, object]:
+    record.paused_until = None
+    record.pause_reason = None
+    return {"event": "resumed"}
+
+
+def reset(record: Record, now: float) -> dict[str, object]:
+    # Attempts before reset_at stop counting toward max_attempts and the
+    # cooldown; they stay in the record for status and the journal.
+    record.streak = 0
+    record.reset_at = now
+    record.gave_up_at = None
+    record.cooldown_noted = None
+    return {"event": "reset", "reason": "selfheal reset"}
+
+
+def apply(site: ops.Site, name: str, change, now: float) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Lock, read, change, write, journal: the order a check run uses."""
+    from selfheal.journal import Journal
+    from selfheal.state import StateDir
+
+    with StateDir.open(site.state_dir, create=True) as state_dir:
+        journal = Journal(site.journal, sinks=site.sinks())
+        try:
+            journal.open()  # nothing changes unless it can be journaled
+            with state_dir.lock(name):
+                record, moved = state_dir.read(name)
+                if moved:
+                    journal.write(
+                        {"event": "state_error", "check": name, "reason": f"corrupt state record: {moved}"},
+                        now,
+                    )
+                event = {**change(record, now), "check": name, "by": operator()}
+                event = {"event": event.pop("event"), "check": name, **event}
+                state_dir.write(name, record)
+                journal.write(event, now)
+        finally:
+            journal.close()
+    return event
+
+
+def summary(command: str, event: dict[str, object], now: float) -> str:
+    if command == "pause":
+        until = f"paused until {ops.local(now + float(event['duration']), now)}"  # type: ignore[arg-type]
+        return until + (f" ({event['reason']})" if event.get("reason") else "")
+    if command == "resume":
+        return "healing resumed"
+    return "attempt count and cooldown reset; the next CRITICAL heals again"

@@ -1,0 +1,226 @@
+"""What the operating commands share: options, the config, the state dir.
+
+``status``, ``history``, ``report``, ``reset``, ``pause``, ``resume``,
+``validate`` and ``doctor`` are for people, not for Nagios: they may
+import what they need. Each lives in its own module with a
+``main(args, env, out)``; ``dispatch`` finds it.
+
+The config is optional for the reading commands: checks run by ``selfheal
+wrap`` exist only in the state dir. An explicit ``-c`` or
+``$SELFHEAL_CONFIG`` must exist; the default path may be missing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from selfheal import states
+from selfheal.cli import Usage, common_flags, parse_options
+from selfheal.errors import SelfhealError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import TextIO
+
+    from selfheal.config import Config
+
+COMMANDS = {
+    "status": "selfheal.status",
+    "history": "selfheal.history",
+    "report": "selfheal.report",
+    "reset": "selfheal.control",
+    "pause": "selfheal.control",
+    "resume": "selfheal.control",
+    "validate": "selfheal.validate",
+    "doctor": "selfheal.doctor",
+}
+
+CONFIG_OPTION = (
+    ("-c", "--config"),
+    "config",
+    "value",
+    "CONFIG",
+    "config file (default $SELFHEAL_CONFIG, /etc/selfheal/selfheal.yaml)",
+)
+STATE_DIR_OPTION = (
+    ("--state-dir",),
+    "state_dir",
+    "value",
+    "DIR",
+    "state dir (default: $SELFHEAL_STATE_DIR, the config, /var/lib/selfheal)",
+)
+JOURNAL_OPTION = (
+    ("--journal",),
+    "journal",
+    "value",
+    "FILE",
+    "journal file (default: STATE_DIR/journal.jsonl)",
+)
+JSON_OPTION = (("--json",), "json", "flag", "", "print JSON (the schema is in docs/commands.md)")
+HELP_OPTIONS = [
+    (("-h", "--help"), "help", "flag", "", "show this help"),
+    (("-V", "--version"), "version", "flag", "", "show the version"),
+]
+SITE_OPTIONS = [CONFIG_OPTION, STATE_DIR_OPTION, JOURNAL_OPTION]
+
+
+def dispatch(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
+    import importlib
+
+    module = importlib.import_module(COMMANDS[command])
+    return module.main(command, args, env, out)  # type: ignore[no-any-return]
+
+
+def parse(
+    command: str, args: list[str], options: list, out: TextIO
+) -> tuple[dict[str, object], list[str]] | None:
+    """Parse a command's options; None when -h or -V answered already."""
+    values, positional = parse_options(args, options)
+    if common_flags(values, out, command, options):
+        return None
+    return values, positional
+
+
+class Site:
+    """The config (if any), the state dir and the journal of this host."""
+
+    def __init__(
+        self, values: Mapping[str, object], env: Mapping[str, str], need_config: bool = False
+    ) -> None:
+        from selfheal import config as configuration
+        from selfheal.state import resolve_state_dir
+
+        explicit = values.get("config") or env.get("SELFHEAL_CONFIG")
+        path = configuration.config_path(values.get("config"), env)  # type: ignore[arg-type]
+        self.config: Config | None = None
+        if explicit or need_config or os.path.exists(path):
+            self.config = configuration.load(path)
+        self.config_path = path
+        configured_dir = self.config.state_dir if self.config else None
+        self.state_dir = resolve_state_dir(values.get("state_dir"), env, configured_dir)  # type: ignore[arg-type]
+        journal = values.get("journal") or (self.config.journal if self.config else None)
+        self.journal = str(journal) if journal else os.path.join(self.state_dir, "journal.jsonl")
+        self.env = env
+
+    @property
+    def configured(self) -> list[str]:
+        return sorted(self.config.checks) if self.config else []
+
+    def recorded(self) -> list[str]:
+        """Checks with a record in the state dir."""
+        from selfheal.state import check_name
+
+        try:
+            entries = os.listdir(self.state_dir)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise SelfhealError(f"cannot list state dir {self.state_dir}: {exc.strerror}") from None
+        names = []
+        for entry in entries:
+            if entry.endswith(".json"):
+                try:
+                    names.append(check_name(entry[: -len(".json")]))
+                except ValueError:
+                    pass
+        return sorted(names)
+
+    def names(self, only: str | None = None) -> list[str]:
+        """Configured and recorded checks; ``only`` must be one of them."""
+        known = sorted(set(self.configured) | set(self.recorded()))
+        if only is None:
+            return known
+        if only not in known:
+            raise SelfhealError(
+                f"no check named {only!r} in the config or the state dir {self.state_dir} "
+                f"(known: {', '.join(known) or 'none'})"
+            )
+        return [only]
+
+    def policy(self, name: str, record: object = None) -> object:
+        """The configured policy, else the one the last attempt recorded."""
+        from selfheal.policy import Policy
+
+        if self.config and name in self.config.checks:
+            return self.config.checks[name].policy
+        snapshot = getattr(record, "policy", None)
+        if isinstance(snapshot, dict):
+            try:
+                return Policy(**snapshot)
+            except (TypeError, ValueError):
+                pass
+        return Policy()
+
+    def sinks(self) -> object:
+        """Where journal events also go (syslog, on_event, metrics), or None."""
+        settings = getattr(self.config, "extras", None)
+        if not settings:
+            return None
+        from selfheal.hooks import Sinks
+
+        return Sinks(settings, self.state_dir)
+
+
+def since(values: Mapping[str, object], default: str | None) -> float | None:
+    """``--since 7d`` as an epoch timestamp; None for everything."""
+    text = values.get("since") or default
+    if text is None or text == "all":
+        return None
+    from selfheal.durations import parse_duration
+
+    try:
+        return time.time() - parse_duration(text)
+    except ValueError as exc:
+        raise Usage(f"bad --since: {exc}") from None
+
+
+def iso(timestamp: float | None) -> str | None:
+    """ISO 8601 in UTC for JSON output (the journal's own format)."""
+    if timestamp is None:
+        return None
+    from selfheal.journal import iso_utc
+
+    return iso_utc(timestamp)
+
+
+def local(timestamp: float | None, now: float | None = None) -> str:
+    """Wall-clock time as the operator reads it: time only if today."""
+    if timestamp is None:
+        return "-"
+    now = time.time() if now is None else now
+    same_day = time.localtime(timestamp)[:3] == time.localtime(now)[:3]
+    return time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def table(rows: list[list[str]], colours: list[str | None] | None = None, tty: bool = False) -> str:
+    """Columns aligned with two spaces; a column coloured only on a tty."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = []
+        for column, cell in enumerate(row):
+            padded = cell.ljust(widths[column]) if column < len(row) - 1 else cell
+            colour = colours[index] if colours and column == 1 else None
+            if tty and colour:
+                padded = f"\033[{colour}m{cell}\033[0m" + " " * (widths[column] - len(cell))
+            cells.append(padded)
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+#: ANSI colours for the state column, as terminals show Nagios states.
+STATE_COLOURS = {states.OK: "32", states.WARNING: "33", states.CRITICAL: "31", states.UNKNOWN: "35"}
+
+
+def use_colour(out: TextIO, env: Mapping[str, str]) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set."""
+    isatty = getattr(out, "isatty", None)
+    return bool(isatty and isatty()) and "NO_COLOR" not in env and env.get("TERM") != "dumb"
+
+
+def dump_json(data: object, out: TextIO) -> None:
+    import json
+
+    out.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
