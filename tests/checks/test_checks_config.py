@@ -55,7 +55,7 @@ def test_a_critical_builtin_check_heals_and_says_so(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout
     assert result.stdout.splitlines()[0] == (
         f"WEB WARNING - cannot connect to 127.0.0.1:{port}: Connection refused; "
-        f"self-healing: started {shlex.quote(str(heal))} (attempt 1/3) | selfheal_attempts=1;;;0"
+        f"self-healing: started {shlex.quote(str(heal))} (attempt 1/3) | selfheal_attempts=1;;;0 selfheal_heals_total=1c;;;0"
     )
     wait_for(lambda: marker.exists(), timeout=10, what="the heal to run")
     assert [e["event"] for e in journal_events(tmp_path / "state")][:1] == ["attempt"]
