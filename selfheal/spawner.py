@@ -169,6 +169,7 @@ class Spawner:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         argv = [sys.executable, "-m", "selfheal.runner", json.dumps(spec)]
+        _keep_fds_from_children()
         pid = os.posix_spawn(
             sys.executable,
             argv,
@@ -250,6 +251,28 @@ class Spawner:
             # Exists but cannot be inspected: assume it is ours and alive, so
             # we never start a second action beside it.
             return True
+
+
+def _keep_fds_from_children() -> None:
+    """Mark every descriptor above stderr close-on-exec.
+
+    The caller may have handed us more than stdio: NRPE's command child
+    passes its own output pipe on as a descriptor above 2. A runner that
+    inherited it would hold that pipe open for the whole heal, and NRPE
+    (which reads it until EOF) would wait for it. posix_spawn, unlike
+    subprocess, does not close such descriptors by itself. Close-on-exec is
+    a flag of our descriptor only, so the caller's copy is unaffected.
+    """
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: try the usual range
+        fds = list(range(3, 256))
+    for fd in fds:
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass
 
 
 def _reap(pid: int, *, block: bool, limit: float = 0.0) -> int | None:
