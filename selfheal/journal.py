@@ -54,6 +54,21 @@ class Journal:
         except OSError as exc:
             why = "is a symlink" if exc.errno == errno.ELOOP else f"cannot be written: {exc.strerror}"
             raise StateError(f"journal {self.path} {why}") from None
+        self._give_to_dir_owner()
+
+    def _give_to_dir_owner(self) -> None:
+        # Root appending to a service user's journal (an operator's run by
+        # hand, a cron job) must leave a file that user can still append
+        # to: otherwise every later heal by that user is refused (row 4),
+        # because nothing is started that could not be journaled.
+        try:
+            if os.geteuid() != 0 or os.fstat(self.fd).st_uid != 0:
+                return
+            owner = os.stat(os.path.dirname(os.path.abspath(self.path))).st_uid
+            if owner != 0:
+                os.fchown(self.fd, owner, -1)
+        except OSError:
+            pass  # the journal still works for this run; doctor reports ownership
 
     def write(self, event: dict[str, object], now: float | None = None) -> None:
         self.open()
