@@ -25,7 +25,7 @@ from selfheal.decision import Decision, count_attempts, decide
 from selfheal.errors import StateError
 from selfheal.policy import KILL_GRACE
 from selfheal.record import CorruptRecord, Record
-from selfheal.state import StateDir
+from selfheal.state import Locked, StateDir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -164,6 +164,10 @@ class Healer:
                     record = state_dir.peek(self.name) or Record(check=self.name)
                 except (StateError, CorruptRecord):
                     record = Record(check=self.name)
+                if isinstance(exc, Locked):
+                    contended = self._contended(check_state, record, now, facts)
+                    if contended is not None:
+                        return contended
                 return self._refused(check_state, record, now, str(exc), facts, False)
 
     def _locked(self, state_dir: StateDir, check_state: int, now: float, facts: dict[str, object]) -> Outcome:
@@ -281,6 +285,21 @@ class Healer:
         self, decision: Decision, record: Record, now: float, details: list[str] | None = None
     ) -> Outcome:
         return Outcome(decision, count_attempts(record, self.policy, now), details, record.heals_total)
+
+    def _contended(
+        self, check_state: int, record: Record, now: float, facts: dict[str, object]
+    ) -> Outcome | None:
+        """The record's own answer while another run holds its lock, if it needs no write.
+
+        Waiting for recovery (6), gave up (7) or did not help (8) are as true
+        without the lock; only a heal needs it (then row 4). The lock holder
+        writes whatever bookkeeping the record needs.
+        """
+        decision = decide(check_state, record, self.policy, now, runner_alive=self._alive(record), **facts)  # type: ignore[arg-type]
+        if decision.heal is not None or decision.row == 4:
+            return None
+        decision.record, decision.events = None, []
+        return Outcome(decision, count_attempts(record, self.policy, now))
 
     def _alive(self, record: Record) -> bool | None:
         last = record.last_attempt

@@ -80,6 +80,10 @@ def resolve_state_dir(option: str | None, env: Mapping[str, str], configured: st
     return os.path.abspath(chosen) if chosen else default_state_dir(env)
 
 
+class Locked(StateError):
+    """Another run held the record's lock for longer than we may wait."""
+
+
 class StateDir:
     """An opened, checked state dir. Use ``StateDir.open``; close when done."""
 
@@ -290,9 +294,7 @@ class _locked:
         try:
             self.lock.acquire()  # type: ignore[attr-defined]
         except filelock.Timeout:
-            raise StateError(
-                f"state is locked by another selfheal run for more than {self.timeout:g}s"
-            ) from None
+            raise Locked(f"state is locked by another selfheal run for more than {self.timeout:g}s") from None
         except OSError as exc:
             raise StateError(f"cannot lock {self.path}: {exc.strerror}") from None
 

@@ -37,7 +37,7 @@ def gid_of(user: str) -> int:
     return pwd.getpwnam(user).pw_gid
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def as_user(user: str = SERVICE_USER) -> tuple[str, ...]:
     """An argv prefix that runs the rest as ``user``, with its own uid and gid.
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -63,7 +64,9 @@ def storm(
             user, "wrap", "--name", name, "-t", TIMEOUT, "--heal", heal, "--state-dir", state, "--",
             gate.plugin, gate.dir,
         )  # fmt: skip
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         runs.append((name, proc))
     try:
         wait_for(lambda: gate.ready() == len(runs), timeout=60, what=f"{len(runs)} plugins at the gate")
@@ -110,7 +113,9 @@ def assert_one_heal_each(state: Path, counter: Path, names: set[str]) -> tuple[i
             lost += 1
         assert record["attempts"][0]["exit_code"] == 0  # type: ignore[index]
     assert lost == 0
-    assert journal_events(state, "state_error") == [], [e["reason"] for e in journal_events(state, "state_error")]
+    assert journal_events(state, "state_error") == [], [
+        e["reason"] for e in journal_events(state, "state_error")
+    ]
     return lost, double
 
 
@@ -191,3 +196,80 @@ def test_root_first_then_the_service_user_can_still_heal(shared: SharedDir) -> N
     ids = sorted(line.split()[1] for line in lines(counter))
     assert ids == sorted([str(uid_of(SERVICE_USER)), "0"]), lines(counter)
     assert_owned_by_service_user(state)
+
+
+def held_lock_run(tmp_path: Path, record: dict[str, object]) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One invocation while another process holds the check's lock throughout."""
+    import json
+
+    from conftest import CHECK_DUMMY, run_selfheal
+
+    from selfheal.state import StateDir
+
+    state = tmp_path / "state"
+    marker = tmp_path / "healed"
+    with StateDir.open(str(state)) as state_dir:
+        (state / "held.json").write_text(json.dumps(record))
+        # A second process (filelock is re-entrant within one) holds the lock.
+        holder = subprocess.Popen(
+            [
+                sys.executable, "-c",
+                "import sys, time\nfrom selfheal.state import StateDir\n"
+                "with StateDir.open(sys.argv[1]) as d, d.lock('held'):\n"
+                "    print('held', flush=True); time.sleep(60)\n",
+                str(state),
+            ],
+            stdout=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+            result = run_selfheal(
+                "wrap", "--name", "held", "--heal", f"touch {marker}", "--state-dir", state_dir.path, "--",
+                CHECK_DUMMY, "2", "down",
+            )  # fmt: skip
+        finally:
+            holder.kill()
+            holder.wait()
+            holder.stdout.close()  # type: ignore[union-attr]
+    assert_no_traceback(result.stdout, result.stderr)
+    return result, state
+
+
+def attempt_record(ended_ago: float) -> dict[str, object]:
+    now = time.time()
+    attempt = {
+        "id": "a1", "number": 1, "started": now - ended_ago - 1, "action": "touch", "argv": ["touch"],
+        "pid": 1, "create_time": 0.0, "ended": now - ended_ago, "exit_code": 0, "duration": 1.0,
+    }  # fmt: skip
+    return {
+        "version": 1,
+        "check": "held",
+        "last_state": 2,
+        "streak": 1,
+        "heals_total": 1,
+        "attempts": [attempt],
+    }
+
+
+def test_lock_held_too_long_still_reports_what_the_record_says(tmp_path: Path) -> None:
+    """Stuck behind the lock, an invocation reports the record's row, not "disabled".
+
+    The heal ended a second ago: the answer is "waiting for recovery"
+    (row 6, WARNING), whether or not this run could take the lock. Paging
+    "self-healing disabled" (row 4) for mere contention would wake someone
+    for a heal that is going well.
+    """
+    result, state = held_lock_run(tmp_path, attempt_record(ended_ago=1))
+    assert result.returncode == 1, result.stdout
+    assert "self-healing: waiting for recovery after touch" in result.stdout
+    assert journal_events(state, "state_error") == []
+
+
+def test_lock_held_too_long_never_heals_unrecorded(tmp_path: Path) -> None:
+    """When the record would allow a heal, contention is row 4: no record, no heal."""
+    result, state = held_lock_run(tmp_path, attempt_record(ended_ago=7 * 3600))
+    assert result.returncode == 2, result.stdout
+    assert "self-healing disabled: state is locked by another selfheal run" in result.stdout
+    assert not (tmp_path / "healed").exists()
+    (event,) = journal_events(state, "state_error")
+    assert "locked" in event["reason"]
