@@ -126,7 +126,7 @@ def find_plugin(command: str, env: Mapping[str, str]) -> str | None:
     return None
 
 
-def load(path: str) -> Config:
+def load(path: str, problems: list[ConfigError] | None = None) -> Config:
     """Read and validate a config file; every error is a ConfigError."""
     try:
         with open(path, "rb") as stream:
@@ -137,30 +137,48 @@ def load(path: str) -> Config:
         raise ConfigError("config path is a directory, not a file", path) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", path) from None
-    return parse(text, path)
+    return parse(text, path, problems)
 
 
-def parse(text: bytes | str, path: str = "<config>") -> Config:
+def parse(text: bytes | str, path: str = "<config>", problems: list[ConfigError] | None = None) -> Config:
+    """The config; with ``problems``, collect each check's error and go on.
+
+    ``selfheal validate`` passes ``problems`` so that one run lists every
+    broken check, not only the first. A problem that leaves nothing to read
+    (bad YAML, no ``checks:``) is still raised.
+    """
+
+    def attempt(step, *args):  # type: ignore[no-untyped-def]
+        if problems is None:
+            return step(*args)
+        try:
+            return step(*args)
+        except ConfigError as exc:
+            problems.append(exc)
+            return None
+
     root = _compose(text, path)
     if root is None:
         raise ConfigError("config is empty; it needs a 'checks:' section", path, 1)
     reader = _Reader(path)
     top = reader.mapping(root, "the config")
-    reader.known_keys(top, TOP_KEYS, "top level")
-    state_dir = reader.optional_str(top, "state_dir")
-    journal = reader.optional_str(top, "journal")
+    attempt(reader.known_keys, top, TOP_KEYS, "top level")
+    state_dir = attempt(reader.optional_str, top, "state_dir")
+    journal = attempt(reader.optional_str, top, "journal")
     defaults: dict[str, tuple[object, object]] = {}
     if "defaults" in top:
         _, node = top["defaults"]
         defaults = reader.mapping(node, "defaults")
-        reader.known_keys(defaults, (*CHECK_SETTINGS, *DEFAULTS), "defaults")
+        attempt(reader.known_keys, defaults, (*CHECK_SETTINGS, *DEFAULTS), "defaults")
     if "checks" not in top:
         raise ConfigError("missing 'checks:' section", path, root.start_mark.line + 1)
     _, checks_node = top["checks"]
     checks_map = reader.mapping(checks_node, "checks")
     checks = {}
     for name, (key_node, node) in checks_map.items():
-        checks[name] = reader.check(name, key_node, node, defaults)
+        check = attempt(reader.check, name, key_node, node, defaults)
+        if check is not None:
+            checks[name] = check
     return Config(path, checks, state_dir, journal)
 
 

@@ -1,0 +1,252 @@
+"""``selfheal doctor [NAME]``: will healing work when it is needed?
+
+Run it as the user Nagios or NRPE runs checks as (``sudo -u nagios
+selfheal doctor``). One line per item, PASS or FAIL, and each FAIL says
+how to fix it:
+
+- the state dir can be created or written, with safe permissions;
+- the journal can be written;
+- per check: the plugin exists and is executable, the heal's executable
+  exists, and with ``sudo: true``, ``sudo -n -l <argv>`` allows the heal
+  without a password or a tty.
+
+It changes nothing: a missing state dir is not created (created by root,
+it would belong to root and lock the ``nagios`` user out).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from selfheal import ops
+from selfheal.errors import SelfhealError, StateError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import TextIO
+
+    from selfheal.actions import Action
+    from selfheal.config import CheckConfig
+
+OPTIONS = [ops.JSON_OPTION, *ops.SITE_OPTIONS, *ops.HELP_OPTIONS]
+#: sudo's usual secure_path: where sudo finds a heal's executable.
+SECURE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SUDO_TIMEOUT = 10.0
+
+
+class Item:
+    """One PASS or FAIL line, and for a FAIL, the fix."""
+
+    def __init__(
+        self, what: str, ok: bool, detail: str, fix: str | None = None, check: str | None = None
+    ) -> None:
+        self.what = what
+        self.ok = ok
+        self.detail = detail
+        self.fix = fix
+        self.check = check
+
+    def to_json(self) -> dict[str, object]:
+        return {"check": self.check, "item": self.what, "ok": self.ok, "detail": self.detail, "fix": self.fix}
+
+
+def user() -> tuple[str, str]:
+    """This user's name and primary group name, for the suggested fixes."""
+    import grp
+    import pwd
+
+    try:
+        name = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        name = str(os.geteuid())
+    try:
+        group = grp.getgrgid(os.getegid()).gr_name
+    except KeyError:
+        group = str(os.getegid())
+    return name, group
+
+
+def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
+    parsed = ops.parse(command, args, OPTIONS, out)
+    if parsed is None:
+        return 0
+    values, positional = parsed
+    if len(positional) > 1:
+        raise ops.Usage("doctor takes at most one check NAME")
+    site = ops.Site(values, env)
+    name = positional[0] if positional else None
+    if name is not None and name not in site.configured:
+        raise SelfhealError(
+            f"no check named {name!r} in {site.config_path} (configured: {', '.join(site.configured) or 'none'})"
+        )
+    who, group = user()
+    items = [state_dir_item(site.state_dir, who, group), journal_item(site, who)]
+    for check in (
+        [site.config.checks[n] for n in ([name] if name else site.configured)] if site.config else []
+    ):
+        items.extend(check_items(check, env, who))
+    ok = all(item.ok for item in items)
+    if values["json"]:
+        ops.dump_json(
+            {
+                "user": who,
+                "config": site.config_path if site.config else None,
+                "state_dir": site.state_dir,
+                "ok": ok,
+                "items": [item.to_json() for item in items],
+            },
+            out,
+        )
+        return 0 if ok else 1
+    if os.geteuid() == 0:
+        out.write(
+            "note: running as root; run doctor as the user Nagios or NRPE runs checks as "
+            "(sudo -u nagios selfheal doctor): root passes checks that user may fail\n"
+        )
+    if site.config is None:
+        out.write(f"note: no config at {site.config_path}; checking the state dir only\n")
+    for item in items:
+        label = f"{item.check}: {item.what}" if item.check else item.what
+        out.write(f"{'PASS' if item.ok else 'FAIL'}  {label}: {item.detail}\n")
+        if item.fix:
+            out.write(f"      fix: {item.fix}\n")
+    failed = sum(not item.ok for item in items)
+    out.write(f"{len(items) - failed} passed, {failed} failed\n")
+    return 1 if failed else 0
+
+
+def state_dir_item(path: str, who: str, group: str) -> Item:
+    from selfheal.state import StateDir
+
+    create = f"install -d -o {who} -g {group} -m 0700 {path}"
+    if not os.path.lexists(path):
+        parent = os.path.dirname(path)
+        while parent and not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if parent and os.access(parent, os.W_OK | os.X_OK):
+            return Item(
+                "state dir", True, f"{path} does not exist yet; the first heal creates it (mode 0700)"
+            )
+        return Item(
+            "state dir", False, f"{path} does not exist and {parent} is not writable by {who}", create
+        )
+    try:
+        with StateDir.open(path, create=False) as state_dir:
+            mode = stat.S_IMODE(os.fstat(state_dir.fd).st_mode)
+    except StateError as exc:
+        if "writable by everyone" in str(exc):
+            fix = f"chmod o-w {path}"
+        elif "symlink" in str(exc):
+            fix = f"point the state dir at the real directory, or: rm {path} && {create}"
+        else:
+            fix = f"chown {who}:{group} {path} && chmod 0700 {path}"
+        return Item("state dir", False, str(exc), fix)
+    return Item("state dir", True, f"{path} is writable by {who}, mode {mode:04o}")
+
+
+def journal_item(site: ops.Site, who: str) -> Item:
+    path = site.journal
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        directory = os.path.dirname(path)
+        if os.access(directory, os.W_OK | os.X_OK) or (
+            directory == site.state_dir and not os.path.exists(directory)
+        ):
+            return Item("journal", True, f"{path} does not exist yet; it will be created")
+        return Item(
+            "journal",
+            False,
+            f"{path} cannot be created: {directory} is not writable by {who}",
+            f"give {who} write access to {directory}, or set journal: in the config",
+        )
+    except OSError as exc:
+        return Item("journal", False, f"{path}: {exc.strerror}")
+    if stat.S_ISLNK(st.st_mode):
+        return Item("journal", False, f"{path} is a symlink; selfheal refuses to follow it", f"rm {path}")
+    if not stat.S_ISREG(st.st_mode):
+        return Item("journal", False, f"{path} is not a regular file")
+    if not os.access(path, os.W_OK):
+        return Item("journal", False, f"{path} is not writable by {who}", f"chown {who} {path}")
+    return Item("journal", True, f"{path} is writable")
+
+
+def check_items(check: CheckConfig, env: Mapping[str, str], who: str) -> list[Item]:
+    from selfheal.config import find_plugin
+
+    items = []
+    if check.plugin is not None:
+        found = find_plugin(check.plugin[0], env)
+        if found:
+            items.append(Item("plugin", True, f"{found} is executable", check=check.name))
+        else:
+            items.append(
+                Item(
+                    "plugin",
+                    False,
+                    f"{check.plugin[0]} not found or not executable",
+                    f"install it, or fix plugin: at {check.path}:{check.plugin_line}",
+                    check.name,
+                )
+            )
+    else:
+        items.append(Item("plugin", True, f"built-in check {check.builtin}", check=check.name))
+    action: Action = check.heal
+    program = "/bin/sh" if action.shell else action.words[0]
+    path = SECURE_PATH if action.sudo else (env.get("PATH") or os.defpath)
+    executable = which(program, path)
+    if executable is None:
+        items.append(
+            Item(
+                "heal",
+                False,
+                f"{program} not found" + (" in sudo's secure_path" if action.sudo else ""),
+                f"install it, or give its full path in heal: at {check.path}:{check.line}",
+                check.name,
+            )
+        )
+    else:
+        items.append(Item("heal", True, f"{executable} exists", check=check.name))
+    if action.sudo:
+        items.append(sudo_item(check, action, executable or program, who))
+    return items
+
+
+def which(program: str, path: str) -> str | None:
+    if "/" in program:
+        return program if os.access(program, os.X_OK) and os.path.isfile(program) else None
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory or ".", program)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def sudo_item(check: CheckConfig, action: Action, executable: str, who: str) -> Item:
+    """``sudo -n -l ARGV``: allowed without a password (-n) for this user?"""
+    from selfheal.spawner import Spawner
+
+    words = ["/bin/sh", "-c", action.words[0]] if action.shell else [executable, *action.words[1:]]
+    rule = f"{who} ALL=(root) NOPASSWD: {' '.join(words)}"
+    fix = f"add with 'visudo -f /etc/sudoers.d/selfheal': {rule}"
+    sudo = which("sudo", SECURE_PATH)
+    if sudo is None:
+        return Item("sudo", False, "sudo is not installed", "apt-get install sudo", check.name)
+    probe = [sudo, "-n", "-l", "--", *words]
+    run = Spawner().run_plugin(probe, SUDO_TIMEOUT)
+    said = (run.stderr or run.stdout).decode("utf-8", "replace").strip().splitlines()
+    if run.error or run.timed_out or run.exit_status != 0:
+        why = said[0] if said else ("timed out" if run.timed_out else run.error or f"exit {run.exit_status}")
+        return Item("sudo", False, f"sudo -n -l {' '.join(words)}: not allowed ({why})", fix, check.name)
+    listing = Spawner().run_plugin([sudo, "-n", "-l"], SUDO_TIMEOUT).stdout.decode("utf-8", "replace")
+    if any(word.strip(",") == "requiretty" for word in listing.split()):
+        return Item(
+            "sudo",
+            False,
+            "sudoers has 'requiretty': sudo refuses to run without a terminal",
+            f"add with 'visudo -f /etc/sudoers.d/selfheal': Defaults:{who} !requiretty",
+            check.name,
+        )
+    return Item("sudo", True, f"{who} may run '{' '.join(words)}' without a password", check=check.name)

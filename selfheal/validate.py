@@ -1,0 +1,128 @@
+"""``selfheal validate [-c CONFIG]``: is the config right, before 3 a.m.?
+
+Valid: exit 0 and one summary line. Otherwise every problem found, one a
+line as ``FILE:LINE: message``, and exit 1. Each check is read on its own,
+so one broken check does not hide the next; only a problem that leaves
+nothing to read (bad YAML, no ``checks:``) stops the reading.
+
+It also warns, as ``FILE: warning: ...``, when the config could be changed
+by anyone but its owner: the config decides which commands run, possibly
+as root through sudo.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from selfheal import ops
+from selfheal.errors import ConfigError, SelfhealError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import TextIO
+
+    from selfheal.config import CheckConfig
+
+OPTIONS = [ops.CONFIG_OPTION, ops.JSON_OPTION, *ops.HELP_OPTIONS]
+
+
+def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
+    parsed = ops.parse(command, args, OPTIONS, out)
+    if parsed is None:
+        return 0
+    values, positional = parsed
+    if positional:
+        raise ops.Usage("validate takes no NAME; give the file with -c CONFIG")
+    from selfheal import config as configuration
+
+    path = configuration.config_path(values["config"], env)  # type: ignore[arg-type]
+    problems: list[ConfigError] = []
+    names: list[str] = []
+    try:
+        cfg = configuration.load(path, problems)
+    except ConfigError as exc:
+        problems.append(exc)
+    else:
+        names = sorted(cfg.checks)
+        for name in names:
+            try:
+                runnable(cfg.checks[name], env)
+            except ConfigError as exc:
+                problems.append(exc)
+    problems.sort(key=lambda p: p.line or 0)
+    warnings = permission_warnings(path)
+    if values["json"]:
+        ops.dump_json(
+            {
+                "config": path,
+                "valid": not problems,
+                "checks": names,
+                "problems": [{"file": p.path, "line": p.line, "message": p.reason} for p in problems],
+                "warnings": warnings,
+            },
+            out,
+        )
+        return 1 if problems else 0
+    for problem in problems:
+        out.write(f"{problem}\n")
+    for warning in warnings:
+        out.write(f"{path}: warning: {warning}\n")
+    if problems:
+        return 1
+    listed = ", ".join(names)
+    out.write(
+        f"{path}: OK, {len(names)} check{'s' if len(names) != 1 else ''}"
+        + (f" ({listed})" if listed else "")
+        + "\n"
+    )
+    return 0
+
+
+def runnable(check: CheckConfig, env: Mapping[str, str]) -> None:
+    """What ``selfheal run`` would refuse: a missing plugin, bad built-in args."""
+    if check.plugin is not None:
+        check.resolved_plugin(env)
+        return
+    # A built-in check's args are read by the check itself when it runs
+    # (selfheal.checks.plugin.run_configured); build it the same way, without
+    # probing anything, so a bad arg is reported here with its line.
+    from selfheal.checks import spec as find_spec
+    from selfheal.checks.plugin import Values, config_argv
+    from selfheal.cli import parse_options
+
+    spec = find_spec(str(check.builtin))
+    try:
+        raw, _ = parse_options(config_argv(spec, check), spec.options)
+        values = Values(raw, spec.options, config=check)
+        values.timeout = check.timeout
+        spec.build(values)
+    except ConfigError:
+        raise
+    except SelfhealError as exc:
+        raise ConfigError(f"check {check.name!r}: {exc}", check.path, check.line) from None
+
+
+def permission_warnings(path: str) -> list[str]:
+    """Who besides the owner could change what this config runs."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return []
+    warnings = []
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        who = "everyone" if mode & stat.S_IWOTH else "its group"
+        warnings.append(
+            f"writable by {who} (mode {mode:04o}); the config decides what runs, maybe as root: "
+            f"run: chmod go-w {path}"
+        )
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        dir_st = os.stat(directory)
+    except OSError:
+        return warnings
+    if dir_st.st_mode & stat.S_IWOTH and not dir_st.st_mode & stat.S_ISVTX:
+        warnings.append(f"its directory {directory} is writable by everyone, so the file can be replaced")
+    return warnings

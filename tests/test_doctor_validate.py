@@ -1,0 +1,311 @@
+"""``selfheal validate`` and ``selfheal doctor`` on real files, users and sudo.
+
+The sudo tests need root: they create a throwaway user and a sudoers.d
+drop-in with a unique name (checked with ``visudo -c`` before it is put in
+place, since a broken drop-in breaks sudo for the whole machine), and
+remove both afterwards. Doctor then runs as that user, as it would run as
+``nagios``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import CHECK_DUMMY, assert_no_traceback, run_selfheal
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_config(path: Path, text: str, mode: int = 0o644) -> Path:
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+# -- validate -------------------------------------------------------------
+
+BROKEN = f"""\
+state_dir: state
+colour: blue
+checks:
+  good:
+    plugin: {CHECK_DUMMY} 0
+    heal: {{systemd: nginx}}
+  slow:
+    plugin: {CHECK_DUMMY} 0
+    heal: "true"
+    cooldown: soon
+  missing:
+    plugin: /nonexistent/check_thing
+    heal: "true"
+  twice:
+    plugin: {CHECK_DUMMY} 0
+    check: tcp
+    heal: "true"
+"""
+
+
+def test_validate_lists_every_problem_with_its_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "selfheal.yaml", BROKEN)
+    result = run_selfheal("validate", "-c", config)
+    assert_no_traceback(result.stdout, result.stderr)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{config}:2: unknown key 'colour' in top level (allowed: checks, defaults, journal, state_dir)",
+        f"{config}:10: check 'slow': cooldown: not a duration: 'soon' (use e.g. 90, 90s, 15m, 6h or 7d)",
+        f"{config}:12: check 'missing': plugin not found or not executable: /nonexistent/check_thing",
+        f"{config}:14: check 'twice' needs exactly one of 'plugin:' (a Nagios plugin) or 'check:' (a built-in)",
+    ]
+    data = json.loads(run_selfheal("validate", "-c", config, "--json").stdout)
+    assert data["valid"] is False
+    assert [(p["line"], p["message"].split(":")[0]) for p in data["problems"]] == [
+        (2, "unknown key 'colour' in top level (allowed"),
+        (10, "check 'slow'"),
+        (12, "check 'missing'"),
+        (14, "check 'twice' needs exactly one of 'plugin"),
+    ]
+
+
+def test_validate_passes_a_good_config_in_one_line(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "selfheal.yaml", BROKEN.split("  slow:")[0].replace("colour: blue\n", "")
+    )
+    result = run_selfheal("validate", "-c", config)
+    assert (result.returncode, result.stdout) == (0, f"{config}: OK, 1 check (good)\n")
+
+
+def test_validate_warns_when_others_can_change_the_config(tmp_path: Path) -> None:
+    text = BROKEN.split("  slow:")[0].replace("colour: blue\n", "")
+    config = write_config(tmp_path / "selfheal.yaml", text, 0o664)
+    result = run_selfheal("validate", "-c", config)
+    assert result.returncode == 0
+    warning, summary = result.stdout.splitlines()
+    assert warning.startswith(f"{config}: warning: writable by its group (mode 0664)")
+    assert f"chmod go-w {config}" in warning
+    assert summary == f"{config}: OK, 1 check (good)"
+    config.chmod(0o646)
+    assert "writable by everyone" in run_selfheal("validate", "-c", config).stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("checks: [\n", ":2: invalid YAML"),
+        ("", ":1: config is empty"),
+        ("defaults: {}\n", ":1: missing 'checks:' section"),
+    ],
+)
+def test_validate_unreadable_configs(tmp_path: Path, text: str, expected: str) -> None:
+    config = write_config(tmp_path / "selfheal.yaml", text)
+    result = run_selfheal("validate", "-c", config)
+    assert (
+        result.returncode == 1 and result.stdout == f"{config}{expected}" + result.stdout.split(expected)[1]
+    )
+    assert result.stdout.count("\n") == 1
+
+
+def test_validate_a_missing_file(tmp_path: Path) -> None:
+    result = run_selfheal("validate", "-c", tmp_path / "nope.yaml")
+    assert (result.returncode, result.stdout) == (1, f"{tmp_path / 'nope.yaml'}: config file not found\n")
+
+
+# -- doctor ---------------------------------------------------------------
+
+
+def doctor_config(directory: Path, state: Path, heal: str, sudo: bool) -> Path:
+    text = (
+        f"state_dir: {state}\n"
+        "checks:\n"
+        "  web:\n"
+        f"    plugin: {CHECK_DUMMY} 0\n"
+        f"    heal: {json.dumps(heal)}\n"
+        f"    sudo: {'true' if sudo else 'false'}\n"
+    )
+    return write_config(directory / "selfheal.yaml", text)
+
+
+def lines_of(output: str) -> dict[str, str]:
+    """'PASS  web: heal: ...' -> {'web: heal': 'PASS  web: heal: ...'}"""
+    items = {}
+    for line in output.splitlines():
+        if line.startswith(("PASS  ", "FAIL  ")):
+            label = line[6:].split(": ")[0]
+            if line[6:].startswith("web: "):
+                label = ": ".join(line[6:].split(": ")[:2])
+            items[label] = line
+    return items
+
+
+def test_doctor_passes_a_working_setup(tmp_path: Path) -> None:
+    config = doctor_config(tmp_path, tmp_path / "state", "true", sudo=False)
+    result = run_selfheal("doctor", "-c", config)
+    assert_no_traceback(result.stdout)
+    assert result.returncode == 0, result.stdout
+    items = lines_of(result.stdout)
+    assert set(items) == {"state dir", "journal", "web: plugin", "web: heal"}
+    assert all(line.startswith("PASS") for line in items.values())
+    assert result.stdout.splitlines()[-1] == "4 passed, 0 failed"
+    assert not (tmp_path / "state").exists(), "doctor must not create the state dir"
+
+
+def test_doctor_fails_a_missing_heal_executable(tmp_path: Path) -> None:
+    config = doctor_config(tmp_path, tmp_path / "state", "/nonexistent/restart-web now", sudo=False)
+    result = run_selfheal("doctor", "-c", config)
+    assert result.returncode == 1
+    items = lines_of(result.stdout)
+    assert items["web: heal"] == "FAIL  web: heal: /nonexistent/restart-web not found"
+    fix = result.stdout.splitlines()[result.stdout.splitlines().index(items["web: heal"]) + 1]
+    assert fix == f"      fix: install it, or give its full path in heal: at {config}:3"
+    data = json.loads(run_selfheal("doctor", "-c", config, "--json").stdout)
+    assert data["ok"] is False
+    assert [i["item"] for i in data["items"] if not i["ok"]] == ["heal"]
+
+
+def test_doctor_fails_an_unsafe_state_dir(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o777)
+    config = doctor_config(tmp_path, state, "true", sudo=False)
+    result = run_selfheal("doctor", "-c", config)
+    assert result.returncode == 1
+    line = lines_of(result.stdout)["state dir"]
+    assert line.startswith("FAIL") and "writable by everyone" in line
+    assert f"fix: chmod o-w {state}" in result.stdout
+
+
+# -- doctor as another user, with sudo (root only) -------------------------
+
+
+class ThrowawayUser:
+    """A system user and a sudoers.d drop-in, both removed afterwards."""
+
+    def __init__(self) -> None:
+        self.name = f"shdoc{os.getpid() % 100000}{os.urandom(2).hex()}"
+        self.sudoers = Path("/etc/sudoers.d") / f"selfheal-test-{self.name}"
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", self.name],
+            check=True,
+            capture_output=True,
+        )
+
+    def allow(self, command: str) -> None:
+        rule = f"{self.name} ALL=(root) NOPASSWD: {command}\n"
+        with tempfile.NamedTemporaryFile(
+            "w", dir="/etc/sudoers.d", prefix=".selfheal-test-", delete=False
+        ) as f:
+            f.write(rule)
+        staged = Path(f.name)
+        try:
+            staged.chmod(0o440)
+            subprocess.run(["visudo", "-c", "-q", "-f", str(staged)], check=True, capture_output=True)
+            staged.rename(self.sudoers)
+        finally:
+            staged.unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        self.sudoers.unlink(missing_ok=True)
+        subprocess.run(["userdel", self.name], check=False, capture_output=True)
+
+
+@pytest.fixture
+def throwaway() -> Iterator[ThrowawayUser]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: creates a throwaway user and a sudoers.d drop-in")
+    for tool in ("useradd", "userdel", "visudo", "sudo", "runuser"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"needs {tool} (Debian packages passwd, sudo, util-linux)")
+    user = ThrowawayUser()
+    try:
+        yield user
+    finally:
+        user.remove()
+
+
+def run_as(user: str, *args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """selfheal run as ``user``, with an interpreter that user can execute."""
+    paths = [str(REPO), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": os.pathsep.join(paths), "HOME": str(cwd)}
+    tried = []
+    for python in dict.fromkeys(
+        [sys.executable, getattr(sys, "_base_executable", ""), f"/usr/bin/python{version}"]
+    ):
+        if not python:
+            continue
+        probe = subprocess.run(
+            ["runuser", "-u", user, "--", python, "-s", "-c", "import selfheal.doctor, yaml"],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0:
+            return subprocess.run(
+                ["runuser", "-u", user, "--", python, "-s", "-m", "selfheal", *map(str, args)],
+                env=env,
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        tried.append(f"{python}: {probe.stderr.strip()[-120:]}")
+    pytest.skip(f"no Python {version} with selfheal that user {user} can run: {'; '.join(tried)}")
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A temp dir the throwaway user can read (pytest's tmp_path is 0700 root)."""
+    directory = Path(tempfile.mkdtemp(prefix="selfheal-doctor-"))
+    directory.chmod(0o755)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_doctor_as_the_check_user_fails_a_missing_sudo_rule(
+    throwaway: ThrowawayUser, shared_dir: Path
+) -> None:
+    true = shutil.which("true")
+    assert true is not None
+    config = doctor_config(shared_dir, shared_dir / "state", f"{true} --heal", sudo=True)
+    result = run_as(throwaway.name, "doctor", "-c", config, cwd=shared_dir)
+    assert_no_traceback(result.stdout, result.stderr)
+    assert result.returncode == 1, result.stdout
+    line = lines_of(result.stdout)["web: sudo"]
+    assert line.startswith(f"FAIL  web: sudo: sudo -n -l {true} --heal: not allowed")
+    rule = f"{throwaway.name} ALL=(root) NOPASSWD: {true} --heal"
+    assert f"fix: add with 'visudo -f /etc/sudoers.d/selfheal': {rule}" in result.stdout
+    # The fix, applied exactly as printed, makes the item pass.
+    throwaway.allow(f"{true} --heal")
+    fixed = run_as(throwaway.name, "doctor", "-c", config, cwd=shared_dir)
+    assert lines_of(fixed.stdout)["web: sudo"] == (
+        f"PASS  web: sudo: {throwaway.name} may run '{true} --heal' without a password"
+    )
+    assert "note: running as root" not in fixed.stdout
+
+
+def test_doctor_as_the_check_user_fails_an_unwritable_state_dir(
+    throwaway: ThrowawayUser, shared_dir: Path
+) -> None:
+    state = shared_dir / "state"
+    state.mkdir(mode=0o755)  # root's, as after a 'selfheal reset' by root created it
+    config = doctor_config(shared_dir, state, "true", sudo=False)
+    result = run_as(throwaway.name, "doctor", "-c", config, cwd=shared_dir)
+    assert_no_traceback(result.stdout, result.stderr)
+    assert result.returncode == 1, result.stdout
+    line = lines_of(result.stdout)["state dir"]
+    assert line.startswith("FAIL") and "owned by uid 0, not by this user" in line, line
+    assert f"fix: chown {throwaway.name}:" in result.stdout
+    assert lines_of(result.stdout)["journal"].startswith("FAIL")
