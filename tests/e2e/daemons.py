@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import psutil
@@ -120,21 +121,46 @@ class Deployment:
                 )
             else:
                 shutil.copy2(str(spec.origin), self.lib)
+        # The built-in checks install as selfheal.checks from their own
+        # directory (package-dir in pyproject.toml).
+        builtins = importlib.util.find_spec("selfheal.checks")
+        if builtins is not None and builtins.submodule_search_locations:
+            target = self.lib / "selfheal" / "checks"
+            if not target.exists():
+                shutil.copytree(
+                    next(iter(builtins.submodule_search_locations)),
+                    target,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                )
         self.python = self._python()
         # Byte-compile now: the nagios user cannot write __pycache__ here,
         # and every plugin run would compile selfheal from source again.
         subprocess.run([self.python, "-m", "compileall", "-q", str(self.lib)], check=True)
-        self.selfheal = root / "bin" / "selfheal"
-        self.selfheal.parent.mkdir()
-        self.selfheal.write_text(
+        self.bin = root / "bin"
+        self.bin.mkdir()
+        self.selfheal = self._launcher("selfheal", "from selfheal.cli import main")
+        #: The console scripts (check_selfheal_NAME) by name.
+        self.scripts = {"selfheal": self.selfheal}
+        for entry in entry_points(group="console_scripts"):
+            if entry.value.startswith("selfheal.") and entry.name != "selfheal":
+                module, _, function = entry.value.partition(":")
+                self.scripts[entry.name] = self._launcher(
+                    entry.name, f"from {module} import {function} as main"
+                )
+        root.chmod(0o755)
+
+    def _launcher(self, name: str, load: str) -> Path:
+        """A console script, as pip would write it, with our PYTHONPATH."""
+        path = self.bin / name
+        path.write_text(
             "#!/bin/sh\n"
-            "# selfheal as installed for the nagios user by tests/e2e\n"
+            "# installed for the nagios user by tests/e2e\n"
             f"PYTHONPATH='{self.lib}'\n"
             "export PYTHONPATH\n"
-            f"exec '{self.python}' -s -m selfheal \"$@\"\n"
+            f"exec '{self.python}' -s -c 'import sys; {load}; sys.exit(main())' \"$@\"\n"
         )
-        self.selfheal.chmod(0o755)
-        root.chmod(0o755)
+        path.chmod(0o755)
+        return path
 
     def _python(self) -> str:
         """An interpreter of this Python version that ``nagios`` may run."""
@@ -404,7 +430,9 @@ class Nagios:
 class Nrpe:
     """``nrpe -f`` on 127.0.0.1 and a free port, with ``commands``."""
 
-    def __init__(self, root: Path, commands: dict[str, str], command_timeout: int = 30) -> None:
+    def __init__(
+        self, root: Path, commands: dict[str, str], command_timeout: int = 30, include_dir: Path | None = None
+    ) -> None:
         self.root = root
         self.port = free_port()
         lines = [
@@ -420,15 +448,17 @@ class Nrpe:
             "connection_timeout=30",
             "disable_syslog=1",
             *(f"command[{name}]={line}" for name, line in commands.items()),
+            *([f"include_dir={include_dir}"] if include_dir else []),
         ]
         self.config = root / "nrpe.cfg"
         self.config.write_text("\n".join(lines) + "\n")
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 15) -> None:
+    def start(self, timeout: float = 15, env: dict[str, str] | None = None) -> None:
         with (self.root / "nrpe.out").open("wb") as out:
             self.process = subprocess.Popen(
                 [NRPE, "-c", str(self.config), "-f"],
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
