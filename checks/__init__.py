@@ -15,7 +15,7 @@ nagiosplugin) is loaded only when that check runs.
 from __future__ import annotations
 
 #: Every built-in check, by the name ``check:`` uses.
-NAMES = ("tcp",)
+NAMES = ("process", "tcp", "http", "disk", "memory", "load", "file_age", "systemd")
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -89,6 +89,7 @@ class Spec:
         warning: str,
         critical: str,
         modes: dict[str, Callable[[Values, TextIO], int]] | None = None,
+        mode_options: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.about = about
@@ -101,6 +102,8 @@ class Spec:
         #: Flags that turn the program into a heal action (``--kill``,
         #: ``--clean``, ``--restart``) instead of a check.
         self.modes = modes or {}
+        #: Options that only a mode reads (``--older-than``).
+        self.mode_options = mode_options
 
     @property
     def program(self) -> str:
@@ -110,7 +113,7 @@ class Spec:
         """The options ``args:`` may set, by key (long name, ``-`` as ``_``)."""
         table = {}
         for option in self.options:
-            if option[1] in self.modes:
+            if option[1] in self.modes or option[1] in self.mode_options:
                 continue
             long = next(n for n in option[0] if n.startswith("--"))
             table[long[2:].replace("-", "_")] = option
@@ -161,6 +164,8 @@ class Values:
         self.config = config
         #: The -t budget, for resources that set their own socket timeouts.
         self.timeout = DEFAULT_TIMEOUT
+        #: Words after the options (``-- CMD ARGS``), for the heal modes.
+        self.positional: list[str] = []
         self.labels = {dest: next(n for n in names if n.startswith("--")) for names, dest, *_ in options}
 
     def fail(self, dest: str, message: str) -> SelfhealError:
@@ -330,12 +335,17 @@ def main(
         if raw["version"]:
             out.write(f"{spec.program} (selfheal) {__version__}\n")
             return 0
-        if positional:
-            raise Usage(f"unexpected argument {positional[0]!r}; see '{spec.program} -h'")
         values = Values(raw, options)
+        values.positional = positional
         for dest, mode in spec.modes.items():
             if values.flag(dest):
                 return mode(values, out)
+        if positional:
+            raise Usage(f"unexpected argument {positional[0]!r}; see '{spec.program} -h'")
+        for dest in spec.mode_options:
+            if values.given(dest):
+                modes = " or ".join(values.labels[m] for m in spec.modes)
+                raise Usage(f"{values.labels[dest]} only goes with {modes}")
         if raw["name"] is not None:
             from selfheal.state import check_name
 

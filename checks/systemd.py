@@ -1,0 +1,183 @@
+"""``systemd``: a unit's ActiveState and SubState, and whether it hit its start limit.
+
+The state comes from ``systemctl show -p ...`` (a stable, scriptable
+``Key=Value`` interface). ``active`` is OK; ``activating``, ``reloading``
+and ``deactivating`` are WARNING (it is on its way somewhere); ``failed``
+and ``inactive`` are CRITICAL, unless ``--expect`` lists them (a oneshot
+unit is ``inactive`` when all is well). A unit systemd does not know is
+UNKNOWN: no restart can help it. ``-w``/``-c`` are ranges on NRestarts,
+the restarts systemd itself made (``Restart=``) since the unit was
+last started by hand.
+
+The restart heal (``--restart``) runs ``systemctl reset-failed UNIT``
+first when the unit's Result is ``start-limit-hit``, then ``systemctl
+restart UNIT``. Why: once a unit failed ``StartLimitBurst`` times within
+``StartLimitIntervalSec``, systemd refuses every start ("Start request
+repeated too quickly") until that interval has passed or the failure
+state is reset, so a plain restart cannot heal it. selfheal's own
+cooldown and ``max_attempts`` bound the retries instead, so resetting the
+counter does not make a restart loop.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nagiosplugin
+
+from selfheal.checks.plugin import Spec, Values, plain
+from selfheal.checks.plugin import main as plugin_main
+from selfheal.checks.verdict import verdict
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
+
+PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "Result", "NRestarts")
+STATES = {
+    "active": nagiosplugin.Ok,
+    "reloading": nagiosplugin.Warn,
+    "activating": nagiosplugin.Warn,
+    "deactivating": nagiosplugin.Warn,
+    "inactive": nagiosplugin.Critical,
+    "failed": nagiosplugin.Critical,
+}
+
+
+def show(unit: str, timeout: float) -> dict[str, str]:
+    """``systemctl show`` for the unit, as a dict; CheckError when it cannot tell."""
+    import subprocess
+
+    argv = ["systemctl", "show", "--no-pager", "-p", ",".join(PROPERTIES), unit]
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
+        )
+    except FileNotFoundError:
+        raise nagiosplugin.CheckError("systemctl not found: is this a systemd host?") from None
+    except subprocess.TimeoutExpired:
+        raise nagiosplugin.CheckError(f"systemctl show {unit} did not answer within {timeout:g}s") from None
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[0]
+        raise nagiosplugin.CheckError(f"systemctl show {unit} failed: {why}")
+    fields = {}
+    for line in done.stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            fields[key] = value
+    return fields
+
+
+class Unit(nagiosplugin.Resource):
+    """Yields a verdict on the unit's state and ``restarts`` (NRestarts)."""
+
+    def __init__(self, unit: str, expect: tuple[str, ...] = ("active",), timeout: float = 10.0) -> None:
+        self.unit = unit
+        self.expect = expect
+        self.timeout = timeout
+
+    @property
+    def name(self) -> str:
+        return "SYSTEMD"
+
+    def probe(self) -> list[nagiosplugin.Metric]:
+        fields = show(self.unit, self.timeout)
+        load, active = fields.get("LoadState", ""), fields.get("ActiveState", "")
+        sub, result = fields.get("SubState", ""), fields.get("Result", "")
+        if load == "not-found" or not active:
+            return [verdict("unit", nagiosplugin.Unknown, f"unit {self.unit} not found")]
+        text = f"{self.unit} is {active} ({sub})"
+        if active in self.expect:
+            state = nagiosplugin.Ok
+        else:
+            state = STATES.get(active, nagiosplugin.Unknown)
+            if result and result != "success":
+                text += f", result {result}"
+        metrics = []
+        if result == "start-limit-hit":
+            state = nagiosplugin.Critical
+            text += ": start limit hit, a restart needs 'systemctl reset-failed' first"
+        metrics.append(verdict("unit", state, text))
+        restarts = fields.get("NRestarts", "")
+        if restarts.isdigit():
+            metrics.append(nagiosplugin.Metric("restarts", int(restarts), min=0, context="restarts"))
+        return metrics
+
+
+def unit_name(values: Values) -> str:
+    unit = values.required("unit")
+    if unit.startswith("-") or any(c.isspace() or c == "/" for c in unit):
+        raise values.fail("unit", f"{unit!r} is not a unit name")
+    return unit
+
+
+def build(values: Values) -> list[object]:
+    unit = unit_name(values)
+    expect = tuple(s.strip() for s in (values.text("expect") or "active").split(",") if s.strip())
+    for state in expect:
+        if state not in STATES:
+            raise values.fail("expect", f"{state!r} is not one of {', '.join(STATES)}")
+    return [
+        Unit(unit, expect, values.timeout * 0.9),
+        nagiosplugin.ScalarContext(
+            "restarts",
+            values.range("warning"),
+            values.range("critical"),
+            fmt_metric=lambda m, _: f"{plain(m.value)} automatic restarts",
+        ),
+    ]
+
+
+def restart(values: Values, out: TextIO) -> int:
+    """``--restart``: ``reset-failed`` when the start limit was hit, then ``restart``."""
+    import subprocess
+
+    unit = unit_name(values)
+    try:
+        fields = show(unit, 10)
+    except nagiosplugin.CheckError as exc:
+        out.write(f"{exc}; restarting anyway\n")
+        fields = {}
+    if fields.get("Result") == "start-limit-hit":
+        out.write(f"{unit} hit its start limit: systemctl reset-failed {unit}\n")
+        subprocess.run(["systemctl", "reset-failed", unit], stdin=subprocess.DEVNULL, check=False, timeout=30)
+    out.write(f"systemctl restart {unit}\n")
+    out.flush()
+    # Replace this process: systemctl's exit code is the heal's.
+    os.execvp("systemctl", ["systemctl", "restart", unit])
+    return 0  # not reached
+
+
+SPEC = Spec(
+    "systemd",
+    "Check a systemd unit's state; or restart it (--restart), resetting its start limit first when it was hit.",
+    [
+        (("-u", "--unit"), "unit", "value", "UNIT", "the unit, e.g. nginx.service (required)"),
+        (
+            ("-s", "--expect"),
+            "expect",
+            "value",
+            "STATES",
+            "ActiveStates that are OK (default active), e.g. active,inactive",
+        ),
+        (
+            ("--restart",),
+            "restart",
+            "flag",
+            "",
+            "heal mode: reset-failed if the start limit was hit, then restart",
+        ),
+    ],
+    build,
+    warning="automatic restarts (NRestarts) that give WARNING (e.g. 3)",
+    critical="automatic restarts (NRestarts) that give CRITICAL",
+    modes={"restart": restart},
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return plugin_main(SPEC, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
