@@ -166,6 +166,8 @@ class Values:
         self.timeout = DEFAULT_TIMEOUT
         #: Words after the options (``-- CMD ARGS``), for the heal modes.
         self.positional: list[str] = []
+        #: The environment the check runs in (PATH for the commands it runs).
+        self.env: Mapping[str, str] = os.environ
         self.labels = {dest: next(n for n in names if n.startswith("--")) for names, dest, *_ in options}
 
     def fail(self, dest: str, message: str) -> SelfhealError:
@@ -337,6 +339,7 @@ def main(
             return 0
         values = Values(raw, options)
         values.positional = positional
+        values.env = env
         for dest, mode in spec.modes.items():
             if values.flag(dest):
                 return mode(values, out)
@@ -460,6 +463,7 @@ def run_configured(
     spec = find_spec(str(check.builtin))
     raw, _ = parse_options(config_argv(spec, check), spec.options)
     values = Values(raw, spec.options, config=check)
+    values.env = env
     timeout = number(run_values, "timeout", "-t") or check.timeout
     values.timeout = timeout
     objects = spec.build(values)

@@ -298,14 +298,35 @@ def kill_trees(targets: list[psutil.Process], wait: float) -> tuple[int, list[ps
             member.terminate()
         except psutil.Error:
             pass
-    _, alive = psutil.wait_procs(members, timeout=wait)
+    alive = wait_gone(members, wait)
     for member in alive:
         try:
             member.kill()
         except psutil.Error:
             pass
-    _, survivors = psutil.wait_procs(alive, timeout=5)
-    return len(members), survivors
+    return len(members), wait_gone(alive, 5)
+
+
+def wait_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """The processes still alive after up to ``timeout`` seconds.
+
+    A zombie counts as gone: it has exited, and reaping it is its
+    parent's business (which psutil.wait_procs would wait for).
+    """
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = []
+        for process in processes:
+            try:
+                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(process)
+            except psutil.Error:
+                continue
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
 
 
 SPEC = Spec(

@@ -31,6 +31,7 @@ from selfheal.checks.verdict import verdict
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import TextIO
 
 PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "Result", "NRestarts")
@@ -44,14 +45,20 @@ STATES = {
 }
 
 
-def show(unit: str, timeout: float) -> dict[str, str]:
+def show(unit: str, timeout: float, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """``systemctl show`` for the unit, as a dict; CheckError when it cannot tell."""
     import subprocess
 
     argv = ["systemctl", "show", "--no-pager", "-p", ",".join(PROPERTIES), unit]
     try:
         done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+            env=env,
         )
     except FileNotFoundError:
         raise nagiosplugin.CheckError("systemctl not found: is this a systemd host?") from None
@@ -71,17 +78,24 @@ def show(unit: str, timeout: float) -> dict[str, str]:
 class Unit(nagiosplugin.Resource):
     """Yields a verdict on the unit's state and ``restarts`` (NRestarts)."""
 
-    def __init__(self, unit: str, expect: tuple[str, ...] = ("active",), timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        unit: str,
+        expect: tuple[str, ...] = ("active",),
+        timeout: float = 10.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.unit = unit
         self.expect = expect
         self.timeout = timeout
+        self.env = env
 
     @property
     def name(self) -> str:
         return "SYSTEMD"
 
     def probe(self) -> list[nagiosplugin.Metric]:
-        fields = show(self.unit, self.timeout)
+        fields = show(self.unit, self.timeout, self.env)
         load, active = fields.get("LoadState", ""), fields.get("ActiveState", "")
         sub, result = fields.get("SubState", ""), fields.get("Result", "")
         if load == "not-found" or not active:
@@ -118,7 +132,7 @@ def build(values: Values) -> list[object]:
         if state not in STATES:
             raise values.fail("expect", f"{state!r} is not one of {', '.join(STATES)}")
     return [
-        Unit(unit, expect, values.timeout * 0.9),
+        Unit(unit, expect, values.timeout * 0.9, dict(values.env)),
         nagiosplugin.ScalarContext(
             "restarts",
             values.range("warning"),
@@ -134,17 +148,23 @@ def restart(values: Values, out: TextIO) -> int:
 
     unit = unit_name(values)
     try:
-        fields = show(unit, 10)
+        fields = show(unit, 10, values.env)
     except nagiosplugin.CheckError as exc:
         out.write(f"{exc}; restarting anyway\n")
         fields = {}
     if fields.get("Result") == "start-limit-hit":
         out.write(f"{unit} hit its start limit: systemctl reset-failed {unit}\n")
-        subprocess.run(["systemctl", "reset-failed", unit], stdin=subprocess.DEVNULL, check=False, timeout=30)
+        subprocess.run(
+            ["systemctl", "reset-failed", unit],
+            stdin=subprocess.DEVNULL,
+            check=False,
+            timeout=30,
+            env=values.env,
+        )
     out.write(f"systemctl restart {unit}\n")
     out.flush()
     # Replace this process: systemctl's exit code is the heal's.
-    os.execvp("systemctl", ["systemctl", "restart", unit])
+    os.execvpe("systemctl", ["systemctl", "restart", unit], values.env)
     return 0  # not reached
 
 

@@ -120,8 +120,10 @@ def could_complete(response: bytes, wanted: bytes) -> bool:
 
 def reason(exc: BaseException) -> str:
     """An OSError's words without the errno number."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {exc.verify_message}"
     if isinstance(exc, ssl.SSLError) and getattr(exc, "reason", None):
-        return str(getattr(exc, "verify_message", None) or exc.reason)
+        return str(exc.reason)
     return str(getattr(exc, "strerror", None) or exc)
 
 

@@ -150,14 +150,16 @@ class Server:
         self.close()
 
 
-def make_cert(directory: Path, days: int = 90) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost and 127.0.0.1, by the openssl CLI."""
+def make_cert(
+    directory: Path, days: int = 90, names: str = "DNS:localhost,IP:127.0.0.1"
+) -> tuple[Path, Path]:
+    """A self-signed certificate (for localhost and 127.0.0.1), by the openssl CLI."""
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
         [
             "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256",
             "-days", str(days), "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-addext", f"subjectAltName={names}",
             "-keyout", str(key), "-out", str(cert),
         ],
         check=True,
