@@ -137,7 +137,7 @@ def test_heal_flags_heal_a_critical_check(tmp_path: Path) -> None:
     assert run.code == 1, run.out
     assert run.line == (
         f"WEB WARNING - cannot connect to 127.0.0.1:{port}: Connection refused; "
-        f"self-healing: started {heal} (attempt 1/3) | selfheal_attempts=1;;;0"
+        f"self-healing: started {heal} (attempt 1/3) | selfheal_attempts=1;;;0 selfheal_heals_total=1c;;;0"
     )
     wait_for(marker.exists, timeout=10, what="the heal")
     again = script("tcp", *args)
