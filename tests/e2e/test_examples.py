@@ -1,7 +1,7 @@
 """Every shipped example passes the validation of the program that reads it.
 
 - ``examples/nagios.cfg``: ``nagios4 -v`` with Debian's stock object files;
-- ``examples/selfheal.yaml``: selfheal's config loader;
+- ``examples/selfheal.yaml``: ``selfheal validate``;
 - ``examples/sudoers.d/selfheal``: ``visudo -cf``, and it allows exactly
   the heals the other examples run with sudo;
 - ``examples/icinga2/selfheal.conf``: ``icinga2 daemon -C``, laid out as
@@ -15,6 +15,8 @@ import re
 import shlex
 import subprocess
 from pathlib import Path
+
+from conftest import run_selfheal
 
 from e2e.conftest import need, need_executable
 from e2e.daemons import CHECK_NRPE, ICINGA2, NAGIOS4, NRPE, PLUGIN_DIR, Deployment, Nrpe
@@ -59,6 +61,9 @@ def test_nagios_example_loads_in_nagios4(workdir: Path) -> None:
 
 
 def test_selfheal_yaml_example_is_valid() -> None:
+    result = run_selfheal("validate", "-c", EXAMPLES / "selfheal.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(f"{EXAMPLES / 'selfheal.yaml'}: OK, 4 checks"), result.stdout
     cfg = config.load(str(EXAMPLES / "selfheal.yaml"))
     assert set(cfg.checks) == {"nginx", "worker", "disk-root", "postfix"}
     assert cfg.checks["nginx"].heal.argv == ["sudo", "-n", "--", "systemctl", "restart", "nginx"]
