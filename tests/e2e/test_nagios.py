@@ -71,6 +71,8 @@ def test_killed_service_is_healed_without_paging_anyone(
         f"\nscenario 1: kill -> OK in Nagios's log {ok_at - killed:.1f}s (seen in its log {seen_ok:.1f}s after the kill)"
     )
 
+    print("scenario 1, Nagios's alerts after the kill:", *(f"  {a}" for a in alerts), sep="\n")
+
     # The first alert after the kill is the self-healing WARNING, soft.
     _, first_state, kind, text = alerts[0]
     assert (first_state, kind) == ("WARNING", "SOFT"), alerts
