@@ -4,13 +4,14 @@
   ``examples/*.yaml``, is a complete ``selfheal.yaml`` that ``selfheal
   validate`` accepts. (A fragment that is not a whole config belongs in a
   ```text block.)
-- Every ```python block in ``docs/*.md`` runs as a script, with
-  ``--dry-run`` on its command line (a plugin example then starts and
-  records nothing) and ``SELFHEAL_STATE_DIR`` pointing at a directory that
-  must not come into existence. A block that builds a ``selfheal.Check``
-  prints a Nagios plugin line and exits with its state; any other block
-  exits 0. Where the text after a block says it ``prints`` the next block,
-  the output is exactly that block.
+- Every ```python block in ``docs/*.md`` runs as a script. Every
+  ``selfheal.Check`` it builds is forced into a dry run, so an example
+  that would restart a real service decides and prints, but starts and
+  records nothing (``SELFHEAL_STATE_DIR`` points at a directory that must
+  not come into existence). A block that runs a ``selfheal.Check`` prints
+  a Nagios plugin line and exits with its state; any other block exits 0.
+  Where the text after a block says it ``prints`` the next block, the
+  output is exactly that block.
 """
 
 from __future__ import annotations
@@ -30,6 +31,25 @@ FENCE = re.compile(
     r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[ \t]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S
 )
 PLUGIN_LINE = re.compile(r"^[A-Z0-9_.-]+ (OK|WARNING|CRITICAL|UNKNOWN) - ")
+
+
+#: Runs a documentation example with every selfheal.Check in dry-run mode.
+DRY_RUN_ALL = """
+import runpy, sys
+import selfheal.check
+
+_init = selfheal.check.Check.__init__
+
+
+def _dry_run_init(self, *args, **kwargs):
+    kwargs["dry_run"] = True
+    _init(self, *args, **kwargs)
+
+
+selfheal.check.Check.__init__ = _dry_run_init
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 
 
 class Block:
@@ -102,7 +122,7 @@ def test_python_block_runs(block: Block, tmp_path: Path) -> None:
     script.write_text(block.text)
     state_dir = tmp_path / "state"
     result = subprocess.run(
-        [sys.executable, str(script), "--dry-run"],
+        [sys.executable, "-c", DRY_RUN_ALL, str(script)],
         cwd=tmp_path,
         env=clean_env(SELFHEAL_STATE_DIR=str(state_dir)),
         stdin=subprocess.DEVNULL,
