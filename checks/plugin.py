@@ -539,10 +539,40 @@ def evaluate(
         check()
         output = Output(channel, verbose)
         output.add(check)
+        outcome = getattr(check, "outcome", None)
+        if healing is not None and healing.dry_run and outcome is not None and outcome.decision.row == 9:
+            output.add_longoutput(preview(healing.heal))
         out.write(str(output))
     finally:
         logger.removeHandler(channel)
     return int(check.exitcode)
+
+
+def preview(heal: Action) -> list[str]:
+    """What a built-in heal (``--clean``, ``--kill``, ``--restart``) would do.
+
+    A dry run that would start such a heal runs it with ``--dry-run``, so
+    the operator sees the files it would delete or the processes it would
+    kill, not just the command line.
+    """
+    import io
+
+    from selfheal.checks import NAMES
+    from selfheal.checks import spec as find_spec
+
+    words = list(heal.words)
+    program = os.path.basename(words[0])
+    name = program[len("check_selfheal_") :]
+    if heal.shell or not program.startswith("check_selfheal_") or name not in NAMES:
+        return []
+    spec = find_spec(name)
+    args = words[1:]
+    if not any(f"--{mode}" in args for mode in spec.modes):
+        return []
+    end = args.index("--") if "--" in args else len(args)
+    shown = io.StringIO()
+    main(spec, [*args[:end], "--dry-run", *args[end:]], stdout=shown)
+    return [f"{program}: {line}" for line in shown.getvalue().splitlines()]
 
 
 def bound_probe(resource: object, deadline: float, timeout: float, state: object) -> None:

@@ -264,6 +264,15 @@ def kill(values: Values, out: TextIO) -> int:
             targets.append(process)
         except psutil.Error:
             continue
+    if values.flag("dry_run"):
+        for process in targets:
+            for member in tree_of(process):
+                out.write(f"would terminate {member.pid} {' '.join(cmdline(member))}\n")
+        then = f", then run {' '.join(values.positional)}" if values.positional else ""
+        out.write(
+            f"dry run: {len(targets)} processes {match.describe()} would be terminated with their children{then}\n"
+        )
+        return 0
     killed, survivors = kill_trees(targets, float(wait or 0))
     out.write(
         f"terminated {killed} processes {match.describe()}"
@@ -287,11 +296,8 @@ def kill_trees(targets: list[psutil.Process], wait: float) -> tuple[int, list[ps
 
     tree: dict[int, psutil.Process] = {}
     for process in targets:
-        try:
-            for member in [process, *process.children(recursive=True)]:
-                tree[member.pid] = member
-        except psutil.Error:
-            continue
+        for member in tree_of(process):
+            tree[member.pid] = member
     members = list(tree.values())
     for member in members:
         try:
@@ -305,6 +311,25 @@ def kill_trees(targets: list[psutil.Process], wait: float) -> tuple[int, list[ps
         except psutil.Error:
             pass
     return len(members), wait_gone(alive, 5)
+
+
+def tree_of(process: psutil.Process) -> list[psutil.Process]:
+    """The process and all its descendants; [] when it is already gone."""
+    import psutil
+
+    try:
+        return [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def cmdline(process: psutil.Process) -> list[str]:
+    import psutil
+
+    try:
+        return process.cmdline() or [process.name()]
+    except psutil.Error:
+        return ["(gone)"]
 
 
 def wait_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:

@@ -152,6 +152,11 @@ def restart(values: Values, out: TextIO) -> int:
     except nagiosplugin.CheckError as exc:
         out.write(f"{exc}; restarting anyway\n")
         fields = {}
+    if values.flag("dry_run"):
+        if fields.get("Result") == "start-limit-hit":
+            out.write(f"would run systemctl reset-failed {unit} ({unit} hit its start limit)\n")
+        out.write(f"would run systemctl restart {unit}\n")
+        return 0
     if fields.get("Result") == "start-limit-hit":
         out.write(f"{unit} hit its start limit: systemctl reset-failed {unit}\n")
         subprocess.run(

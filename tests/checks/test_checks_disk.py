@@ -216,3 +216,24 @@ def test_selfheal_run_cleans_up_and_recovers(mount: Path, tmp_path: Path) -> Non
     after = run_selfheal("run", "data", "-c", config)
     assert after.returncode == 0, after.stdout
     assert after.stdout.startswith(f"DATA OK - {mount}: 50% used")
+
+
+def test_selfheal_run_dry_run_lists_what_the_clean_up_would_delete(mount: Path, tmp_path: Path) -> None:
+    logs = mount / "logs"
+    logs.mkdir()
+    stale = [old(logs / f"app.log.{n}", 10) for n in range(3)]
+    heal = [str(BIN / "check_selfheal_disk"), "--clean", str(logs), "--older-than", "7d"]
+    config = tmp_path / "selfheal.yaml"
+    state = tmp_path / "state"
+    checks = {"data": {"check": "disk", "args": {"path": str(mount), "critical": 80}, "heal": heal}}
+    config.write_text(json.dumps({"state_dir": str(state), "checks": checks}, indent=2))
+    result = run_selfheal("run", "data", "-c", config, "--dry-run")
+    assert result.returncode == 1, result.stdout
+    lines = result.stdout.splitlines()
+    assert "self-healing: would start" in lines[0]
+    assert lines[1:] == [
+        *(f"check_selfheal_disk: would delete {p} ({MIB} bytes)" for p in stale),
+        f"check_selfheal_disk: dry run: 3 files ({3 * MIB} bytes) under {logs} would be deleted",
+    ]
+    assert all(p.exists() for p in stale)
+    assert journal_events(state) == []

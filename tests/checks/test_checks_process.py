@@ -154,6 +154,28 @@ def test_zombies_are_not_running_but_are_counted(spawned: Spawned) -> None:
     assert parent.poll() is None
 
 
+VFORK_PARENT = """
+import ctypes
+libc = ctypes.CDLL(None)
+# The parent of a vfork waits in uninterruptible sleep (state D) until its
+# child execs or exits; this child just sleeps. A real D state, no root needed.
+if libc.vfork() == 0:
+    libc.sleep(300)
+    libc._exit(0)
+"""
+
+
+def test_processes_stuck_in_d_state_are_counted(spawned: Spawned) -> None:
+    marker = f"stuck-{spawned.name}"
+    spawned.start(sys.executable, "-c", VFORK_PARENT, marker)
+    wait_for(lambda: check("process", "-a", marker).perfdata["dstate"].startswith("1;"), 10, what="state D")
+    run = check("process", "-a", marker, "--dstate-warning", "0", "--dstate-critical", "1")
+    assert run.code == 1, run.out
+    assert f"1 in uninterruptible sleep (D) matching '{marker}' (outside range 0:0)" in run.line
+    assert run.perfdata["procs"].startswith("2;")  # the parent (D) and its child (S) both run
+    assert check("process", "-a", marker, "--dstate-critical", "0").code == 2
+
+
 def test_rss_and_cpu_of_the_largest_process(spawned: Spawned) -> None:
     marker = f"hog-{spawned.name}"
     spawned.start(sys.executable, "-c", "import time; x = bytearray(64 << 20); time.sleep(300)", marker)
@@ -213,6 +235,25 @@ def test_kill_only_the_processes_over_the_threshold(spawned: Spawned) -> None:
     assert run.code == 0 and run.out.startswith("terminated 1 processes"), run.out
     big.wait(timeout=10)
     assert small.poll() is None
+
+
+def test_kill_dry_run_lists_the_tree_and_kills_nothing(spawned: Spawned, tmp_path: Path) -> None:
+    marker = f"dry-{spawned.name}"
+    tree = spawned.start("/bin/sh", "-c", f'"{spawned.binary}" 300 & wait', marker)
+    wait_for(
+        lambda: check("process", "-C", spawned.name).perfdata["procs"].startswith("1;"), 5, what="the child"
+    )
+    restarted = tmp_path / "restarted"
+    run = script("process", "--kill", "-a", marker, "--dry-run", "--", "touch", restarted)
+    assert run.code == 0, run.out
+    lines = run.out.splitlines()
+    assert lines[0].startswith(f"would terminate {tree.pid} /bin/sh -c ")
+    assert lines[1].startswith("would terminate ") and lines[1].endswith(f"{spawned.binary} 300")
+    assert (
+        lines[2]
+        == f"dry run: 1 processes matching '{marker}' would be terminated with their children, then run touch {restarted}"
+    )
+    assert tree.poll() is None and not restarted.exists()
 
 
 def test_kill_needs_a_filter() -> None:

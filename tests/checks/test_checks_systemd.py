@@ -188,6 +188,18 @@ def test_restart_without_start_limit_just_restarts(fake: FakeSystemd) -> None:
     assert fake.calls[-1] == "restart web.service"
 
 
+def test_restart_dry_run_says_what_it_would_run(fake: FakeSystemd) -> None:
+    fake.set("web.service", "failed", "failed", Result="start-limit-hit")
+    run = script("systemd", "--restart", "-u", "web.service", "--dry-run", env=fake.env)
+    assert run == (
+        0,
+        "would run systemctl reset-failed web.service (web.service hit its start limit)\n"
+        "would run systemctl restart web.service\n",
+    )
+    assert [c.split()[0] for c in fake.calls] == ["show"]
+    assert fake.state("web.service")["Result"] == "start-limit-hit"
+
+
 def test_restart_failure_is_the_heals_exit_code(fake: FakeSystemd) -> None:
     run = script("systemd", "--restart", "-u", "ghost.service", env=fake.env)
     assert run.code == 1
