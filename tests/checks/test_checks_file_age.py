@@ -80,7 +80,10 @@ def test_a_file_that_cannot_be_examined_is_unknown(tmp_path: Path) -> None:
     loop = tmp_path / "loop"
     loop.symlink_to(loop)
     run = check("file_age", "-f", loop)
-    assert (run.code, run.out) == (3, f"FILE_AGE UNKNOWN - cannot stat {loop}: Too many levels of symbolic links\n")
+    assert (run.code, run.out) == (
+        3,
+        f"FILE_AGE UNKNOWN - cannot stat {loop}: Too many levels of symbolic links\n",
+    )
 
 
 # -- the same state as monitoring-plugins' check_file_age --------------------------
