@@ -24,7 +24,7 @@ import os
 import sys
 
 from selfheal import __version__, states
-from selfheal.cli import WRAP_OPTIONS, Usage, heal_policy, parse_options
+from selfheal.cli import WRAP_OPTIONS, Usage, heal_policy, internal_error, parse_options, unknown
 from selfheal.errors import ConfigError, SelfhealError
 
 TYPE_CHECKING = False
@@ -59,20 +59,9 @@ CONTROL: list[Option] = [
 #: The healing flags of ``selfheal wrap``, minus what CONTROL already has.
 HEALING: list[Option] = [o for o in WRAP_OPTIONS if o[1] not in {"timeout", "verbose", "help", "version"}]
 #: Healing flags that mean nothing without ``--heal``: refused, not ignored.
-NEEDS_HEAL = (
-    "sudo",
-    "shell",
-    "cooldown",
-    "backoff",
-    "max_cooldown",
-    "max_attempts",
-    "window",
-    "reset_after",
-    "action_timeout",
-    "grace",
-    "splay",
-    "heal_on",
-    "dry_run",
+#: (A timeout state, a name, a state dir or a downtime are fine without.)
+NEEDS_HEAL = tuple(
+    o[1] for o in HEALING if o[1] not in {"heal", "name", "state_dir", "journal", "downtime", "timeout_state"}
 )
 
 
@@ -382,13 +371,7 @@ def main(
     except KeyboardInterrupt:
         return unknown(out, name, "interrupted")
     except Exception as exc:  # the last line of defence: one line, not a traceback
-        if verbose >= 3:
-            import traceback
-
-            traceback.print_exc(file=out)
-        return unknown(
-            out, name, f"internal error: {type(exc).__name__}: {exc} (run with -vvv for a traceback)"
-        )
+        return internal_error(out, name, exc, verbose)
 
 
 def command_heal(raw: dict[str, object]) -> Action:
@@ -415,13 +398,6 @@ def downtime(values: Values) -> float:
     if text is None or not str(text).strip():
         return 0.0
     return values.number("downtime", 0.0, minimum=0) or 0.0
-
-
-def unknown(out: TextIO, name: str, message: str) -> int:
-    from selfheal.output import clean
-
-    out.write(f"{name.upper()} UNKNOWN - {clean(message)}\n")
-    return states.UNKNOWN
 
 
 # -- selfheal run NAME, for check: and args: -------------------------------

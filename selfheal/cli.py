@@ -197,13 +197,16 @@ def main(
     except KeyboardInterrupt:
         return unknown(out, name, "interrupted")
     except Exception as exc:  # the last line of defence: one line, not a traceback
-        if verbose >= 3:
-            import traceback
+        return internal_error(out, name, exc, verbose)
 
-            traceback.print_exc(file=out)
-        return unknown(
-            out, name, f"internal error: {type(exc).__name__}: {exc} (run with -vvv for a traceback)"
-        )
+
+def internal_error(out: TextIO, name: str, exc: Exception, verbose: int) -> int:
+    """A bug reported as one UNKNOWN line; the traceback only with -vvv."""
+    if verbose >= 3:
+        import traceback
+
+        traceback.print_exc(file=out)
+    return unknown(out, name, f"internal error: {type(exc).__name__}: {exc} (run with -vvv for a traceback)")
 
 
 def unknown(out: TextIO, name: str, message: str) -> int:

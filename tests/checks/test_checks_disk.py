@@ -149,14 +149,22 @@ def old(path: Path, days: float, size: int = MIB) -> Path:
     return path
 
 
-def test_clean_dry_run_lists_and_deletes_nothing(tmp_path: Path) -> None:
+def log_tree(tmp_path: Path) -> tuple[Path, list[Path], list[Path]]:
+    """logs/ with two stale rotated logs, and what must survive: a fresh
+    one, an old file that does not match, an old file outside reached by a
+    symlink (the link itself old too)."""
     logs = tmp_path / "logs"
     (logs / "deep").mkdir(parents=True)
     stale = [old(logs / "a.log.1", 10, 5), old(logs / "deep" / "b.log.2", 8, 7)]
-    fresh = old(logs / "c.log.1", 1, 3)
-    other = old(logs / "keep.txt", 30, 3)
     outside = old(tmp_path / "outside.log.1", 30, 3)
+    keep = [old(logs / "c.log.1", 1, 3), old(logs / "keep.txt", 30, 3), outside]
     (logs / "link.log.9").symlink_to(outside)
+    os.utime(logs / "link.log.9", (0, 0), follow_symlinks=False)
+    return logs, stale, keep
+
+
+def test_clean_dry_run_lists_and_deletes_nothing(tmp_path: Path) -> None:
+    logs, stale, keep = log_tree(tmp_path)
     run = script("disk", "--clean", logs, "--older-than", "7d", "--match", "*.log.*", "--dry-run")
     assert run.code == 0, run.out
     assert run.out.splitlines() == [
@@ -164,23 +172,16 @@ def test_clean_dry_run_lists_and_deletes_nothing(tmp_path: Path) -> None:
         f"would delete {stale[1]} (7 bytes)",
         f"dry run: 2 files (12 bytes) under {logs} would be deleted",
     ]
-    assert all(p.exists() for p in [*stale, fresh, other, outside])
+    assert all(p.exists() for p in [*stale, *keep])
 
 
 def test_clean_deletes_old_matching_regular_files_only(tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    (logs / "deep").mkdir(parents=True)
-    stale = [old(logs / "a.log.1", 10, 5), old(logs / "deep" / "b.log.2", 8, 7)]
-    fresh = old(logs / "c.log.1", 1, 3)
-    other = old(logs / "keep.txt", 30, 3)
-    outside = old(tmp_path / "outside.log.1", 30, 3)
-    (logs / "link.log.9").symlink_to(outside)
-    os.utime(logs / "link.log.9", (0, 0), follow_symlinks=False)
+    logs, stale, keep = log_tree(tmp_path)
     run = script("disk", "--clean", logs, "--older-than", "7d", "--match", "*.log.*")
     assert run.code == 0, run.out
     assert run.out == f"deleted 2 files (12 bytes) under {logs}\n"
     assert not any(p.exists() for p in stale)
-    assert fresh.exists() and other.exists() and outside.exists() and (logs / "link.log.9").is_symlink()
+    assert all(p.exists() for p in keep) and (logs / "link.log.9").is_symlink()
 
 
 def test_clean_refuses_root_and_needs_an_age(tmp_path: Path) -> None:
