@@ -139,7 +139,12 @@ class Healer:
         try:
             state_dir = StateDir.open(self.state_dir, create=not dry_run)
         except StateError as exc:
-            return self._refused(check_state, Record(check=self.name), now, str(exc), facts, dry_run)
+            # A refused dir (a symlink, writable by others) gets nothing
+            # written into it, not even the journal line about the refusal.
+            inside = os.path.dirname(os.path.abspath(self.journal_path)) == os.path.abspath(self.state_dir)
+            return self._refused(
+                check_state, Record(check=self.name), now, str(exc), facts, dry_run, journal=not inside
+            )
         with state_dir:
             if dry_run:
                 details: list[str] = []
@@ -262,7 +267,14 @@ class Healer:
     # -- helpers ----------------------------------------------------------
 
     def _refused(
-        self, check_state: int, record: Record, now: float, why: str, facts: dict[str, object], dry_run: bool
+        self,
+        check_state: int,
+        record: Record,
+        now: float,
+        why: str,
+        facts: dict[str, object],
+        dry_run: bool,
+        journal: bool = True,
     ) -> Outcome:
         decision = decide(
             check_state,
@@ -274,7 +286,7 @@ class Healer:
             **facts,  # type: ignore[arg-type]
         )
         details = []
-        if decision.row == 4 and not dry_run:
+        if decision.row == 4 and not dry_run and journal:
             try:
                 self._journal([{"event": "state_error", "check": self.name, "reason": why}], now)
             except StateError as exc:
