@@ -14,6 +14,15 @@ from __future__ import annotations
 from selfheal import states
 
 MAX_LINE = 4096
+#: The most selfheal prints, in bytes: what NRPE (protocol 3, NRPE 3.0 and
+#: later) carries in one response. Nagios Core 4 reads more; a longer
+#: output would be cut by NRPE at an arbitrary byte instead of by us.
+MAX_OUTPUT = 64 * 1024
+TRUNCATED = "(output truncated by selfheal)"
+
+_UNITS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ%"
+_NUMBER = frozenset("0123456789.-")
+_RANGE = frozenset("0123456789.-:~@")
 
 
 class PluginOutput:
@@ -32,7 +41,7 @@ def parse(raw: str) -> PluginOutput:
     lines = raw.replace("\r\n", "\n").replace("\r", "\n").replace("\0", "").split("\n")
     first = lines[0]
     text, _, perf = first.partition("|")
-    perfdata = perf.split()
+    perfdata = split_perfdata(perf)
     long: list[str] = []
     rest = lines[1:]
     for index, line in enumerate(rest):
@@ -41,12 +50,64 @@ def parse(raw: str) -> PluginOutput:
             if before.strip():
                 long.append(before.rstrip())
             for more in [after, *rest[index + 1 :]]:
-                perfdata.extend(more.split())
+                perfdata.extend(split_perfdata(more))
             break
         long.append(line.rstrip())
     while long and not long[-1]:
         long.pop()
-    return PluginOutput(text.strip()[:MAX_LINE], long, perfdata)
+    return PluginOutput(text.strip()[:MAX_LINE], long, [item for item in perfdata if well_formed(item)])
+
+
+def split_perfdata(text: str) -> list[str]:
+    """Perfdata items, split on white space outside quoted labels ('a b'=1)."""
+    items = []
+    index, end = 0, len(text)
+    while index < end:
+        if text[index].isspace():
+            index += 1
+            continue
+        start = index
+        if text[index] == "'":
+            close = text.find("'=", index + 1)
+            index = close + 1 if close > 0 else end  # an unclosed quote takes the rest
+        while index < end and not text[index].isspace():
+            index += 1
+        items.append(text[start:index])
+    return items
+
+
+def well_formed(item: str) -> bool:
+    """``'label'=value[UOM];[warn];[crit];[min];[max]``, as the guidelines define it.
+
+    A malformed item is dropped rather than passed on: graphing add-ons
+    split perfdata on spaces and quotes, so one bad item (an unclosed
+    quote) can swallow the items after it, ``selfheal_attempts`` included.
+    """
+    if item.startswith("'"):
+        close = item.find("'=", 1)
+        label, rest = item[1:close], item[close + 2 :]
+        if close < 0 or "'" in label.replace("''", ""):  # a quote inside is doubled
+            return False
+    else:
+        label, equals, rest = item.partition("=")
+        if not equals or "'" in label:
+            return False
+    fields = rest.split(";")
+    value = fields[0]
+    number = value.rstrip(_UNITS)
+    if not label or len(fields) > 5 or not (value == "U" or _is_number(number)):
+        return False
+    return all(set(field) <= _RANGE for field in fields[1:])
+
+
+def _is_number(text: str) -> bool:
+    if not text or not set(text) <= _NUMBER:
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def clean(text: str) -> str:
@@ -72,10 +133,28 @@ def render(
     perfdata: list[str] | None = None,
     long: list[str] | None = None,
 ) -> str:
-    """The full plugin output, ending in a newline."""
+    """The full plugin output, ending in a newline, at most MAX_OUTPUT bytes."""
+    perfdata = list(perfdata or [])
+    if len(" ".join(perfdata)) > MAX_LINE:
+        # Keep selfheal's own items (last) and as many of the plugin's as fit.
+        own = [item for item in perfdata if item.startswith("selfheal_")]
+        room = MAX_LINE - len(" ".join(own))
+        kept = []
+        for item in perfdata:
+            if not item.startswith("selfheal_") and len(item) < room:
+                kept.append(item)
+                room -= len(item) + 1
+        perfdata = kept + own
     lines = [status_line(name, state, text, note, perfdata)]
-    # A "|" in long output would start perfdata for Nagios.
-    lines.extend(line.replace("|", "/") for line in long or [])
+    size = len(lines[0].encode()) + 1
+    for line in long or []:
+        # A "|" in long output would start perfdata for Nagios.
+        line = line.replace("|", "/")
+        size += len(line.encode()) + 1
+        if size > MAX_OUTPUT - len(TRUNCATED) - 1:
+            lines.append(TRUNCATED)
+            break
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
