@@ -187,7 +187,7 @@ class Spawner:
     def run_action(
         self, argv: list[str], timeout: float, kill_grace: float, on_start: Callable[[], None] | None = None
     ) -> ActionRun:
-        """Run the heal in its own session; kill its whole group on timeout.
+        """Run the heal in its own session; kill its whole tree on timeout.
 
         Only the action's own exit is waited for: an init script that starts
         a daemon returns while the daemon lives on, and that daemon is the
@@ -212,9 +212,14 @@ class Spawner:
         status = _reap(pid, block=True, limit=max(0.0, timeout - (time.monotonic() - started)))
         timed_out = status is None
         if timed_out:
+            # Taken before the kill: once the action dies, children that left
+            # its process group (setsid) are re-parented and out of reach.
+            tree = _descendants(pid)
             _kill_group(pid, signals.SIGTERM)
+            _kill_each(tree, signals.SIGTERM)
             status = _reap(pid, block=True, limit=kill_grace)
             _kill_group(pid, signals.SIGKILL)
+            _kill_each(tree, signals.SIGKILL)
             if status is None:
                 status = _reap(pid, block=True, limit=kill_grace)
         duration = time.monotonic() - started
@@ -292,6 +297,26 @@ def _reap(pid: int, *, block: bool, limit: float = 0.0) -> int | None:
             return None
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
+
+
+def _descendants(pid: int) -> list:  # list[psutil.Process]
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)  # type: ignore[no-any-return]
+    except psutil.Error:
+        return []
+
+
+def _kill_each(processes: list, signal: int) -> None:
+    import psutil
+
+    for process in processes:
+        try:
+            # psutil checks the create time first: a reused pid is left alone.
+            process.send_signal(signal)
+        except psutil.Error:
+            pass
 
 
 def _kill_group(pgid: int, signal: int) -> None:
