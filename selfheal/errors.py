@@ -19,6 +19,10 @@ class ConfigError(SelfhealError):
     def __init__(self, message: str, path: str | None = None, line: int | None = None) -> None:
         self.path = path
         self.line = line
+        # One line, always: it is printed as a Nagios status line or as one
+        # FILE:LINE: entry of ``selfheal validate``, and some YAML errors
+        # span several lines.
+        message = " ".join(message.split())
         self.reason = message
         where = ""
         if path is not None:
