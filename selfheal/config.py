@@ -131,12 +131,18 @@ def load(path: str, problems: list[ConfigError] | None = None) -> Config:
     try:
         with open(path, "rb") as stream:
             text = stream.read()
+            st = os.fstat(stream.fileno())
     except FileNotFoundError:
         raise ConfigError("config file not found", path) from None
     except IsADirectoryError:
         raise ConfigError("config path is a directory, not a file", path) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", path) from None
+    from selfheal.trust import config_writers
+
+    refusals, _ = config_writers(path, st)
+    if refusals:
+        raise ConfigError(f"refusing a config that others can change: {refusals[0]}", path)
     return parse(text, path, problems)
 
 

@@ -83,6 +83,8 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
         )
     who, group = user()
     items = [state_dir_item(site.state_dir, who, group), journal_item(site, who)]
+    if site.config is not None:
+        items.append(config_item(site.config_path))
     for check in (
         [site.config.checks[n] for n in ([name] if name else site.configured)] if site.config else []
     ):
@@ -144,6 +146,21 @@ def state_dir_item(path: str, who: str, group: str) -> Item:
             fix = f"chown {who}:{group} {path} && chmod 0700 {path}"
         return Item("state dir", False, str(exc), fix)
     return Item("state dir", True, f"{path} is writable by {who}, mode {mode:04o}")
+
+
+def config_item(path: str) -> Item:
+    """Whether anyone but root and this user could change what the config runs.
+
+    What ``run`` refuses outright stops doctor earlier, when the config is
+    loaded; this reports the milder findings.
+    """
+    from selfheal.trust import config_writers
+
+    warnings = config_writers(path)[1]
+    if warnings:
+        why, _, fix = warnings[0].rpartition(": run: ")
+        return Item("config", False, f"{path} is {why}", fix or None)
+    return Item("config", True, f"{path} can be changed only by root or its owner")
 
 
 def journal_item(site: ops.Site, who: str) -> Item:

@@ -151,9 +151,9 @@ def test_doctor_passes_a_working_setup(tmp_path: Path) -> None:
     assert_no_traceback(result.stdout)
     assert result.returncode == 0, result.stdout
     items = lines_of(result.stdout)
-    assert set(items) == {"state dir", "journal", "web: plugin", "web: heal"}
+    assert set(items) == {"state dir", "journal", "config", "web: plugin", "web: heal"}
     assert all(line.startswith("PASS") for line in items.values())
-    assert result.stdout.splitlines()[-1] == "4 passed, 0 failed"
+    assert result.stdout.splitlines()[-1] == "5 passed, 0 failed"
     assert not (tmp_path / "state").exists(), "doctor must not create the state dir"
 
 
