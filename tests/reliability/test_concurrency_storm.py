@@ -263,6 +263,7 @@ def test_lock_held_too_long_still_reports_what_the_record_says(tmp_path: Path) -
     assert result.returncode == 1, result.stdout
     assert "self-healing: waiting for recovery after touch" in result.stdout
     assert journal_events(state, "state_error") == []
+    figure("lock held by another run past the lock timeout", 1)
 
 
 def test_lock_held_too_long_never_heals_unrecorded(tmp_path: Path) -> None:
@@ -273,3 +274,4 @@ def test_lock_held_too_long_never_heals_unrecorded(tmp_path: Path) -> None:
     assert not (tmp_path / "healed").exists()
     (event,) = journal_events(state, "state_error")
     assert "locked" in event["reason"]
+    figure("lock held by another run past the lock timeout", 1)

@@ -311,3 +311,4 @@ def test_pid_reuse_does_not_fake_a_running_attempt(tmp_path: Path, same_process:
         assert "self-healing did not help: attempt 1" in result.stdout, result.stdout
         (lost,) = journal_events(state, "action_lost")
         assert lost["pid"] == alive.pid
+    figure("recorded runner pid alive, create time same / different (pid reuse)", 1)
