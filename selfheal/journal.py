@@ -49,12 +49,32 @@ class Journal:
         if self.fd >= 0:
             return
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        if os.geteuid() == 0:
+            self._create_for_dir_owner()
         try:
             self.fd = os.open(self.path, flags, 0o640)
         except OSError as exc:
             why = "is a symlink" if exc.errno == errno.ELOOP else f"cannot be written: {exc.strerror}"
             raise StateError(f"journal {self.path} {why}") from None
         self._give_to_dir_owner()
+
+    def _create_for_dir_owner(self) -> None:
+        # Root creating the journal in a service user's dir creates it as
+        # that user's file from the start (see state.create_owned).
+        from selfheal.state import create_owned
+
+        directory = os.path.dirname(os.path.abspath(self.path))
+        try:
+            owner = os.stat(directory).st_uid
+            if owner == 0 or os.path.lexists(self.path):
+                return
+            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                create_owned(dir_fd, os.path.basename(self.path), owner, 0o640)
+            finally:
+                os.close(dir_fd)
+        except OSError:
+            pass  # the open that follows reports what matters
 
     def _give_to_dir_owner(self) -> None:
         # Root appending to a service user's journal (an operator's run by

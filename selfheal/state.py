@@ -239,6 +239,8 @@ class StateDir:
         filename = f"{name}.lock"
         flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
         try:
+            if os.geteuid() == 0 and self.owner != 0:
+                create_owned(self.fd, filename, self.owner)
             fd = os.open(filename, flags, 0o600, dir_fd=self.fd)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
@@ -261,6 +263,36 @@ class StateDir:
             raise StateError(f"cannot open {os.path.join(self.path, filename)}: {exc.strerror}") from None
         self._give_to_owner(fd)
         return fd
+
+
+def create_owned(dir_fd: int, filename: str, owner: int, mode: int = 0o600) -> None:
+    """Create ``filename`` in a dir, already owned by ``owner``, unless it exists.
+
+    Root creating a file in a service user's dir must leave no moment in
+    which the file exists but belongs to root: a run by that user opening
+    it just then (the lock, the journal) would be refused. So the file is
+    made under a temporary name, given away, then linked into place; a
+    link never replaces a file that another run created meanwhile.
+    """
+    try:
+        os.stat(filename, dir_fd=dir_fd, follow_symlinks=False)
+        return
+    except FileNotFoundError:
+        pass
+    temp = f".{filename}.{os.getpid()}.{os.urandom(4).hex()}.new"
+    fd = os.open(
+        temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd
+    )
+    try:
+        try:
+            os.fchown(fd, owner, -1)
+        finally:
+            os.close(fd)
+        os.link(temp, filename, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temp, dir_fd=dir_fd)
 
 
 def load_record(data: bytes | None, name: str) -> Record:
