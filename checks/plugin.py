@@ -351,6 +351,12 @@ def main(
         policy, timeout_state = heal_policy(raw)
         healing = None
         if raw["heal"] is not None:
+            if raw["name"] is None:
+                # The name keys the cooldown record: two tcp checks on one
+                # host healing under the default "tcp" would share attempts.
+                raise Usage(
+                    "--heal needs --name NAME, the name of this check's heal record (e.g. the service)"
+                )
             healing = Healing(
                 command_heal(raw),
                 policy,

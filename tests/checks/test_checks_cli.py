@@ -84,12 +84,19 @@ def test_bad_option_is_one_line_unknown_with_nothing_on_stderr(name: str) -> Non
         (["-t", "0"], "bad --timeout: must be longer than 0s"),
         (["stray"], "unexpected argument 'stray'"),
         (["--cooldown", "5m"], "--cooldown is a healing option; it needs --heal 'CMD ARGS'"),
-        (["--heal", "true", "--max-attempts", "many"], "bad --max-attempts: 'many' is not a number"),
+        (
+            ["--heal", "true", "--name", "{name}", "--max-attempts", "many"],
+            "bad --max-attempts: 'many' is not a number",
+        ),
+        (
+            ["--heal", "true"],
+            "--heal needs --name NAME, the name of this check's heal record (e.g. the service)",
+        ),
         (["-w"], "option -w needs a value"),
     ],
 )
 def test_bad_arguments(name: str, extra: list[str], message: str) -> None:
-    run = check(name, *MINIMAL[name], *extra)
+    run = check(name, *MINIMAL[name], *(e.format(name=name) for e in extra))
     assert run.code == 3, run.out
     assert run.out.startswith(f"{name.upper()} UNKNOWN - {message}")
     assert run.out.count("\n") == 1
@@ -149,7 +156,19 @@ def test_heal_flags_heal_a_critical_check(tmp_path: Path) -> None:
 
 def test_a_healthy_check_with_heal_flags_stays_ok(tmp_path: Path) -> None:
     run = script(
-        "disk", "-p", "/", "-w", "100", "-c", "100", "--heal", "false", "--state-dir", tmp_path / "s"
+        "disk",
+        "-p",
+        "/",
+        "-w",
+        "100",
+        "-c",
+        "100",
+        "--heal",
+        "false",
+        "--name",
+        "root-fs",
+        "--state-dir",
+        tmp_path / "s",
     )
     assert run.code == 0, run.out
     assert run.perfdata["selfheal_attempts"] == "0;;;0"
@@ -176,7 +195,7 @@ print(json.dumps([code, out.getvalue(), loaded]))
         ("file_age", ["-f", "/", "-w", "1000000000000", "-c", "1000000000000"], []),
         ("memory", ["-w", "0:", "-c", "0:"], []),
         ("load", [], []),
-        ("disk", ["-p", "/", "-w", "100", "-c", "100", "--heal", "false"], []),
+        ("disk", ["-p", "/", "-w", "100", "-c", "100", "--heal", "false", "--name", "root-fs"], []),
         ("process", ["-C", "init", "-c", "0:"], ["psutil"]),
     ],
 )
