@@ -9,7 +9,7 @@ with monitoring-plugins' ``check_tcp`` (``--mismatch`` changes it).
 from __future__ import annotations
 
 import socket
-import ssl
+import sys
 import time
 
 import nagiosplugin
@@ -18,6 +18,10 @@ from selfheal.checks import tls
 from selfheal.checks.plugin import Spec, Values, plain
 from selfheal.checks.plugin import main as plugin_main
 from selfheal.checks.verdict import STATES, verdict
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ssl
 
 #: Read at most this much while waiting for --expect.
 MAX_RESPONSE = 65536
@@ -63,6 +67,8 @@ class Tcp(nagiosplugin.Resource):
         metrics = []
         try:
             if self.tls_context is not None:
+                import ssl  # only for TLS: it costs a plain tcp check milliseconds
+
                 try:
                     sock = self.tls_context.wrap_socket(sock, server_hostname=self.host)
                 except (ssl.SSLError, ssl.CertificateError) as exc:
@@ -120,9 +126,11 @@ def could_complete(response: bytes, wanted: bytes) -> bool:
 
 def reason(exc: BaseException) -> str:
     """An OSError's words without the errno number."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
+    # Without ssl imported (no TLS asked for) it cannot be a TLS error.
+    ssl = sys.modules.get("ssl")
+    if ssl is not None and isinstance(exc, ssl.SSLCertVerificationError):
         return f"certificate verify failed: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError) and getattr(exc, "reason", None):
+    if ssl is not None and isinstance(exc, ssl.SSLError) and getattr(exc, "reason", None):
         return str(exc.reason)
     return str(getattr(exc, "strerror", None) or exc)
 
@@ -156,6 +164,8 @@ def build(values: Values) -> list[object]:
 
 
 def tls_context(values: Values) -> ssl.SSLContext:
+    import ssl
+
     try:
         return tls.context(values.text("ca_file"), values.flag("insecure"))
     except (OSError, ssl.SSLError) as exc:

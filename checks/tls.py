@@ -9,8 +9,11 @@ because Python only decodes a peer certificate it has verified.
 
 from __future__ import annotations
 
-import ssl
 import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ssl
 
 TLS_OPTIONS = [
     (
@@ -25,6 +28,9 @@ TLS_OPTIONS = [
 
 
 def context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
+    # Imported here: ssl costs a plain tcp check several milliseconds.
+    import ssl
+
     if insecure:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         tls.check_hostname = False
@@ -35,6 +41,8 @@ def context(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
 
 def days_left(sock: ssl.SSLSocket, now: float | None = None) -> float | None:
     """Days until the peer certificate expires; None when it was not verified."""
+    import ssl
+
     cert = sock.getpeercert()
     if not cert or "notAfter" not in cert:
         return None

@@ -180,7 +180,7 @@ from selfheal.checks import spec
 from selfheal.checks.plugin import main
 out = io.StringIO()
 code = main(spec({name!r}), {args!r}, stdout=out)
-heavy = ("yaml", "filelock", "psutil", "argparse")
+heavy = ("yaml", "filelock", "psutil", "argparse", "ssl")
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
 import json
 print(json.dumps([code, out.getvalue(), loaded]))
