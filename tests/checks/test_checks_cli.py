@@ -314,3 +314,26 @@ def test_installed_environment_has_no_top_level_checks(tmp_path: Path) -> None:
     no_top_level, location = json.loads(out)
     assert no_top_level
     assert Path(location).name == "__init__.py"
+
+
+def test_resources_compose_into_a_plain_nagiosplugin_check(tmp_path: Path) -> None:
+    """Two built-in Resources in one check of someone else's: a port and a disk."""
+    from selfheal.checks.disk import Disk
+    from selfheal.checks.tcp import Tcp
+    from selfheal.checks.verdict import Verdict
+
+    port = free_port()
+    check = nagiosplugin.Check(
+        Tcp("127.0.0.1", port, timeout=2),
+        Disk(str(tmp_path)),
+        nagiosplugin.ScalarContext("time", "1", "2"),
+        nagiosplugin.ScalarContext("used", "100", "100"),
+        nagiosplugin.ScalarContext("free"),
+        nagiosplugin.ScalarContext("inodes"),
+        Verdict(),
+        name="mine",
+    )
+    check()
+    assert check.exitcode == 2
+    assert check.summary_str == f"cannot connect to 127.0.0.1:{port}: Connection refused"
+    assert any(p.startswith("used_pct=") for p in check.perfdata)

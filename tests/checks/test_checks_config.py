@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 from pathlib import Path
 
-from checks_support import Server, free_port
-from conftest import journal_events, run_selfheal, wait_for, write_script
+from checks_support import Server, clean_env, free_port
+from conftest import journal_events, run_selfheal, selfheal_argv, wait_for, write_script
 
 
 def config(tmp_path: Path, checks: dict[str, dict[str, object]]) -> Path:
@@ -134,3 +135,62 @@ def test_bad_range_and_bad_flag_are_located(tmp_path: Path) -> None:
     assert (
         c.stdout == f"SELFHEAL UNKNOWN - {path}:{line}: check 'c': args must be a mapping of keys to values\n"
     )
+
+
+def test_every_builtin_check_runs_from_config(tmp_path: Path) -> None:
+    """One config, all eight checks, each run by ``selfheal run`` as NRPE would."""
+    heartbeat = tmp_path / "heartbeat"
+    heartbeat.write_text("beat")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    # A systemctl that answers `show` for an active unit (the systemd tests fake it fully).
+    write_script(
+        fake_bin / "systemctl",
+        'printf "Id=web.service\\nLoadState=loaded\\nActiveState=active\\nSubState=running\\n"\n',
+    )
+    with Server(banner=b"220 ready\r\n") as server:
+        checks = {
+            "procs": {
+                "check": "process",
+                "args": {"argument_regex": "no-such-process-here", "critical": "0:0"},
+            },
+            "port": {"check": "tcp", "args": {"host": "127.0.0.1", "port": server.port, "expect": "220"}},
+            "web": {"check": "http", "args": {"url": f"http://127.0.0.1:{free_port()}/", "critical": 5}},
+            "root": {"check": "disk", "args": {"path": "/", "warning": 100, "critical": 100}},
+            "mem": {"check": "memory", "args": {"warning": "0:", "critical": "0:"}},
+            "cpu": {
+                "check": "load",
+                "args": {"warning": "100000", "critical": "100000,100000,100000", "percpu": True},
+            },
+            "beat": {
+                "check": "file_age",
+                "args": {"file": str(heartbeat), "warning": 60, "size_critical": "1:"},
+            },
+            "unit": {"check": "systemd", "args": {"unit": "web.service"}},
+        }
+        path = config(tmp_path, {name: {**entry, "heal": ["true"]} for name, entry in checks.items()})
+        env = {**clean_env(), "PATH": f"{fake_bin}:/usr/bin:/bin"}
+        results = {
+            name: subprocess.run(
+                selfheal_argv("run", name, "-c", path, "--dry-run"), capture_output=True, text=True, env=env
+            )
+            for name in checks
+        }
+    expected = {
+        "procs": (0, "PROCS OK - 0 processes matching 'no-such-process-here'"),
+        "port": (0, "PORT OK - "),
+        "web": (1, "WEB WARNING - cannot fetch http://127.0.0.1:"),  # refused: CRITICAL, would heal
+        "root": (0, "ROOT OK - /: "),
+        "mem": (0, "MEM OK - "),
+        "cpu": (0, "CPU OK - 1-minute load "),
+        "beat": (0, f"BEAT OK - {heartbeat} is "),
+        "unit": (0, "UNIT OK - web.service is active (running)"),
+    }
+    for name, (code, start) in expected.items():
+        result = results[name]
+        assert (result.returncode, result.stdout[: len(start)]) == (code, start), (
+            name,
+            result.stdout,
+            result.stderr,
+        )
+        assert "selfheal_attempts=" in result.stdout
