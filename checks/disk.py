@@ -9,7 +9,7 @@ are ranges on the free space in MiB (``1024:`` = below 1 GiB) and
 The clean-up heal (``--clean DIR --older-than 7d``) deletes the regular
 files under DIR not modified for that long, optionally only those whose
 name matches ``--match GLOB``; with ``--dry-run`` it only lists them. It
-never follows a symlink, never leaves DIR's filesystem and refuses ``/``.
+never follows a symlink (it deletes relative to directory descriptors), never leaves DIR's filesystem and refuses ``/``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from selfheal.checks.plugin import main as plugin_main
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import TextIO
 
 MIB = 2**20
@@ -98,27 +99,39 @@ def build(values: Values) -> list[object]:
 # -- the clean-up heal ---------------------------------------------------------
 
 
-def old_files(directory: str, older_than: float, pattern: str | None, now: float) -> list[tuple[str, int]]:
-    """(path, size) of the regular files under ``directory`` older than ``older_than`` seconds."""
+def old_files(
+    directory: str, older_than: float, pattern: str | None, now: float
+) -> Iterator[tuple[int, str, str, int]]:
+    """(dir fd, name, path, size) of each regular file under ``directory`` older than ``older_than`` seconds.
+
+    Walks with directory descriptors (``os.fwalk``) and yields while the
+    descriptor is open, so the caller can unlink relative to it: a
+    directory swapped for a symlink mid-walk cannot redirect a deletion.
+    Never follows a symlink; never leaves the filesystem of ``directory``.
+    """
     import fnmatch
     import stat
 
     device = os.lstat(directory).st_dev
-    found = []
-    for root, dirs, files in os.walk(directory, onerror=None, followlinks=False):
+    for root, dirs, files, root_fd in os.fwalk(directory):
         # Stay on this filesystem: a mount below DIR is someone else's.
-        dirs[:] = [d for d in dirs if os.lstat(os.path.join(root, d)).st_dev == device]
-        for name in files:
+        dirs[:] = sorted(d for d in dirs if same_device(d, root_fd, device))
+        for name in sorted(files):
             if pattern and not fnmatch.fnmatch(name, pattern):
                 continue
-            path = os.path.join(root, name)
             try:
-                info = os.lstat(path)
+                info = os.stat(name, dir_fd=root_fd, follow_symlinks=False)
             except OSError:
                 continue
             if stat.S_ISREG(info.st_mode) and info.st_dev == device and now - info.st_mtime > older_than:
-                found.append((path, info.st_size))
-    return sorted(found)
+                yield root_fd, name, os.path.join(root, name), info.st_size
+
+
+def same_device(name: str, dir_fd: int, device: int) -> bool:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_dev == device
+    except OSError:
+        return False  # gone while we looked: nothing to clean there
 
 
 def clean(values: Values, out: TextIO) -> int:
@@ -129,30 +142,29 @@ def clean(values: Values, out: TextIO) -> int:
     older_than = values.duration("older_than")
     if older_than is None:
         raise values.fail("older_than", "is required with --clean (e.g. --older-than 7d)")
+    if older_than <= 0:
+        raise values.fail("older_than", "must be longer than 0s: 0 would delete every file")
     if not os.path.isdir(directory) or os.path.islink(directory):
         raise values.fail("clean", f"{directory} is not a directory")
     if os.path.realpath(directory) == "/":
         raise values.fail("clean", "refusing to clean up /")
     dry_run = values.flag("dry_run")
-    files = old_files(directory, older_than, values.text("match"), time.time())
-    removed, freed, failed = 0, 0, []
-    for path, size in files:
+    count, total, failed = 0, 0, []
+    for dir_fd, name, path, size in old_files(directory, older_than, values.text("match"), time.time()):
         if dry_run:
             out.write(f"would delete {path} ({size} bytes)\n")
-            continue
-        try:
-            os.unlink(path)
-        except OSError as exc:
-            failed.append(f"{path}: {exc.strerror}")
-            continue
-        removed += 1
-        freed += size
+        else:
+            try:
+                os.unlink(name, dir_fd=dir_fd)
+            except OSError as exc:
+                failed.append(f"{path}: {exc.strerror}")
+                continue
+        count += 1
+        total += size
     if dry_run:
-        out.write(
-            f"dry run: {len(files)} files ({sum(s for _, s in files)} bytes) under {directory} would be deleted\n"
-        )
+        out.write(f"dry run: {count} files ({total} bytes) under {directory} would be deleted\n")
         return 0
-    out.write(f"deleted {removed} files ({freed} bytes) under {directory}\n")
+    out.write(f"deleted {count} files ({total} bytes) under {directory}\n")
     for line in failed:
         out.write(f"could not delete {line}\n")
     return 1 if failed else 0

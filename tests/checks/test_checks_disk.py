@@ -238,3 +238,17 @@ def test_selfheal_run_dry_run_lists_what_the_clean_up_would_delete(mount: Path, 
     ]
     assert all(p.exists() for p in stale)
     assert journal_events(state) == []
+
+
+def test_clean_never_leaves_its_filesystem(mount: Path, tmp_path: Path) -> None:
+    # tmp_path holds the tmpfs at mnt/: an old file inside it is not ours to delete.
+    inside = old(mount / "old-inside.log", 30, 3)
+    outside = old(tmp_path / "old-outside.log", 30, 3)
+    run = script("disk", "--clean", tmp_path, "--older-than", "1d", "--match", "old-*")
+    assert run == (0, f"deleted 1 files (3 bytes) under {tmp_path}\n")
+    assert inside.exists() and not outside.exists()
+
+
+def test_clean_refuses_an_age_of_zero(tmp_path: Path) -> None:
+    run = script("disk", "--clean", tmp_path, "--older-than", "0")
+    assert run == (3, "DISK UNKNOWN - bad --older-than: must be longer than 0s: 0 would delete every file\n")
