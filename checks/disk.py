@@ -9,7 +9,8 @@ are ranges on the free space in MiB (``1024:`` = below 1 GiB) and
 The clean-up heal (``--clean DIR --older-than 7d``) deletes the regular
 files under DIR not modified for that long, optionally only those whose
 name matches ``--match GLOB``; with ``--dry-run`` it only lists them. It
-never follows a symlink (it deletes relative to directory descriptors), never leaves DIR's filesystem and refuses ``/``.
+never follows a symlink (it deletes relative to directory descriptors),
+never leaves DIR's filesystem and refuses ``/``.
 """
 
 from __future__ import annotations
