@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 from conftest import run_selfheal
 
 from e2e.conftest import need, need_executable
-from e2e.daemons import CHECK_NRPE, ICINGA2, NAGIOS4, NRPE, PLUGIN_DIR, Deployment, Nrpe
+from e2e.daemons import CHECK_NRPE, ICINGA2, NAGIOS4, NRPE, PLUGIN_DIR, RUN_AS, RUNUSER, Deployment, Nrpe
 from selfheal import config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -82,7 +83,8 @@ def test_sudoers_example_passes_visudo_and_allows_exactly_the_example_heals() ->
     for check in config.load(str(EXAMPLES / "selfheal.yaml")).checks.values():
         argv = check.heal.argv
         assert argv[:3] == ["sudo", "-n", "--"], argv
-        heals.add(shlex.join([f"/usr/bin/{argv[3]}", *argv[4:]]))
+        program = argv[3] if argv[3].startswith("/") else f"/usr/bin/{argv[3]}"
+        heals.add(shlex.join([program, *argv[4:]]))
     for heal in re.findall(r"--heal '([^'$]+)' --sudo", (EXAMPLES / "nagios.cfg").read_text()):
         heals.add(f"/usr/bin/{heal}")
     for line in re.findall(
@@ -90,7 +92,7 @@ def test_sudoers_example_passes_visudo_and_allows_exactly_the_example_heals() ->
     ):
         heals.add(f"/usr/bin/{line}")
     for unit in re.findall(r"check_command\s+selfheal_systemd!(\S+)", (EXAMPLES / "nagios.cfg").read_text()):
-        heals.add(f"/usr/bin/systemctl restart {unit}")
+        heals.add(f"/usr/local/bin/check_selfheal_systemd --restart --unit {unit}")
     missing = heals - allowed
     assert not missing, f"heals the examples run with sudo that sudoers does not allow: {missing}"
     assert allowed - heals <= {"/usr/bin/systemctl restart app.service"}, allowed - heals
@@ -195,3 +197,74 @@ def test_nrpe_example_commands_run_under_a_real_nrpe(deployment: Deployment, wor
             assert result.stdout.startswith(f"{check.upper()} OK - OK: {check} fine"), result.stdout
     finally:
         nrpe.stop()
+
+
+def nagios_objects(text: str, kind: str) -> list[dict[str, str]]:
+    """The ``define KIND { ... }`` blocks of a Nagios object file."""
+    objects = []
+    for body in re.findall(rf"^define {kind}\s*{{(.*?)^}}", text, re.MULTILINE | re.DOTALL):
+        fields = {}
+        for line in body.splitlines():
+            line = line.split(";", 1)[0].strip()  # ";" starts a comment, as for Nagios
+            if line and not line.startswith("#"):
+                key, _, value = line.partition(" ")
+                fields[key] = value.strip()
+        objects.append(fields)
+    return objects
+
+
+def test_nagios_example_command_lines_run_as_nagios_would_run_them(
+    deployment: Deployment, workdir: Path
+) -> None:
+    """Each local service's command line, macros expanded, run by /bin/sh as nagios, in a dry run."""
+    text = (EXAMPLES / "nagios.cfg").read_text()
+    commands = {c["command_name"]: c["command_line"] for c in nagios_objects(text, "command")}
+    services = [s for s in nagios_objects(text, "service") if s.get("host_name") == "localhost"]
+    assert {s["check_command"].split("!")[0] for s in services} == {
+        "selfheal_run",
+        "selfheal_wrap_http",
+        "selfheal_systemd",
+    }
+    config = workdir / "selfheal.yaml"
+    config.write_text((EXAMPLES / "selfheal.yaml").read_text())
+    for service in services:
+        name, *args = service["check_command"].split("!")
+        line = commands[name]
+        for number, value in enumerate(args, 1):
+            line = line.replace(f"${f'ARG{number}'}$", value)
+        line = (
+            line.replace("$USER1$", PLUGIN_DIR)
+            .replace("$HOSTADDRESS$", "127.0.0.1")
+            .replace("$SERVICEDOWNTIME$", "0")
+            .replace("/usr/local/bin/", f"{deployment.bin}/")
+        )
+        assert "$" not in line, line
+        # --dry-run right after the program (and its subcommand): decide,
+        # start and record nothing.
+        words = line.split(" ")
+        at = 2 if words[0].endswith("/selfheal") else 1
+        line = " ".join([*words[:at], "--dry-run", *words[at:]])
+        result = subprocess.run(
+            [RUNUSER, "-u", RUN_AS, "--", "/bin/sh", "-c", line],
+            env={
+                "PATH": os.defpath,
+                "SELFHEAL_CONFIG": str(config),
+                "SELFHEAL_STATE_DIR": str(workdir / "state"),
+            },
+            cwd="/",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        first = result.stdout.splitlines()[0] if result.stdout else ""
+        match = re.match(r"^(\S+) (OK|WARNING|CRITICAL|UNKNOWN) - ", first)
+        assert match, f"{name}: {result.stdout!r} {result.stderr!r}"
+        assert result.returncode == ["OK", "WARNING", "CRITICAL", "UNKNOWN"].index(match.group(2)), result
+        assert "option" not in first and "usage" not in first.lower(), f"{name}: {first}"
+        if match.group(2) == "UNKNOWN":
+            # Only the unit check may be unknown: this machine may have no
+            # systemd, or no postfix.service.
+            assert name == "selfheal_systemd", f"{name}: {first}"
+        print(f"\n{name}: {first}")
+    assert not (workdir / "state").exists(), "a dry run wrote state"
