@@ -8,8 +8,6 @@ literal words, so the ``;`` is just an argument ``systemctl`` rejects.
 
 from __future__ import annotations
 
-import shlex
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: keep the import off the plugin's path
     from collections.abc import Sequence
@@ -41,7 +39,12 @@ class Action:
 
     def describe(self) -> str:
         """The action as the operator wrote it, for output notes."""
-        text = self.words[0] if self.shell else shlex.join(self.words)
+        if self.shell:
+            text = self.words[0]
+        else:
+            import shlex  # here, not at the top: shlex imports re
+
+            text = shlex.join(self.words)
         return f"sudo {text}" if self.sudo else text
 
     def with_sudo(self, sudo: bool) -> Action:
@@ -73,6 +76,8 @@ class Command(Action):
             if shell:
                 words = [command] if command.strip() else []
             else:
+                import shlex
+
                 try:
                     words = shlex.split(command)
                 except ValueError as exc:

@@ -2,17 +2,16 @@
 
 Each event is one ``write()`` on an O_APPEND descriptor, so concurrent
 writers never interleave inside a line. Text from plugins goes through
-``json.dumps``, which escapes newlines: a plugin cannot forge a line.
+JSON encoding (``jsonio``), which escapes newlines: a plugin cannot forge a line.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import os
-import socket
 import time
 
+from selfheal import jsonio
 from selfheal.errors import StateError
 
 EVENT_TYPES = (
@@ -38,7 +37,8 @@ class Journal:
 
     def __init__(self, path: str, host: str | None = None, sinks: object = None) -> None:
         self.path = path
-        self.host = host or socket.gethostname()
+        # os.uname() is gethostname() without importing socket (and enum).
+        self.host = host or os.uname().nodename
         self.fd = -1
         # Where events also go (syslog, on_event, metrics): selfheal.hooks.Sinks.
         self.sinks = sinks
@@ -94,7 +94,7 @@ class Journal:
         self.open()
         now = time.time() if now is None else now
         entry = {"ts": iso_utc(now), "host": self.host, **event}
-        line = json.dumps(entry, separators=(",", ":"), default=str) + "\n"
+        line = jsonio.dumps(entry, default=str) + "\n"
         try:
             os.write(self.fd, line.encode("utf-8", "replace"))
         except OSError as exc:

@@ -8,11 +8,11 @@ check's record and in the journal.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
+from selfheal import jsonio
 from selfheal.errors import SelfhealError
 from selfheal.journal import iso_utc
 from selfheal.spawner import Spawner
@@ -29,7 +29,7 @@ def log(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
-    spec = json.loads(argv[1])
+    spec = jsonio.loads(argv[1])
     os.chdir("/")
     spawner = Spawner()
     name = spec["check"]

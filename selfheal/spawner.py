@@ -163,12 +163,12 @@ class Spawner:
         to the attempt's log, never to the plugin's pipes: NRPE reads the
         plugin's stdout until EOF, and an inherited pipe would hang it.
         """
-        import json
+        from selfheal import jsonio
 
         package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        argv = [sys.executable, "-m", "selfheal.runner", json.dumps(spec)]
+        argv = [sys.executable, "-m", "selfheal.runner", jsonio.dumps(spec)]
         _keep_fds_from_children()
         pid = os.posix_spawn(
             sys.executable,
@@ -232,6 +232,12 @@ class Spawner:
 
     def create_time(self, pid: int) -> float | None:
         """The process's start time; with the pid, it names one process."""
+        try:
+            found = proc_stat(pid)
+        except OSError:
+            found = _NO_PROC
+        if found is not _NO_PROC:
+            return None if found is None else found[1]
         import psutil
 
         try:
@@ -244,6 +250,17 @@ class Spawner:
 
         The pid alone could have been reused by an unrelated process since.
         """
+        try:
+            found = proc_stat(pid)
+        except OSError:
+            # /proc/PID/stat exists but cannot be read: assume it is ours
+            # and alive, so we never start a second action beside it.
+            return True
+        if found is not _NO_PROC:
+            if found is None:
+                return False
+            state, started = found
+            return create_time is not None and abs(started - create_time) < 0.05 and state != "Z"
         import psutil
 
         try:
@@ -278,6 +295,35 @@ def _keep_fds_from_children() -> None:
                 os.set_inheritable(fd, False)
             except OSError:
                 pass
+
+
+_NO_PROC = ("", 0.0)  # /proc is not there: ask psutil
+_boot_time: list[float] = []
+
+
+def proc_stat(pid: int) -> tuple[str, float] | None:
+    """A process's state letter and start time, read from ``/proc``.
+
+    The start time is computed as psutil computes ``create_time()`` on
+    Linux (boot time plus start ticks), so records written either way
+    compare equal; reading it here spares a heal the import of psutil.
+    None when there is no such process; ``_NO_PROC`` without ``/proc``.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stream:
+            data = stream.read()
+    except FileNotFoundError:
+        return None if os.path.isdir("/proc/self") else _NO_PROC
+    if not _boot_time:
+        with open("/proc/stat", "rb") as stream:
+            btime = [line for line in stream if line.startswith(b"btime ")]
+        if not btime:
+            return _NO_PROC
+        _boot_time.append(float(btime[0].split()[1]))
+    # The command name (field 2) may hold spaces and parentheses: split
+    # after its last ')'. Field 3 is the state, field 22 the start ticks.
+    fields = data[data.rindex(b")") + 2 :].split()
+    return fields[0].decode("ascii", "replace"), int(fields[19]) / os.sysconf("SC_CLK_TCK") + _boot_time[0]
 
 
 def _reap(pid: int, *, block: bool, limit: float = 0.0) -> int | None:

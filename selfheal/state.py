@@ -8,6 +8,9 @@ production service is restarted, possibly as root:
   everyone. Otherwise the state is refused and the check reports row 4.
 - Every file in it is opened with O_NOFOLLOW relative to the dir's file
   descriptor, so a planted symlink is never followed.
+- The read-decide-write step holds an exclusive ``flock`` on ``NAME.lock``:
+  the lock ``filelock.FileLock`` takes on Linux, taken here directly (see
+  ``_locked``).
 - Records are written to a temp file, fsynced, then renamed over the old
   one: a reader sees the old record or the new one, never half of one.
 - A record that does not parse is moved aside (``.corrupt-<ts>``), never
@@ -164,9 +167,9 @@ class StateDir:
 
     def write(self, name: str, record: Record) -> None:
         """Replace the record atomically: temp file, fsync, rename, fsync dir."""
-        import json
+        from selfheal import jsonio
 
-        data = json.dumps(record.to_json(), separators=(",", ":"), sort_keys=True).encode()
+        data = jsonio.dumps(record.to_json(), sort_keys=True).encode()
         self.write_file(f"{name}.json", data + b"\n")
 
     def write_file(self, filename: str, data: bytes) -> None:
@@ -227,17 +230,22 @@ class StateDir:
     # -- locking ---------------------------------------------------------
 
     def lock(self, name: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-        """A FileLock on ``NAME.lock``; raises StateError("locked") on timeout."""
+        """An exclusive lock on ``NAME.lock``; raises StateError("locked") on timeout."""
         return _locked(self, name, timeout)
 
     def lock_path(self, name: str) -> str:
         """Make sure ``NAME.lock`` is a regular file of ours, then name it.
 
-        filelock opens the path itself (following symlinks), so the file is
-        created here first with O_NOFOLLOW and vetted.
+        For code that locks the path itself with ``filelock.FileLock``
+        (which follows symlinks): the file is created and vetted here first.
         """
+        os.close(self.open_lock_file(name))
+        return os.path.join(self.path, f"{name}.lock")
+
+    def open_lock_file(self, name: str) -> int:
+        """A descriptor on ``NAME.lock``, created if needed, never via a symlink."""
         filename = f"{name}.lock"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
         try:
             if os.geteuid() == 0 and self.owner != 0:
                 create_owned(self.fd, filename, self.owner)
@@ -250,9 +258,10 @@ class StateDir:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise StateError(f"lock file {filename} is not a regular file")
             self._give_to_owner(fd)
-        finally:
+        except BaseException:
             os.close(fd)
-        return os.path.join(self.path, filename)
+            raise
+        return fd
 
     def open_append(self, filename: str) -> int:
         """An O_APPEND descriptor for a file in the state dir (logs)."""
@@ -298,10 +307,10 @@ def create_owned(dir_fd: int, filename: str, owner: int, mode: int = 0o600) -> N
 def load_record(data: bytes | None, name: str) -> Record:
     if data is None:
         return Record(check=name)
-    import json
+    from selfheal import jsonio
 
     try:
-        record = Record.from_json(json.loads(data.decode("utf-8")))
+        record = Record.from_json(jsonio.loads(data.decode("utf-8")))
     except (UnicodeDecodeError, ValueError) as exc:
         if isinstance(exc, CorruptRecord):
             raise
@@ -312,23 +321,56 @@ def load_record(data: bytes | None, name: str) -> Record:
 
 
 class _locked:
-    """Context manager around filelock, imported only when a lock is needed."""
+    """An exclusive ``flock`` on ``NAME.lock``, retried until ``timeout``.
+
+    This is the lock ``filelock.FileLock`` takes on Linux (``flock`` with
+    LOCK_EX on the same file, which neither ever deletes), so selfheal runs
+    and anything holding a ``filelock.FileLock`` on ``NAME.lock`` exclude
+    each other. It is taken here directly because importing filelock costs
+    a CRITICAL run about 30 ms (its asyncio-based classes come with it),
+    more than a whole healthy run, and because locking the descriptor that
+    was vetted (O_NOFOLLOW, regular file) leaves no window for a symlink
+    swap before filelock reopens the path. A file system without ``flock``
+    refuses the lock: no heal without it (row 4).
+    """
 
     def __init__(self, state_dir: StateDir, name: str, timeout: float) -> None:
-        self.path = state_dir.lock_path(name)
+        self.state_dir = state_dir
+        self.name = name
         self.timeout = timeout
-        self.lock: object = None
+        self.fd = -1
 
     def __enter__(self) -> None:
-        import filelock
+        import fcntl
 
-        self.lock = filelock.FileLock(self.path, timeout=self.timeout)
+        fd = self.state_dir.open_lock_file(self.name)
+        deadline = time.monotonic() + self.timeout
+        delay = 0.001
         try:
-            self.lock.acquire()  # type: ignore[attr-defined]
-        except filelock.Timeout:
-            raise Locked(f"state is locked by another selfheal run for more than {self.timeout:g}s") from None
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise Locked(
+                            f"state is locked by another selfheal run for more than {self.timeout:g}s"
+                        ) from None
+                    # Short first waits: the holder's read-decide-write takes
+                    # about a millisecond, a heal's spawn a few more.
+                    time.sleep(min(delay, left))
+                    delay = min(delay * 2, 0.025)
         except OSError as exc:
-            raise StateError(f"cannot lock {self.path}: {exc.strerror}") from None
+            os.close(fd)
+            path = os.path.join(self.state_dir.path, f"{self.name}.lock")
+            raise StateError(f"cannot lock {path}: {exc.strerror}") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
 
     def __exit__(self, *exc: object) -> None:
-        self.lock.release()  # type: ignore[attr-defined]
+        # Closing the descriptor releases the flock; the file stays.
+        os.close(self.fd)
+        self.fd = -1
