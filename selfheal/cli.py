@@ -301,11 +301,16 @@ def cmd_run(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
     if len(positional) != 1:
         raise Usage("run needs exactly one check NAME: selfheal run NAME [-c CONFIG]")
     name = positional[0]
-    from selfheal import config as configuration
+    from selfheal import config_cache
+    from selfheal.config import config_path
     from selfheal.engine import Healer
-    from selfheal.state import resolve_state_dir
 
-    cfg = configuration.load(configuration.config_path(values["config"], env))  # type: ignore[arg-type]
+    cfg, state_dir = config_cache.load(
+        config_path(values["config"], env),  # type: ignore[arg-type]
+        values["state_dir"],  # type: ignore[arg-type]
+        env,
+        write=not values["dry_run"],
+    )
     check = cfg.check(name)
     if check.builtin:
         from selfheal.checks.plugin import run_configured
@@ -313,13 +318,7 @@ def cmd_run(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         return run_configured(check, cfg, values, env, out)
     plugin = check.resolved_plugin(env)
     timeout = number(values, "timeout", "-t") or check.timeout
-    healer = Healer(
-        name,
-        check.heal,
-        check.policy,
-        resolve_state_dir(values["state_dir"], env, cfg.state_dir),  # type: ignore[arg-type]
-        cfg.journal,
-    )
+    healer = Healer(name, check.heal, check.policy, state_dir, cfg.journal)
     return heal_plugin(name, plugin, timeout, check.timeout_state, healer, values, out)
 
 

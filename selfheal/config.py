@@ -128,6 +128,15 @@ def find_plugin(command: str, env: Mapping[str, str]) -> str | None:
 
 def load(path: str, problems: list[ConfigError] | None = None) -> Config:
     """Read and validate a config file; every error is a ConfigError."""
+    return parse(read(path)[0], path, problems)
+
+
+def read(path: str) -> tuple[bytes, os.stat_result]:
+    """The config file's bytes and its stat, read from one open file.
+
+    A config that another user could change is refused here, so that
+    every way of loading it (``load``, the compiled cache) refuses it.
+    """
     try:
         with open(path, "rb") as stream:
             text = stream.read()
@@ -143,7 +152,7 @@ def load(path: str, problems: list[ConfigError] | None = None) -> Config:
     refusals, _ = config_writers(path, st)
     if refusals:
         raise ConfigError(f"refusing a config that others can change: {refusals[0]}", path)
-    return parse(text, path, problems)
+    return text, st
 
 
 def parse(text: bytes | str, path: str = "<config>", problems: list[ConfigError] | None = None) -> Config:

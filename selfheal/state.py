@@ -201,6 +201,13 @@ class StateDir:
             os.fchown(fd, self.owner, -1)
 
     def _read_bytes(self, filename: str) -> bytes | None:
+        return self.read_file(filename)
+
+    def read_file(self, filename: str, limit: int = MAX_RECORD_BYTES) -> bytes | None:
+        """A regular file's bytes, never via a symlink; None if it is missing.
+
+        Raises StateError, or CorruptRecord when it is over ``limit`` bytes.
+        """
         try:
             fd = os.open(filename, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=self.fd)
         except FileNotFoundError:
@@ -215,8 +222,8 @@ class StateDir:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise StateError(f"{os.path.join(self.path, filename)} is not a regular file")
-            if st.st_size > MAX_RECORD_BYTES:
-                raise CorruptRecord(f"record is {st.st_size} bytes, more than any real record")
+            if st.st_size > limit:
+                raise CorruptRecord(f"{filename} is {st.st_size} bytes, more than any real one")
             chunks = []
             while True:
                 chunk = os.read(fd, 65536)

@@ -1,0 +1,277 @@
+"""The compiled config cache: ``selfheal run`` without PyYAML.
+
+Loading PyYAML and parsing ``selfheal.yaml`` costs a healthy ``selfheal
+run`` more than Python's own start-up, and grows with every configured
+check. So the parsed config is kept, compiled, in the state dir
+(``config.<crc>.cache``, a ``marshal`` file), and a run that finds it
+current skips YAML entirely.
+
+It never serves a stale config. The cache is used only when the config
+file's path, size, mtime, ctime and inode match what it was compiled
+from, *and* the file's bytes are identical to the bytes it was compiled
+from (stored in the cache; a same-size edit within one mtime tick is
+caught), and selfheal and this module's format are the same. Anything
+else is a miss: the YAML is parsed as before (with its ``FILE:LINE``
+errors) and the cache rewritten.
+
+Safety, as for state records: the cache is read and written only in a
+vetted state dir (not a symlink, ours, not world-writable), opened with
+O_NOFOLLOW, written to a temp file, fsynced and renamed; a cache that
+does not decode is moved aside (``.corrupt-<ts>``), never overwritten.
+It holds plain data only: decoding builds instances of selfheal's own
+classes by setting their attributes, so a cache file cannot run code.
+It is written only when the state dir already exists and not on a dry
+run (which writes nothing).
+
+Only the check being run is decoded (each check is a separate blob), so
+the cost stays flat with the size of the config.
+
+Where is the state dir before the config is read? ``--state-dir`` or
+``SELFHEAL_STATE_DIR`` when given, else the top-level ``state_dir:``
+line found by a plain scan, else the default. The guess only says where
+to look: a cache is used only if the state dir resolved from the config
+it holds is the dir it was found in.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+import time
+
+from selfheal import __version__
+from selfheal import config as configuration
+from selfheal.errors import StateError
+from selfheal.record import CorruptRecord
+from selfheal.state import StateDir, resolve_state_dir
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+#: Bumped whenever the layout below changes.
+FORMAT = 1
+#: A cache bigger than this is not ours (a 10000-check config is ~3 MiB).
+MAX_CACHE_BYTES = 64 << 20
+
+
+class Uncacheable(Exception):
+    """The parsed config holds something the cache cannot store."""
+
+
+def load(
+    path: str, state_dir_option: str | None, env: Mapping[str, str], *, write: bool = True
+) -> tuple[configuration.Config, str]:
+    """The config at ``path`` and the state dir to use with it.
+
+    From the cache when it is current, else parsed from the YAML (and the
+    cache written when ``write`` and the state dir exists). Raises
+    ConfigError as ``config.load`` does.
+    """
+    text, st = configuration.read(path)
+    path_key = os.path.abspath(path)
+    key = cache_key(path_key, st)
+    guess = resolve_state_dir(state_dir_option, env, configured_state_dir(text))
+    filename = cache_name(path_key)
+    cached = read_cache(guess, filename, key, text, path)
+    if cached is not None and resolve_state_dir(state_dir_option, env, cached.state_dir) == guess:
+        return cached, guess
+    config = configuration.parse(text, path)
+    state_dir = resolve_state_dir(state_dir_option, env, config.state_dir)
+    if write:
+        write_cache(state_dir, filename, key, text, config)
+    return config, state_dir
+
+
+def cache_key(path: str, st: os.stat_result) -> tuple[object, ...]:
+    """What must not have changed: format, code, and the config file's identity."""
+    code = os.stat(configuration.__file__)
+    return (
+        FORMAT,
+        __version__,
+        sys.version,
+        code.st_mtime_ns,
+        code.st_size,
+        path,
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+        st.st_ino,
+        st.st_dev,
+    )
+
+
+def cache_name(path: str) -> str:
+    import zlib
+
+    return f"config.{zlib.crc32(path.encode('utf-8', 'surrogateescape')):08x}.cache"
+
+
+def configured_state_dir(text: bytes) -> str | None:
+    """The top-level ``state_dir:`` value, read without YAML (a guess only)."""
+    if text.startswith(b"state_dir:"):
+        start = 0
+    else:
+        start = text.find(b"\nstate_dir:") + 1
+        if start == 0:
+            return None
+    line = text[start + len(b"state_dir:") :].split(b"\n", 1)[0]
+    value = line.split(b" #", 1)[0].strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[:1] in (b"'", b'"'):
+        value = value[1:-1]
+    return value.decode("utf-8", "replace") or None
+
+
+# -- reading --------------------------------------------------------------
+
+
+def read_cache(
+    state_dir_path: str, filename: str, key: tuple[object, ...], text: bytes, config_path: str
+) -> configuration.Config | None:
+    if not os.path.isdir(state_dir_path):
+        return None
+    try:
+        with StateDir.open(state_dir_path, create=False) as state_dir:
+            data = state_dir.read_file(filename, MAX_CACHE_BYTES)
+            if data is None:
+                return None
+            try:
+                cached = marshal.loads(data)
+                if not (isinstance(cached, dict) and cached.get("format") == FORMAT):
+                    raise ValueError("not a selfheal config cache")
+                if cached["key"] != key or cached["text"] != text:
+                    return None  # out of date: parsed again and rewritten
+                return CachedConfig(cached["config"], cached["checks"], config_path)
+            except (ValueError, EOFError, TypeError, KeyError, Uncacheable):
+                move_aside(state_dir, filename)
+                return None
+    except (StateError, CorruptRecord):
+        return None
+
+
+def move_aside(state_dir: StateDir, filename: str) -> None:
+    aside = f"{filename}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
+    try:
+        os.rename(filename, aside, src_dir_fd=state_dir.fd, dst_dir_fd=state_dir.fd)
+    except OSError:
+        pass
+
+
+class CachedConfig(configuration.Config):
+    """A Config from the cache; each check is decoded when first asked for."""
+
+    def __init__(self, attributes: object, checks: dict[str, bytes], path: str) -> None:
+        if not isinstance(checks, dict):
+            raise Uncacheable("checks")
+        self._encoded = checks
+        self._checks: dict[str, configuration.CheckConfig] | None = None
+        decoded = decode(attributes)
+        if not isinstance(decoded, dict):
+            raise Uncacheable("config")
+        for name, value in decoded.items():
+            setattr(self, name, value)
+        self.path = path
+
+    @property  # type: ignore[override]
+    def checks(self) -> dict[str, configuration.CheckConfig]:
+        if self._checks is None:
+            self._checks = {name: self._decode_check(name) for name in self._encoded}
+        return self._checks
+
+    @checks.setter
+    def checks(self, value: dict[str, configuration.CheckConfig]) -> None:
+        self._checks = value
+
+    def check(self, name: str) -> configuration.CheckConfig:
+        if self._checks is None and name in self._encoded:
+            return self._decode_check(name)
+        return super().check(name)
+
+    def _decode_check(self, name: str) -> configuration.CheckConfig:
+        check = decode(marshal.loads(self._encoded[name]))
+        if not isinstance(check, configuration.CheckConfig):
+            raise Uncacheable(name)
+        return check
+
+
+# -- writing --------------------------------------------------------------
+
+
+def write_cache(
+    state_dir_path: str, filename: str, key: tuple[object, ...], text: bytes, config: configuration.Config
+) -> None:
+    """Best effort: the cache only saves time, so no failure here is reported."""
+    if not os.path.isdir(state_dir_path):
+        return
+    try:
+        attributes = {k: v for k, v in vars(config).items() if k != "checks"}
+        blob = marshal.dumps(
+            {
+                "format": FORMAT,
+                "key": key,
+                "text": text,
+                "config": encode(attributes),
+                "checks": {name: marshal.dumps(encode(check)) for name, check in config.checks.items()},
+            }
+        )
+        with StateDir.open(state_dir_path, create=False) as state_dir:
+            state_dir.write_file(filename, blob)
+    except (Uncacheable, ValueError, StateError):
+        pass
+
+
+# Plain values go through as they are; every container and object becomes
+# a (tag, payload) tuple, so decode() knows what to rebuild.
+_SCALARS = (str, int, float, bool, bytes, type(None))
+
+
+def encode(value: object) -> object:
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind in (list, tuple, set, frozenset):
+        return (kind.__name__, [encode(item) for item in value])  # type: ignore[attr-defined]
+    if kind is dict:
+        return ("dict", [(encode(k), encode(v)) for k, v in value.items()])  # type: ignore[attr-defined]
+    module = getattr(kind, "__module__", "")
+    if module == "selfheal" or module.startswith("selfheal."):
+        return ("object", module, kind.__qualname__, [(k, encode(v)) for k, v in _attributes(value)])
+    raise Uncacheable(f"cannot cache a {kind.__name__}")
+
+
+def _attributes(value: object) -> list[tuple[str, object]]:
+    found = dict(getattr(value, "__dict__", {}))
+    for cls in type(value).__mro__:
+        for slot in cls.__dict__.get("__slots__", ()):
+            if slot not in found and slot != "__dict__" and hasattr(value, slot):
+                found[slot] = getattr(value, slot)
+    return sorted(found.items())
+
+
+_CONTAINERS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
+
+
+def decode(value: object) -> object:
+    if type(value) is not tuple:
+        if type(value) not in _SCALARS:
+            raise Uncacheable(f"unexpected {type(value).__name__}")
+        return value
+    tag = value[0]
+    if tag in _CONTAINERS:
+        return _CONTAINERS[tag](decode(item) for item in value[1])
+    if tag == "dict":
+        return {decode(k): decode(v) for k, v in value[1]}
+    if tag == "object":
+        _, module, qualname, attributes = value
+        if not (module == "selfheal" or module.startswith("selfheal.")) or "." in qualname:
+            raise Uncacheable(f"not a selfheal class: {module}.{qualname}")
+        __import__(module)
+        cls = getattr(sys.modules[module], qualname, None)
+        if not isinstance(cls, type):
+            raise Uncacheable(f"no class {module}.{qualname}")
+        instance = cls.__new__(cls)
+        for name, item in attributes:
+            object.__setattr__(instance, name, decode(item))
+        return instance
+    raise Uncacheable(f"unknown tag {tag!r}")
