@@ -2,11 +2,14 @@
 
 An action is an argv list. It is never handed to a shell unless it was
 built with ``shell=True`` explicitly: a heal string such as
-``"systemctl restart nginx; rm -rf /"`` is split with shlex and run as the
-literal words, so the ``;`` is just an argument ``systemctl`` rejects.
+``"systemctl restart nginx; rm -rf /"`` is split as shlex splits it
+(``shellwords``) and run as the literal words, so the ``;`` is just an
+argument ``systemctl`` rejects.
 """
 
 from __future__ import annotations
+
+from selfheal import shellwords
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: keep the import off the plugin's path
@@ -39,12 +42,7 @@ class Action:
 
     def describe(self) -> str:
         """The action as the operator wrote it, for output notes."""
-        if self.shell:
-            text = self.words[0]
-        else:
-            import shlex  # here, not at the top: shlex imports re
-
-            text = shlex.join(self.words)
+        text = self.words[0] if self.shell else shellwords.join(self.words)
         return f"sudo {text}" if self.sudo else text
 
     def with_sudo(self, sudo: bool) -> Action:
@@ -64,7 +62,7 @@ class Action:
 
 
 class Command(Action):
-    """Any command. A string is split with shlex, never run by a shell.
+    """Any command. A string is split as shlex would, never run by a shell.
 
     ``Command("logrotate -f /etc/logrotate.conf")`` runs logrotate with two
     arguments. ``Command("a && b", shell=True)`` runs ``/bin/sh -c "a && b"``,
@@ -76,10 +74,8 @@ class Command(Action):
             if shell:
                 words = [command] if command.strip() else []
             else:
-                import shlex
-
                 try:
-                    words = shlex.split(command)
+                    words = shellwords.split(command)
                 except ValueError as exc:
                     raise ValueError(f"cannot split heal command {command!r}: {exc}") from None
         else:

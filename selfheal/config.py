@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from selfheal import states
+from selfheal import shellwords, states
 from selfheal.actions import Action, Command, InitScript, Systemd
 from selfheal.durations import parse_duration
 from selfheal.errors import ConfigError
@@ -375,12 +375,10 @@ class _Reader:
         return str(name), args, lines
 
     def argv(self, node: object, what: str) -> list[str]:
-        import shlex
-
         value = self.value(node)
         if isinstance(value, str):
             try:
-                words = shlex.split(value)
+                words = shellwords.split(value)
             except ValueError as exc:
                 raise self.error(f"{what}: cannot split {value!r}: {exc}", node) from None
         elif isinstance(value, list) and all(

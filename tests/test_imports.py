@@ -1,16 +1,92 @@
-"""Import discipline: a healthy check must not pay for heavy modules.
+"""Import discipline: a check must not pay for modules it does not use.
 
-Not a timing test: it inspects ``sys.modules`` of a real healthy run.
+Not a timing test: each test runs a real check in a fresh interpreter and
+lists the modules that appeared in ``sys.modules`` while selfheal ran
+(anything the interpreter or an editable install's import hook loaded
+before is not selfheal's doing and is left out).
 """
 
-import json
+import ast
 import os
 import subprocess
 import sys
+import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
+from selfheal.record import Attempt, Record
+from selfheal.state import StateDir
 from tests.conftest import CHECK_DUMMY
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Never on a healthy run (P1, P2), nor on a heal (P4, P5): each costs
+#: milliseconds of import, some tens of them.
+HEAVY = (
+    "nagiosplugin",
+    "yaml",
+    "_yaml",
+    "psutil",
+    "filelock",
+    "argparse",
+    "subprocess",
+    "json",
+    "shlex",
+    "re",
+    "enum",
+    "socket",
+    "threading",
+    "logging",
+    "typing",
+    "dataclasses",
+    "inspect",
+    "asyncio",
+)
+
+PROBE = """
+import io, sys
+before = set(sys.modules)
+{prelude}
+out = io.StringIO()
+{call}
+new = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in {heavy!r})
+sys.stdout.write(repr((code, out.getvalue(), new)))
+"""
+
+
+def loaded_by(call, prelude="", env=None):
+    code = PROBE.format(prelude=textwrap.dedent(prelude), call=textwrap.dedent(call), heavy=HEAVY)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SELFHEAL_")}
+    environ.update(env or {})
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environ, timeout=60
+    )
+    return ast.literal_eval(result.stdout)
+
+
+def cli(args, state_dir):
+    call = f"""
+    from selfheal.cli import main
+    code = main({args!r}, env={{"SELFHEAL_STATE_DIR": {str(state_dir)!r}, "PATH": "/usr/bin:/bin"}}, stdout=out)
+    """
+    return loaded_by(call)
+
+
+def healed_before(state_dir, name):
+    """The record of a check that healed once and has recovered since."""
+    now = time.time()
+    attempt = Attempt(
+        id="a1", number=1, started=now - 900, action="true", argv=["true"], pid=12345,
+        create_time=now - 900, ended=now - 899, exit_code=0, duration=1.0,
+    )  # fmt: skip
+    record = Record(
+        check=name, last_state=0, last_change=now - 600, ok_since=now - 600, streak=1,
+        attempts=[attempt], heals_total=1,
+    )  # fmt: skip
+    with StateDir.open(str(state_dir)) as opened:
+        opened.write(name, record)
 
 
 @pytest.fixture
@@ -20,37 +96,102 @@ def check_dummy():
     return CHECK_DUMMY
 
 
-HEAVY = ("nagiosplugin", "yaml", "psutil", "filelock", "argparse", "subprocess", "json", "shlex")
-
-PROBE = """
-import io, sys
-from selfheal.cli import main
-out = io.StringIO()
-code = main({args!r}, env={{"SELFHEAL_STATE_DIR": {state!r}, "PATH": "/usr/bin:/bin"}}, stdout=out)
-loaded = sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r})
-import json
-sys.stdout.write(json.dumps([code, out.getvalue(), loaded]))
-"""
-
-
-def loaded_by(args, state_dir):
-    # json is imported by the probe itself only after main() returned.
-    code = PROBE.format(args=args, state=str(state_dir), heavy=HEAVY)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(result.stdout)
-
-
 def test_healthy_wrap_imports_nothing_heavy(tmp_path, check_dummy):
-    code, out, loaded = loaded_by(["wrap", "--heal", "true", "--", check_dummy, "0", "fine"], tmp_path / "s")
+    code, out, loaded = cli(["wrap", "--heal", "true", "--", check_dummy, "0", "fine"], tmp_path / "s")
     assert code == 0, out
     assert out.startswith("CHECK_DUMMY OK - OK: fine")
     assert loaded == [], f"healthy wrap imported {loaded}"
 
 
-def test_critical_wrap_does_use_the_lock(tmp_path, check_dummy):
-    # The counter-check: the probe does see heavy imports when they happen.
-    code, out, loaded = loaded_by(
-        ["wrap", "--heal", "true", "--dry-run", "--", check_dummy, "2", "down"], tmp_path / "s"
+def test_healthy_wrap_with_a_record_imports_nothing_heavy(tmp_path, check_dummy):
+    # A check that ever healed keeps a record, and a healthy run reads it.
+    healed_before(tmp_path / "s", "web")
+    args = ["wrap", "--name", "web", "--heal", "true", "--", check_dummy, "0", "fine"]
+    code, out, loaded = cli(args, tmp_path / "s")
+    assert code == 0, out
+    assert "selfheal_attempts=1" in out  # the record was read
+    assert loaded == [], f"healthy wrap imported {loaded}"
+
+
+def test_heal_imports_nothing_heavy(tmp_path, check_dummy):
+    heal = f"sh -c 'echo healed > {tmp_path / 'healed'}'"
+    args = ["wrap", "--name", "web", "--heal", heal, "--", check_dummy, "2", "down"]
+    code, out, loaded = cli(args, tmp_path / "s")
+    assert code == 1 and "self-healing: started" in out, out
+    assert loaded == [], f"a CRITICAL run that heals imported {loaded}"
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "healed").exists():  # the heal really ran
+        assert time.monotonic() < deadline, "the heal never ran"
+        time.sleep(0.05)
+
+
+def write_config(tmp_path, check_dummy):
+    state = tmp_path / "s"
+    state.mkdir(mode=0o700)
+    healed_before(state, "web")
+    config = tmp_path / "selfheal.yaml"
+    config.write_text(
+        f"state_dir: {state}\nchecks:\n  web:\n    plugin: {check_dummy} 0 fine\n    heal: {{systemd: nginx}}\n"
     )
-    assert code == 1, out
-    assert "shlex" in loaded  # the heal command was parsed
+    return config, state
+
+
+def test_healthy_run_from_the_config_cache_imports_nothing_heavy(tmp_path, check_dummy):
+    config, state = write_config(tmp_path, check_dummy)
+    call = f"""
+    from selfheal.cli import main
+    code = main(["run", "web", "-c", {str(config)!r}], env={{"PATH": "/usr/bin:/bin"}}, stdout=out)
+    """
+    # The counter-check: the first run parses the YAML, and the probe sees it.
+    code, out, loaded = loaded_by(call)
+    assert code == 0, out
+    assert "yaml" in loaded
+    assert list(state.glob("config.*.cache")), "the first run wrote no cache"
+    code, out, loaded = loaded_by(call)
+    assert code == 0 and out.startswith("WEB OK - OK: fine"), out
+    assert loaded == [], f"a healthy run from the cache imported {loaded}"
+
+
+def test_python_api_adds_nothing_heavy_to_nagiosplugin(tmp_path):
+    healed_before(tmp_path / "s", "web")
+    prelude = """
+    import nagiosplugin
+    before = set(sys.modules)
+    """
+    call = """
+    import selfheal
+
+    class Up(nagiosplugin.Resource):
+        def probe(self):
+            return [nagiosplugin.Metric("up", 1, context="up")]
+
+    check = selfheal.Check(
+        Up(), nagiosplugin.ScalarContext("up", "1:", "1:"), name="web", heal=selfheal.Systemd("nginx")
+    )
+    check()
+    code = check.exitcode
+    out.write(check.summary_str + " " + " ".join(check.perfdata))
+    """
+    code, out, loaded = loaded_by(call, prelude, env={"SELFHEAL_STATE_DIR": str(tmp_path / "s")})
+    assert code == 0, out
+    assert "selfheal_attempts=1" in out  # the record was read
+    assert loaded == [], f"selfheal.Check added {loaded} to what nagiosplugin imports"
+
+
+def imports_of(path):
+    tree = ast.parse(Path(path).read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add(node.module)
+    return names
+
+
+def test_the_selfheal_command_imports_only_the_cli():
+    # pip's generated console-script wrapper imports re; ours must not.
+    assert imports_of(ROOT / "scripts" / "selfheal") == {"sys", "selfheal.cli"}
+    installed = Path(sys.executable).parent / "selfheal"
+    assert installed.exists(), "selfheal is not installed beside this interpreter (tests/run.sh does)"
+    assert imports_of(installed) == {"sys", "selfheal.cli"}, "the installed selfheal is not scripts/selfheal"
