@@ -85,15 +85,15 @@ class Environment:
             "print(json.dumps({'python': sys.version.split()[0], 'selfheal': selfheal.__version__,\n"
             "    'file': selfheal.__file__, 'versions': versions}))\n"
         )
-        info = json.loads(
-            subprocess.run([python, "-c", probe], capture_output=True, check=True, text=True).stdout
-        )
+        # -I: not this checkout from the current directory, the installed one.
+        found = subprocess.run([python, "-I", "-c", probe], capture_output=True, check=True, text=True)
+        info = json.loads(found.stdout)
         self.python_version = info["python"]
         self.selfheal_version = info["selfheal"]
         self.versions = info["versions"]
         # Imported from this checkout, not from site-packages: an editable
         # (or source-tree) install, whose import hooks slow every start-up.
-        self.editable = os.path.abspath(info["file"]).startswith(ROOT + os.sep)
+        self.editable = os.path.dirname(os.path.abspath(info["file"])) == os.path.join(ROOT, "selfheal")
         self.has_matplotlib = "matplotlib" in self.versions
 
 
@@ -116,10 +116,11 @@ def prepare_venv(path: str) -> str:
 class Launcher:
     """The small process that starts each measured command (launcher.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cwd: str) -> None:
         # -I -S: no site-packages and no user paths, so it stays small.
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-S", os.path.join(BENCH_DIR, "launcher.py")],
+            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -830,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()[0]
     work = tempfile.mkdtemp(prefix="selfheal-bench-")
     tmpfs = tmpfs_dir()
-    launcher = Launcher()
+    launcher = Launcher(work)
     try:
         cases = build_cases(env, work, sizes, tmpfs)
         samples = measure(launcher, cases, args.runs, args.warmups)
