@@ -277,7 +277,7 @@ def test_checks_install_as_selfheal_checks_not_as_a_top_level_package(tmp_path: 
     """Build the wheel from a copy of the sources; look inside it."""
     source = tmp_path / "src"
     source.mkdir()
-    for item in ("pyproject.toml", "README.md", "selfheal", "checks"):
+    for item in ("pyproject.toml", "README.md", "selfheal", "checks", "scripts"):
         copy = shutil.copytree if (ROOT / item).is_dir() else shutil.copy
         copy(ROOT / item, source / item)
     subprocess.run(
