@@ -205,3 +205,12 @@ def test_a_cache_is_used_only_in_the_state_dir_it_belongs_to(setup, tmp_path):
 )
 def test_the_state_dir_guess(text, expected):
     assert config_cache.configured_state_dir(text) == expected
+
+
+def test_a_config_others_can_change_is_refused_even_when_cached(setup):
+    config, _ = setup
+    load(config)
+    assert isinstance(load(config)[0], config_cache.CachedConfig)
+    os.chmod(config, 0o666)
+    with pytest.raises(ConfigError, match="refusing a config that others can change"):
+        load(config)
