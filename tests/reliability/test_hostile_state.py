@@ -170,52 +170,27 @@ def shared():
     where.remove()
 
 
+def assert_refused_to_service_user(shared: SharedDir, state: Path, why: str) -> None:
+    """A CRITICAL run as the nagios user gets row 4, writes nothing, heals nothing."""
+    heal, marker = heal_marker(shared.path)
+    args = ("wrap", "--name", NAME, "--heal", heal, "--state-dir", state, "--", CHECK_DUMMY, "2", "down")
+    result = run_as(SERVICE_USER, *args)
+    assert_no_traceback(result.stdout, result.stderr)
+    assert_refused(result.returncode, result.stdout, why)
+    assert os.listdir(state) == []
+    assert_never_healed(marker)
+
+
 def test_state_dir_owned_by_another_user_is_refused(shared: SharedDir) -> None:
     state = shared.state_dir()  # root's, 0755 so that nagios may look in
     state.chmod(0o755)
-    heal, marker = heal_marker(shared.path)
-    result = run_as(
-        SERVICE_USER,
-        "wrap",
-        "--name",
-        NAME,
-        "--heal",
-        heal,
-        "--state-dir",
-        state,
-        "--",
-        CHECK_DUMMY,
-        "2",
-        "down",
-    )
-    assert_no_traceback(result.stdout, result.stderr)
-    assert_refused(result.returncode, result.stdout, "owned by uid 0")
-    assert os.listdir(state) == []
-    assert_never_healed(marker)
+    assert_refused_to_service_user(shared, state, "owned by uid 0")
     figure("state dir owned by another user", 1)
 
 
 def test_unwritable_state_dir_is_refused(shared: SharedDir) -> None:
     state = shared.state_dir(owner=SERVICE_USER, mode=0o500)
-    heal, marker = heal_marker(shared.path)
-    result = run_as(
-        SERVICE_USER,
-        "wrap",
-        "--name",
-        NAME,
-        "--heal",
-        heal,
-        "--state-dir",
-        state,
-        "--",
-        CHECK_DUMMY,
-        "2",
-        "down",
-    )
-    assert_no_traceback(result.stdout, result.stderr)
-    assert_refused(result.returncode, result.stdout, "not writable")
-    assert os.listdir(state) == []
-    assert_never_healed(marker)
+    assert_refused_to_service_user(shared, state, "not writable")
     figure("unwritable state dir (as the nagios user)", 1)
 
 
