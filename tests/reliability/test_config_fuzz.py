@@ -62,13 +62,16 @@ values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=8,
 )
+good_plugins = st.sampled_from([f"{CHECK_DUMMY} {s} text" for s in ("0", "1", "2", "3", "7", "x")])
 plugins = st.one_of(
-    st.sampled_from([f"{CHECK_DUMMY} {s} text" for s in ("0", "1", "2", "3", "7", "x")]),
+    good_plugins,
+    good_plugins,
     st.sampled_from([f"check_dummy {s}" for s in ("0", "2")]),
     st.lists(st.sampled_from([CHECK_DUMMY, "0", "2", "-t", "x y", ""]), max_size=4),
     values,
 )
 heals = st.one_of(
+    st.sampled_from(["true", "systemctl restart nginx", "a; b"]),
     st.sampled_from(["true", "systemctl restart nginx", "a; b", "'unbalanced", ""]),
     st.fixed_dictionaries(
         {},
@@ -82,15 +85,29 @@ heals = st.one_of(
     ),
     values,
 )
-good_values = st.sampled_from(
-    ["5m", "90", 2, 3, "6h", True, False, "critical", ["critical", "unknown"], "unknown"]
-)
+durations = ["5m", "90", 90, "90s", "6h", "1d"]
+#: Plausible values per key, so that fuzzing often gets past the first error.
+GOOD = {
+    **{key: durations for key in ("cooldown", "max_cooldown", "window", "reset_after", "action_timeout", "grace", "splay", "timeout")},
+    "backoff": [1, 2, 1.5],
+    "max_attempts": [1, 3, 10],
+    "heal_on": ["critical", ["critical", "unknown"]],
+    "timeout_state": ["critical", "unknown"],
+    "sudo": [True, False],
+}  # fmt: skip
+
+
+def plausible(key: str) -> st.SearchStrategy[object]:
+    good = st.sampled_from(GOOD[key])
+    return st.one_of(good, good, good, values)
+
+
 #: Check bodies: mostly plausible (plugin and heal present, values that
 #: often fit), so that fuzzing reaches past the first error; sometimes wild.
 check_bodies = st.one_of(
     st.fixed_dictionaries(
         {"plugin": plugins, "heal": heals},
-        optional={key: st.one_of(good_values, values) for key in POLICY_KEYS},
+        optional={key: plausible(key) for key in POLICY_KEYS},
     ),
     st.fixed_dictionaries(
         {},
@@ -110,15 +127,13 @@ names = st.one_of(
     st.sampled_from(["db", "a/b", "..", "x" * 200, "-rf", "ok.name_1"]),
     st.text(max_size=12),
 )
+plausible_configs = st.fixed_dictionaries(
+    {"checks": st.dictionaries(names, check_bodies, min_size=1, max_size=3)},
+    optional={"defaults": st.fixed_dictionaries({}, optional={key: plausible(key) for key in POLICY_KEYS})},
+)
 configs = st.one_of(
-    st.fixed_dictionaries(
-        {"checks": st.dictionaries(names, check_bodies, min_size=1, max_size=3)},
-        optional={
-            "defaults": st.dictionaries(
-                st.sampled_from(POLICY_KEYS), st.one_of(good_values, values), max_size=3
-            )
-        },
-    ),
+    plausible_configs,
+    plausible_configs,
     st.fixed_dictionaries(
         {},
         optional={
@@ -128,7 +143,6 @@ configs = st.one_of(
             ),
             "state_dir": values,
             "journal": values,
-            "bogus": values,
         },
     ),
 )
