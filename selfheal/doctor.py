@@ -145,7 +145,18 @@ def state_dir_item(path: str, who: str, group: str) -> Item:
         else:
             fix = f"chown {who}:{group} {path} && chmod 0700 {path}"
         return Item("state dir", False, str(exc), fix)
+    from selfheal.trust import state_dir_writers
+
+    findings = state_dir_writers(path)
+    if findings:
+        return finding_item("state dir", findings[0])
     return Item("state dir", True, f"{path} is writable by {who}, mode {mode:04o}")
+
+
+def finding_item(what: str, finding: str) -> Item:
+    """A FAIL from a selfheal.trust finding, ``WHY: run: FIX``."""
+    why, _, fix = finding.rpartition(": run: ")
+    return Item(what, False, why or finding, fix or None)
 
 
 def config_item(path: str) -> Item:
@@ -158,8 +169,7 @@ def config_item(path: str) -> Item:
 
     warnings = config_writers(path)[1]
     if warnings:
-        why, _, fix = warnings[0].rpartition(": run: ")
-        return Item("config", False, f"{path} is {why}", fix or None)
+        return finding_item("config", f"{path} is {warnings[0]}")
     return Item("config", True, f"{path} can be changed only by root or its owner")
 
 

@@ -56,3 +56,36 @@ def config_writers(path: str, st: os.stat_result | None = None) -> tuple[list[st
             f"its directory {directory} is owned by {_who(dir_st.st_uid)}, who can replace the file"
         )
     return refusals, warnings
+
+
+def state_dir_writers(path: str) -> list[str]:
+    """Why a user other than root or this one could write the state dir at ``path``.
+
+    The engine refuses a world-writable, symlinked or (for a user other
+    than root) foreign state dir outright; a group-writable one it accepts,
+    but its group's members could reset the attempt count or fake a heal
+    in progress, so validate and doctor say so.
+    """
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return []
+    if stat.S_ISLNK(st.st_mode):
+        return [
+            f"state dir {path} is a symlink; selfheal refuses it: run: point state_dir at the real directory"
+        ]
+    mode = stat.S_IMODE(st.st_mode)
+    found = []
+    if mode & stat.S_IWOTH:
+        found.append(
+            f"state dir {path} is writable by everyone (mode {mode:04o}); selfheal refuses it: run: chmod o-w {path}"
+        )
+    elif mode & stat.S_IWGRP:
+        found.append(
+            f"state dir {path} is writable by its group (mode {mode:04o}); its members could reset the attempt "
+            f"count or fake a heal in progress: run: chmod g-w {path}"
+        )
+    euid = os.geteuid()
+    if euid != 0 and st.st_uid not in (0, euid):
+        found.append(f"state dir {path} is owned by {_who(st.st_uid)}; selfheal refuses it for this user")
+    return found

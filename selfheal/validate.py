@@ -37,11 +37,15 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     path = configuration.config_path(values["config"], env)  # type: ignore[arg-type]
     problems: list[ConfigError] = []
     names: list[str] = []
+    state_dir = None
     try:
         cfg = configuration.load(path, problems)
     except ConfigError as exc:
         problems.append(exc)
     else:
+        from selfheal.state import resolve_state_dir
+
+        state_dir = resolve_state_dir(None, env, cfg.state_dir)
         names = sorted(cfg.checks)
         for name in names:
             try:
@@ -50,6 +54,10 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
                 problems.append(exc)
     problems.sort(key=lambda p: p.line or 0)
     warnings = permission_warnings(path)
+    if state_dir is not None:
+        from selfheal.trust import state_dir_writers
+
+        warnings += state_dir_writers(state_dir)
     if values["json"]:
         ops.dump_json(
             {

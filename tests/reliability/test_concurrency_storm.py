@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_no_traceback, journal_events, read_record, wait_for
+from conftest import CHECK_DUMMY, assert_no_traceback, journal_events, read_record, wait_for
 from harness import (
     SERVICE_USER,
     Gate,
@@ -183,7 +183,7 @@ def test_root_first_then_the_service_user_can_still_heal(shared: SharedDir) -> N
     for user, name in ((None, "by-root"), (SERVICE_USER, "by-nagios"), (None, "by-nagios")):
         result = run_as(
             user, "wrap", "--name", name, "--grace", "0", "--heal", heal, "--state-dir", state, "--",
-            "/usr/lib/nagios/plugins/check_dummy", "2", "down",
+            CHECK_DUMMY, "2", "down",
         )  # fmt: skip
         assert_no_traceback(result.stdout, result.stderr)
         assert result.returncode in (1, 2), result.stdout

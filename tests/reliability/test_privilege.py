@@ -142,3 +142,23 @@ def test_with_sudo_the_heal_is_exactly_sudo_n(tmp_path: Path) -> None:
     assert end["exit_code"] == 0, end
     assert out.read_text() == "0\n"  # root may; the nagios case fails at once (test_misbehaving_actions)
     figure("heal privilege matches the sudo rule", 1)
+
+
+@pytest.mark.parametrize(
+    ("mode", "why"), [(0o770, "writable by its group"), (0o777, "writable by everyone")], ids=["0770", "0777"]
+)
+def test_validate_and_doctor_warn_of_a_state_dir_others_can_write(
+    tmp_path: Path, mode: int, why: str
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(mode)
+    config = write_config(tmp_path, state, "true")
+    result = run_selfheal("validate", "-c", config)
+    assert result.returncode == 0, result.stdout  # the config itself is right
+    assert f"{config}: warning: state dir {state} is {why} (mode {mode:04o})" in result.stdout, result.stdout
+    doctor = run_selfheal("doctor", "-c", config)
+    assert doctor.returncode == 1, doctor.stdout
+    assert f"FAIL  state dir: state dir {state} is {why}" in doctor.stdout, doctor.stdout
+    assert "fix: chmod" in doctor.stdout
+    figure("state dir writable by others: validate and doctor say so", 2)
