@@ -522,8 +522,10 @@ def evaluate(
         output = Output(channel, verbose)
         output.add(check)
         outcome = getattr(check, "outcome", None)
-        if healing is not None and healing.dry_run and outcome is not None and outcome.decision.row == 9:
-            output.add_longoutput(preview(healing.heal))
+        if healing is not None and healing.dry_run:
+            if outcome is not None and outcome.decision.row == 9:
+                output.add_longoutput(preview(healing.heal))
+            output.add_longoutput("selfheal: dry run, nothing was started or recorded")
         out.write(str(output))
     finally:
         logger.removeHandler(channel)

@@ -235,6 +235,7 @@ def test_selfheal_run_dry_run_lists_what_the_clean_up_would_delete(mount: Path, 
     assert lines[1:] == [
         *(f"check_selfheal_disk: would delete {p} ({MIB} bytes)" for p in stale),
         f"check_selfheal_disk: dry run: 3 files ({3 * MIB} bytes) under {logs} would be deleted",
+        "selfheal: dry run, nothing was started or recorded",
     ]
     assert all(p.exists() for p in stale)
     assert journal_events(state) == []
