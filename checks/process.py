@@ -91,6 +91,9 @@ class Match:
             try:
                 if self.matches(process):
                     found.append(process)
+                elif self.pidfile:
+                    # A reused pid: the pidfile outlived its daemon.
+                    self.note = f"stale pidfile {self.pidfile}: pid {process.pid} is {process.name()}"
             except psutil.Error:
                 continue  # it exited while we looked: not running
         return found

@@ -127,7 +127,9 @@ def test_pidfile_running_stale_missing_and_garbage(spawned: Spawned, tmp_path: P
     pidfile = tmp_path / "d.pid"
     pidfile.write_text(f"{first.pid}\n")
     assert check("process", "-p", pidfile).perfdata["procs"].startswith("1;")
-    assert check("process", "-p", pidfile, "-C", "not-that").perfdata["procs"].startswith("0;")
+    reused = check("process", "-p", pidfile, "-C", "not-that")  # the pid now runs something else
+    assert reused.perfdata["procs"].startswith("0;")
+    assert f"(stale pidfile {pidfile}: pid {first.pid} is {spawned.name})" in reused.line
     gone = subprocess.Popen(["true"])
     gone.wait()
     pidfile.write_text(f"{gone.pid}\n")
