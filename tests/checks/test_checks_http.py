@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from checks_support import c_plugin, check, free_port, make_cert, script, server_tls
+from checks_support import Server, c_plugin, check, free_port, make_cert, script, server_tls
 
 ROUTES = {
     "/ok": (200, b"status: healthy\n"),
@@ -224,3 +224,10 @@ def test_same_state_as_check_http_for_certificate_expiry(tls_dir: Path) -> None:
             assert mine.code == c.code, (mine.out, c.out)
     finally:
         server.close()
+
+
+def test_a_hung_server_is_critical_within_the_timeout() -> None:
+    with Server(silent=True) as server:  # accepts, never answers
+        url = f"http://127.0.0.1:{server.port}/"
+        run = check("http", "-u", url, "-t", "1")
+    assert (run.code, run.out) == (2, f"HTTP CRITICAL - no answer from {url} within 0.9s\n")
