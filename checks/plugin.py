@@ -292,7 +292,9 @@ class Healing:
         journal: str | None,
         dry_run: bool,
         downtime: float,
+        outputs: dict[str, object] | None = None,
     ) -> None:
+        self.outputs = outputs  # syslog:, metrics:, on_event: from the config
         self.heal = heal
         self.policy = policy
         self.state_dir = state_dir
@@ -456,6 +458,7 @@ def run_configured(
         cfg.journal,
         bool(run_values["dry_run"]),
         number(run_values, "downtime", "--downtime") or 0,
+        cfg.outputs,
     )
     verbose = min(int(run_values["verbose"] or 0), 3)  # type: ignore[call-overload]
     return evaluate(check.name, objects, timeout, check.timeout_state, healing, verbose, out)
@@ -503,6 +506,7 @@ def evaluate(
             journal=healing.journal,
             dry_run=healing.dry_run,
             downtime=healing.downtime,
+            outputs=healing.outputs,
         )
     else:
         check = nagiosplugin.Check(name=name)

@@ -44,6 +44,7 @@ class Check(nagiosplugin.Check):
         journal: str | None = None,
         dry_run: bool = False,
         downtime: float = 0,
+        outputs: dict[str, object] | None = None,
     ) -> None:
         super().__init__(*objects, name=name)
         check_name(name)
@@ -53,6 +54,7 @@ class Check(nagiosplugin.Check):
             policy or Policy(),
             resolve_state_dir(state_dir, os.environ),
             journal,
+            outputs=outputs,
         )
         self.dry_run = dry_run
         self.downtime = downtime

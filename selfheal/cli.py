@@ -318,7 +318,7 @@ def cmd_run(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         return run_configured(check, cfg, values, env, out)
     plugin = check.resolved_plugin(env)
     timeout = number(values, "timeout", "-t") or check.timeout
-    healer = Healer(name, check.heal, check.policy, state_dir, cfg.journal)
+    healer = Healer(name, check.heal, check.policy, state_dir, cfg.journal, outputs=cfg.outputs)
     return heal_plugin(name, plugin, timeout, check.timeout_state, healer, values, out)
 
 

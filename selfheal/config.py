@@ -35,7 +35,7 @@ PLUGIN_DIRS = ("/usr/lib/nagios/plugins", "/usr/lib64/nagios/plugins", "/usr/loc
 #: own 10s default, below Nagios's 60s service_check_timeout.
 DEFAULT_TIMEOUT = 30.0
 
-TOP_KEYS = ("state_dir", "journal", "defaults", "checks")
+TOP_KEYS = ("state_dir", "journal", "defaults", "checks", "syslog", "metrics", "on_event")
 CHECK_SETTINGS = ("sudo", "timeout", "timeout_state")
 CHECK_KEYS = ("plugin", "check", "args", "heal", "description", *CHECK_SETTINGS, *DEFAULTS)
 HEAL_KEYS = ("systemd", "init", "command", "verb", "shell")
@@ -91,13 +91,23 @@ class CheckConfig:
 
 
 class Config:
+    #: A config cached by an older selfheal (config_cache) has no outputs.
+    outputs: dict[str, object] = {}
+
     def __init__(
-        self, path: str, checks: dict[str, CheckConfig], state_dir: str | None, journal: str | None
+        self,
+        path: str,
+        checks: dict[str, CheckConfig],
+        state_dir: str | None,
+        journal: str | None,
+        outputs: dict[str, object] | None = None,
     ) -> None:
         self.path = path
         self.checks = checks
         self.state_dir = state_dir
         self.journal = journal
+        # syslog:, metrics:, on_event: (selfheal.hooks), as plain JSON.
+        self.outputs = outputs or {}
 
     def check(self, name: str) -> CheckConfig:
         try:
@@ -194,7 +204,12 @@ def parse(text: bytes | str, path: str = "<config>", problems: list[ConfigError]
         check = attempt(reader.check, name, key_node, node, defaults)
         if check is not None:
             checks[name] = check
-    return Config(path, checks, state_dir, journal)
+    outputs = {}
+    if any(key in top for key in ("syslog", "metrics", "on_event")):
+        from selfheal.hooks import read_outputs
+
+        outputs = attempt(read_outputs, reader, top) or {}
+    return Config(path, checks, state_dir, journal, outputs)
 
 
 def _compose(text: bytes | str, path: str) -> object:

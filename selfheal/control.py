@@ -145,7 +145,7 @@ def apply(site: ops.Site, name: str, change, now: float) -> dict[str, object]:  
     from selfheal.state import StateDir
 
     with StateDir.open(site.state_dir, create=True) as state_dir:
-        journal = Journal(site.journal, sinks=site.sinks())
+        journal = Journal(site.journal, outputs=site.outputs())
         try:
             journal.open()  # nothing changes unless it can be journaled
             with state_dir.lock(name):

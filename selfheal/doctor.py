@@ -85,6 +85,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     items = [state_dir_item(site.state_dir, who, group), journal_item(site, who)]
     if site.config is not None:
         items.append(config_item(site.config_path))
+    items.extend(output_items(site.config.outputs if site.config else {}, env, who))
     for check in (
         [site.config.checks[n] for n in ([name] if name else site.configured)] if site.config else []
     ):
@@ -198,6 +199,55 @@ def journal_item(site: ops.Site, who: str) -> Item:
     if not os.access(path, os.W_OK):
         return Item("journal", False, f"{path} is not writable by {who}", f"chown {who} {path}")
     return Item("journal", True, f"{path} is writable")
+
+
+def output_items(outputs: Mapping[str, object], env: Mapping[str, str], who: str) -> list[Item]:
+    """The metrics dir, the syslog socket and the on_event command, if configured."""
+    items = []
+    metrics = outputs.get("metrics")
+    if metrics:
+        directory = os.path.dirname(str(metrics))
+        if os.access(directory, os.W_OK | os.X_OK):
+            items.append(Item("metrics", True, f"{directory} is writable"))
+        else:
+            items.append(
+                Item(
+                    "metrics",
+                    False,
+                    f"{directory} is missing or not writable by {who}",
+                    f"install -d -o {who} -m 0755 {directory}, or let {who} write to it",
+                )
+            )
+    syslog: Mapping[str, str] | None = outputs.get("syslog")  # type: ignore[assignment]
+    if syslog:
+        address = syslog["address"]
+        if os.path.exists(address) and stat.S_ISSOCK(os.stat(address).st_mode):
+            items.append(Item("syslog", True, f"{address} is a socket"))
+        else:
+            items.append(
+                Item(
+                    "syslog",
+                    False,
+                    f"{address} is not a socket: events will not reach syslog",
+                    "start rsyslog or systemd-journald, or set syslog: {address: ...}",
+                )
+            )
+    hook: Mapping[str, list[str]] | None = outputs.get("on_event")  # type: ignore[assignment]
+    if hook:
+        program = hook["argv"][0]
+        found = which(program, env.get("PATH") or os.defpath)
+        if found:
+            items.append(Item("on_event", True, f"{found} exists"))
+        else:
+            items.append(
+                Item(
+                    "on_event",
+                    False,
+                    f"{program} not found or not executable",
+                    "install it, or give its full path in on_event: command:",
+                )
+            )
+    return items
 
 
 def check_items(check: CheckConfig, env: Mapping[str, str], who: str) -> list[Item]:

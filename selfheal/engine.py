@@ -72,6 +72,7 @@ class Healer:
         *,
         spawner: Spawner | None = None,
         clock: Callable[[], float] = time.time,
+        outputs: dict[str, object] | None = None,
     ) -> None:
         self.name = name
         self._heal = heal
@@ -80,6 +81,8 @@ class Healer:
         self.journal_path = journal or os.path.join(state_dir, "journal.jsonl")
         self._spawner = spawner
         self.clock = clock
+        # syslog:, metrics:, on_event: from the config (selfheal.hooks).
+        self.outputs = outputs or {}
 
     @property
     def spawner(self) -> Spawner:
@@ -176,10 +179,8 @@ class Healer:
                 return self._refused(check_state, record, now, str(exc), facts, False)
 
     def _locked(self, state_dir: StateDir, check_state: int, now: float, facts: dict[str, object]) -> Outcome:
-        from selfheal.journal import Journal
-
         record, moved = state_dir.read(self.name)
-        journal = Journal(self.journal_path)
+        journal = self._new_journal()
         try:
             if moved:
                 journal.write(self._moved_event(moved)[0], now)
@@ -218,6 +219,7 @@ class Healer:
                 "timeout": self.policy.action_timeout,
                 "kill_grace": KILL_GRACE,
                 "splay": self.policy.splay,
+                "outputs": self.outputs,
             }
             try:
                 attempt.pid, attempt.create_time = self.spawner.spawn_runner(spec, log_fd)
@@ -293,6 +295,16 @@ class Healer:
                 details.append(str(exc))
         return self._outcome(decision, record, now, details)
 
+    def _new_journal(self) -> Journal:
+        from selfheal.journal import Journal
+
+        outputs = None
+        if self.outputs:
+            from selfheal.hooks import Outputs
+
+            outputs = Outputs(self.outputs, self.state_dir)
+        return Journal(self.journal_path, outputs=outputs)
+
     def _outcome(
         self, decision: Decision, record: Record, now: float, details: list[str] | None = None
     ) -> Outcome:
@@ -327,9 +339,7 @@ class Healer:
     def _journal(self, events: list[dict[str, object]], now: float) -> None:
         if not events:
             return
-        from selfheal.journal import Journal
-
-        journal = Journal(self.journal_path)
+        journal = self._new_journal()
         try:
             for event in events:
                 journal.write(event, now)

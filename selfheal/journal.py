@@ -35,13 +35,13 @@ def iso_utc(timestamp: float) -> str:
 class Journal:
     """Appends events to one JSON Lines file."""
 
-    def __init__(self, path: str, host: str | None = None, sinks: object = None) -> None:
+    def __init__(self, path: str, host: str | None = None, outputs: object = None) -> None:
         self.path = path
         # os.uname() is gethostname() without importing socket (and enum).
         self.host = host or os.uname().nodename
         self.fd = -1
-        # Where events also go (syslog, on_event, metrics): selfheal.hooks.Sinks.
-        self.sinks = sinks
+        # Where events also go (syslog, on_event, metrics): selfheal.hooks.Outputs.
+        self.outputs = outputs
         self.written = 0
 
     def open(self) -> None:
@@ -100,13 +100,13 @@ class Journal:
         except OSError as exc:
             raise StateError(f"journal {self.path} cannot be written: {exc.strerror}") from None
         self.written += 1
-        if self.sinks is not None:
-            self.sinks.event(entry)  # type: ignore[attr-defined]
+        if self.outputs is not None:
+            self.outputs.event(entry)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        if self.sinks is not None and self.written:
-            self.sinks.close()  # type: ignore[attr-defined]
+        if self.outputs is not None and self.written:
+            self.outputs.close()  # type: ignore[attr-defined]
             self.written = 0

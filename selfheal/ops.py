@@ -153,14 +153,14 @@ class Site:
                 pass
         return Policy()
 
-    def sinks(self) -> object:
+    def outputs(self) -> object:
         """Where journal events also go (syslog, on_event, metrics), or None."""
-        settings = getattr(self.config, "extras", None)
+        settings = self.config.outputs if self.config else None
         if not settings:
             return None
-        from selfheal.hooks import Sinks
+        from selfheal.hooks import Outputs
 
-        return Sinks(settings, self.state_dir)
+        return Outputs(settings, self.state_dir)
 
 
 def since(values: Mapping[str, object], default: str | None) -> float | None:

@@ -88,7 +88,12 @@ def main(argv: list[str] | None = None) -> int:
             prune_logs(state_dir, name)
         from selfheal.journal import Journal
 
-        journal = Journal(spec["journal"])
+        outputs = None
+        if spec.get("outputs"):
+            from selfheal.hooks import Outputs
+
+            outputs = Outputs(spec["outputs"], spec["state_dir"])
+        journal = Journal(spec["journal"], outputs=outputs)
         journal.write(event, ended)
         journal.close()
     except SelfhealError as exc:

@@ -184,6 +184,39 @@ class Spawner:
         )
         return pid, self.create_time(pid)
 
+    def spawn_hook(self, argv: list[str], payload: bytes, env: dict[str, str], log_fd: int) -> int:
+        """Start an ``on_event`` command detached, ``payload`` on its stdin.
+
+        Detached as the runner is (new session, output to a log, never the
+        plugin's pipes), and never waited for. The payload is one event,
+        far below a pipe's buffer, so writing it cannot block.
+        """
+        read_end, write_end = os.pipe()
+        _keep_fds_from_children()
+        try:
+            pid = os.posix_spawnp(
+                argv[0],
+                argv,
+                env,
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, read_end, 0),
+                    (os.POSIX_SPAWN_DUP2, log_fd, 1),
+                    (os.POSIX_SPAWN_DUP2, log_fd, 2),
+                ],
+                setsid=True,
+                setsigdef=_RESTORE,
+            )
+        finally:
+            os.close(read_end)
+        try:
+            os.set_blocking(write_end, False)
+            os.write(write_end, payload)
+        except OSError:
+            pass  # the hook exited already, or does not read stdin
+        finally:
+            os.close(write_end)
+        return pid
+
     def run_action(
         self, argv: list[str], timeout: float, kill_grace: float, on_start: Callable[[], None] | None = None
     ) -> ActionRun:

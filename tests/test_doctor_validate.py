@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -60,7 +61,7 @@ def test_validate_lists_every_problem_with_its_line(tmp_path: Path) -> None:
     assert_no_traceback(result.stdout, result.stderr)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
-        f"{config}:2: unknown key 'colour' in top level (allowed: checks, defaults, journal, state_dir)",
+        f"{config}:2: unknown key 'colour' in top level (allowed: checks, defaults, journal, metrics, on_event, state_dir, syslog)",
         f"{config}:10: check 'slow': cooldown: not a duration: 'soon' (use e.g. 90, 90s, 15m, 6h or 7d)",
         f"{config}:12: check 'missing': plugin not found or not executable: /nonexistent/check_thing",
         f"{config}:14: check 'twice' needs exactly one of 'plugin:' (a Nagios plugin) or 'check:' (a built-in)",
@@ -309,3 +310,22 @@ def test_doctor_as_the_check_user_fails_an_unwritable_state_dir(
     assert line.startswith("FAIL") and "owned by uid 0, not by this user" in line, line
     assert f"fix: chown {throwaway.name}:" in result.stdout
     assert lines_of(result.stdout)["journal"].startswith("FAIL")
+
+
+def test_doctor_checks_the_event_outputs(tmp_path: Path) -> None:
+    config = doctor_config(tmp_path, tmp_path / "state", "true", sudo=False)
+    config.write_text(
+        config.read_text()
+        + f"metrics: {tmp_path / 'missing' / 'selfheal.prom'}\n"
+        + f"syslog: {{address: {tmp_path / 'no.sock'}}}\n"
+        + "on_event: {command: [/nonexistent/notify, --room, ops]}\n"
+    )
+    result = run_selfheal("doctor", "-c", config)
+    assert result.returncode == 1
+    items = lines_of(result.stdout)
+    who = pwd.getpwuid(os.geteuid()).pw_name
+    assert items["metrics"] == f"FAIL  metrics: {tmp_path / 'missing'} is missing or not writable by {who}"
+    assert items["syslog"].startswith(f"FAIL  syslog: {tmp_path / 'no.sock'} is not a socket")
+    assert items["on_event"] == "FAIL  on_event: /nonexistent/notify not found or not executable"
+    (tmp_path / "missing").mkdir()
+    assert lines_of(run_selfheal("doctor", "-c", config).stdout)["metrics"].startswith("PASS")
