@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,29 +40,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
-def deployment() -> Iterator[Deployment]:
-    """selfheal installed where the nagios user can run it."""
+@contextmanager
+def nagios_owned_dir(prefix: str) -> Iterator[Path]:
+    """A temp dir owned by the nagios user; what still runs from it is killed, then it is removed."""
     need(os.geteuid() == 0, "the end-to-end tests run as root (Nagios then runs plugins as nagios)")
     try:
-        root = make_workdir("selfheal-e2e-install-")
-    except Unavailable as exc:
-        need(False, str(exc))
-    try:
-        try:
-            yield Deployment(root)
-        except Unavailable as exc:
-            need(False, str(exc))
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    """A temp dir owned by the nagios user; everything left running in it is killed."""
-    need(os.geteuid() == 0, "the end-to-end tests run as root (Nagios then runs plugins as nagios)")
-    try:
-        root = make_workdir("selfheal-e2e-")
+        root = make_workdir(prefix)
     except Unavailable as exc:
         need(False, str(exc))
     try:
@@ -69,6 +53,24 @@ def workdir() -> Iterator[Path]:
     finally:
         reap(str(root))
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def deployment() -> Iterator[Deployment]:
+    """selfheal installed where the nagios user can run it."""
+    with nagios_owned_dir("selfheal-e2e-install-") as root:
+        try:
+            installed = Deployment(root)
+        except Unavailable as exc:
+            need(False, str(exc))
+        yield installed
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A temp dir for one test, owned by the nagios user."""
+    with nagios_owned_dir("selfheal-e2e-") as root:
+        yield root
 
 
 @pytest.fixture

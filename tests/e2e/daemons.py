@@ -101,6 +101,28 @@ def reap(marker: str, session: int | None = None) -> list[int]:
     return killed
 
 
+def stop_daemon(process: subprocess.Popen[bytes], root: Path) -> None:
+    """Stop a daemon started in a session of its own, and all it left in ``root``.
+
+    TERM first, as its init script would; then KILL to its session (a
+    daemon's workers, a hung plugin) and to anything naming ``root``
+    (detached heals and the services they started).
+    """
+    session = process.pid
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    try:
+        os.killpg(session, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    reap(str(root), session)
+
+
 class Deployment:
     """selfheal installed for the ``nagios`` user, in ``root``."""
 
@@ -346,22 +368,9 @@ class Nagios:
 
     def stop(self) -> None:
         """Stop Nagios, its workers, and every plugin or heal still running."""
-        if self.process is None:
-            return
-        session = self.process.pid
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        try:
-            os.killpg(session, signal.SIGKILL)  # workers left behind
-        except ProcessLookupError:
-            pass
-        reap(str(self.root), session)
-        self.process = None
+        if self.process is not None:
+            stop_daemon(self.process, self.root)
+            self.process = None
 
     def log(self) -> list[str]:
         if not self.log_path.exists():
@@ -491,15 +500,6 @@ class Nrpe:
         return result, time.monotonic() - started
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        session = self.process.pid
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        reap(str(self.root), session)
-        self.process = None
+        if self.process is not None:
+            stop_daemon(self.process, self.root)
+            self.process = None

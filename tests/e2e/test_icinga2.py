@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 from conftest import journal_events
 
 from e2e.conftest import need_executable
-from e2e.daemons import ICINGA2, PLUGIN_DIR, Deployment, give_to_nagios, reap
+from e2e.daemons import ICINGA2, PLUGIN_DIR, Deployment, give_to_nagios, stop_daemon
 from e2e.test_examples import EXAMPLES, icinga2_dirs
 from e2e.toy import ToyService
 
@@ -120,14 +119,8 @@ object Service "web" {{
         assert after_kill[0] == ("soft", "OK", "WARNING"), after_kill
         assert not [c for c in after_kill if c[0] == "hard" and c[2] == "CRITICAL"], after_kill
     finally:
-        if daemon.poll() is None:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
-        reap(str(root), daemon.pid)
+        # Icinga 2 writes its state file when it is stopped with TERM.
+        stop_daemon(daemon, root)
 
     # The heal ran once, as the nagios user Icinga 2 runs checks as, and worked.
     (attempt,) = journal_events(state, "attempt")
