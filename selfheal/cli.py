@@ -352,12 +352,21 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         except ValueError as exc:
             raise Usage(f"bad --heal: {exc}") from None
 
+    state_dir = resolve_state_dir(values["state_dir"], env)  # type: ignore[arg-type]
+
+    def config_outputs() -> dict[str, object]:
+        # Read only when an event is journaled: a healthy wrap reads no config.
+        from selfheal.hooks import config_outputs
+
+        return config_outputs(env, state_dir)
+
     healer = Healer(
         name,
         build_heal,  # type: ignore[arg-type]
         policy,
-        resolve_state_dir(values["state_dir"], env),  # type: ignore[arg-type]
+        state_dir,
         values["journal"],  # type: ignore[arg-type]
+        outputs=config_outputs,
     )
     timeout = number(values, "timeout", "-t") or 30.0
     return heal_plugin(name, plugin, timeout, timeout_state, healer, values, out)

@@ -72,7 +72,7 @@ class Healer:
         *,
         spawner: Spawner | None = None,
         clock: Callable[[], float] = time.time,
-        outputs: dict[str, object] | None = None,
+        outputs: dict[str, object] | Callable[[], dict[str, object]] | None = None,
     ) -> None:
         self.name = name
         self._heal = heal
@@ -81,8 +81,9 @@ class Healer:
         self.journal_path = journal or os.path.join(state_dir, "journal.jsonl")
         self._spawner = spawner
         self.clock = clock
-        # syslog:, metrics:, on_event: from the config (selfheal.hooks).
-        self.outputs = outputs or {}
+        # syslog:, metrics:, on_event: from the config (selfheal.hooks), or
+        # a function that reads them only when an event is journaled.
+        self._outputs = outputs or {}
 
     @property
     def spawner(self) -> Spawner:
@@ -91,6 +92,12 @@ class Healer:
 
             self._spawner = Spawner()
         return self._spawner
+
+    @property
+    def outputs(self) -> dict[str, object]:
+        if callable(self._outputs):
+            self._outputs = self._outputs()
+        return self._outputs
 
     @property
     def action(self) -> Action:

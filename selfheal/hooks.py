@@ -21,7 +21,6 @@ through the spawner, never waited for.
 
 from __future__ import annotations
 
-import json
 import os
 
 from selfheal.journal import EVENT_TYPES
@@ -94,6 +93,31 @@ def read_outputs(reader: object, top: Mapping[str, tuple[object, object]]) -> di
     return {key: value for key, value in outputs.items() if value}
 
 
+def config_outputs(env: Mapping[str, str], state_dir: str) -> dict[str, object]:
+    """The config file's outputs, for ``selfheal wrap``, which has no ``-c``.
+
+    No config, or one that does not load, means no outputs: a wrap check
+    must not fail over a config it does not otherwise need. The metrics
+    file lists the records of one state dir, so a wrap with a state dir of
+    its own leaves it alone rather than replace it with its own records.
+    """
+    from selfheal import config
+    from selfheal.errors import SelfhealError
+    from selfheal.state import resolve_state_dir
+
+    path = config.config_path(None, env)
+    if not os.path.exists(path):
+        return {}
+    try:
+        cfg = config.load(path)
+    except SelfhealError:
+        return {}
+    outputs = dict(cfg.outputs)
+    if outputs.get("metrics") and resolve_state_dir(None, env, cfg.state_dir) != state_dir:
+        del outputs["metrics"]
+    return outputs
+
+
 # -- sending ----------------------------------------------------------------
 
 
@@ -127,6 +151,7 @@ def severity(entry: Mapping[str, object]) -> int:
 
 def syslog_message(settings: Mapping[str, str], entry: Mapping[str, object]) -> bytes:
     """RFC 3164 as the local syslog socket expects it (what glibc's syslog() sends)."""
+    import json
     import time
 
     from selfheal.history import describe
@@ -176,6 +201,8 @@ def hook_environment(entry: Mapping[str, object]) -> dict[str, str]:
 
 def run_hook(argv: list[str], entry: Mapping[str, object], state_dir: str) -> None:
     """Start the on_event command detached, the event as JSON on its stdin."""
+    import json
+
     from selfheal.spawner import Spawner
 
     payload = (json.dumps(entry, default=str) + "\n").encode("utf-8", "replace")

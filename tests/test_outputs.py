@@ -16,6 +16,7 @@ import json
 import re
 import shutil
 import socket
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,9 +25,11 @@ import pytest
 from conftest import (
     CHECK_DUMMY,
     assert_no_traceback,
+    clean_env,
     journal_events,
     read_record,
     run_selfheal,
+    selfheal_argv,
     wait_for,
     write_script,
 )
@@ -75,6 +78,10 @@ def metrics(path: Path) -> dict[tuple[str, str], float]:
     return {(s.name, s.labels["check"]): s.value for family in families for s in family.samples}
 
 
+def wait_metric(path: Path, key: tuple[str, str], value: float) -> None:
+    wait_for(lambda: path.exists() and metrics(path).get(key) == value, 20, what=f"{key} = {value}")
+
+
 def test_prometheus_textfile(short_dir: Path) -> None:
     prom_dir = short_dir / "textfile"
     prom_dir.mkdir()
@@ -87,8 +94,9 @@ def test_prometheus_textfile(short_dir: Path) -> None:
     state = short_dir / "state"
     assert "self-healing: started" in run(path, "web")
     assert run(path, "db").rstrip().endswith("selfheal_heals_total=1c;;;0")
-    ended(state, "web")
-    ended(state, "db")
+    # Each runner rewrites the file after journaling its heal's end.
+    wait_metric(prom, ("selfheal_heals_succeeded_total", "web"), 1)
+    wait_metric(prom, ("selfheal_heals_failed_total", "db"), 1)
     values = metrics(prom)
     web, db = read_record(state, "web"), read_record(state, "db")
     assert values[("selfheal_heals_started_total", "web")] == 1
@@ -161,7 +169,12 @@ def test_on_event_hook_gets_the_event(short_dir: Path) -> None:
     got.mkdir()
     hook = write_script(
         short_dir / "hook",
-        f'cat > "{got}/$SELFHEAL_EVENT.json"\nenv | grep ^SELFHEAL_ | sort > "{got}/$SELFHEAL_EVENT.env"\n',
+        # Written aside, then renamed: the test never reads half a file.
+        f'out="{got}/$SELFHEAL_EVENT"\n'
+        'cat > "$out.json.part"\n'
+        'env | grep ^SELFHEAL_ | sort > "$out.env.part"\n'
+        'mv "$out.json.part" "$out.json"\n'
+        'mv "$out.env.part" "$out.env"\n',
     )
     path = config(
         short_dir,
@@ -170,6 +183,12 @@ def test_on_event_hook_gets_the_event(short_dir: Path) -> None:
     )
     assert "self-healing: started" in run(path, "web")
     wait_for(lambda: len(list(got.glob("*.env"))) == 2, 20, what="the hook to run for both events")
+    assert sorted(p.name for p in got.iterdir()) == [
+        "action_end.env",
+        "action_end.json",
+        "attempt.env",
+        "attempt.json",
+    ]
     events = {e["event"]: e for e in journal_events(short_dir / "state")}
     assert set(events) == {"attempt", "action_end"}
     for kind, event in events.items():
@@ -213,3 +232,39 @@ def test_bad_output_settings_are_located(
     assert result.returncode == 1
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if located_at in text)
     assert result.stdout.startswith(f"{path}:{line}: {message}"), result.stdout
+
+
+def test_wrap_uses_the_config_files_outputs(short_dir: Path) -> None:
+    """A wrap check has no -c; it uses the config file's outputs when one exists."""
+    address = short_dir / "log.sock"
+    prom_dir = short_dir / "textfile"
+    prom_dir.mkdir()
+    path = config(short_dir, {}, syslog={"address": str(address)}, metrics=str(prom_dir / "selfheal.prom"))
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(address))
+    listener.settimeout(20)
+    env = clean_env(SELFHEAL_CONFIG=str(path))
+
+    def wrap(name: str, state: Path) -> str:
+        argv = selfheal_argv(
+            "wrap", "--name", name, "--heal", "true", "--state-dir", state, "--", CHECK_DUMMY, 2
+        )
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30, check=False)
+        assert_no_traceback(result.stdout, result.stderr)
+        return result.stdout
+
+    try:
+        assert "self-healing: started" in wrap("web", short_dir / "state")  # the config's state dir
+        messages = [listener.recv(65536).decode() for _ in range(2)]
+        assert [m.split("]: web ")[1].split(":")[0] for m in messages] == ["attempt", "action_end"]
+        wait_metric(prom_dir / "selfheal.prom", ("selfheal_heals_succeeded_total", "web"), 1)
+        assert metrics(prom_dir / "selfheal.prom")[("selfheal_heals_started_total", "web")] == 1
+        # Another state dir: syslog still, but the metrics file (which lists
+        # the config's state dir) is left alone.
+        before = (prom_dir / "selfheal.prom").read_text()
+        assert "self-healing: started" in wrap("other", short_dir / "elsewhere")
+        assert "other attempt:" in listener.recv(65536).decode()
+        ended(short_dir / "elsewhere", "other")
+        assert (prom_dir / "selfheal.prom").read_text() == before
+    finally:
+        listener.close()
