@@ -763,31 +763,38 @@ NOTES = """
 
 ## What makes selfheal fast
 
-- **No heavy imports on a healthy run.** `selfheal wrap` and `selfheal run`
-  import neither nagiosplugin, PyYAML, psutil, filelock, argparse,
-  subprocess, json nor re (`tests/test_imports.py` enforces it, with a
-  state record present). The option parser is hand-written; plugins are
-  started with `os.posix_spawn`; states are plain ints, not an `enum`.
+- **No heavy imports, healthy or healing.** `selfheal wrap`, `selfheal
+  run` and a heal import none of nagiosplugin, PyYAML, psutil, filelock,
+  argparse, subprocess, json, re, shlex, enum, socket, typing or logging,
+  and `selfheal.Check` adds none of them to what nagiosplugin imports
+  (`tests/test_imports.py`, with a state record present). The option
+  parser is hand-written; plugins are started with `os.posix_spawn`;
+  states are plain ints, not an `enum`.
 - **The `selfheal` command is a plain script** (`scripts/selfheal`), not
-  pip's generated console-script wrapper, which imports `re` (enum,
-  functools, ...) to tidy `sys.argv[0]`: about half of what selfheal
-  itself adds to a healthy run.
-- **State records are read with the C JSON scanner** (`_json`), not the
-  `json` package, whose decoder imports `re`.
+  pip's generated console-script wrapper, which imports `re` to tidy
+  `sys.argv[0]`: with `enum` and `functools` that is about 5 ms, as much
+  as all of selfheal's own modules on a healthy run.
+- **State records and the journal use the C JSON accelerator** (`_json`,
+  `selfheal/jsonio.py`), not the `json` package, whose decoder and encoder
+  import `re`; heal commands are split and quoted by
+  `selfheal/shellwords.py`, which matches `shlex` (tested against it) but
+  does not import `re`.
 - **A compiled config cache** (`selfheal/config_cache.py`) in the state
   dir: `selfheal run` reads the parsed config from a `marshal` file
-  instead of loading PyYAML and parsing the YAML. It is used only when the
-  config's path, size, mtime and inode match and its bytes are identical to
-  the ones it was compiled from, so it never serves a stale config; it is
+  instead of loading PyYAML (about 16 ms to import) and parsing the YAML.
+  It is used only when the config's path, size, mtimes and inode match,
+  its bytes are identical to the ones it was compiled from, and selfheal's
+  code is unchanged, so it never serves a stale config; it is
   written and read with the state dir's rules (no symlinks, atomic writes,
   a corrupt cache moved aside). Only the check being run is decoded, which
   keeps P7 flat.
 - **The heal path** (P4, P5) locks the record with `fcntl.flock` directly,
   reads the runner's start time from `/proc`, and names the host with
-  `os.uname()`: the `filelock` package's import (about 30 ms here, most of
-  it `asyncio`, `inspect` and `logging` pulled in by its async lock
-  classes), psutil's and `socket`'s would cost a CRITICAL run more than
-  the whole healthy run. The lock is the same `flock` lock on the same
+  `os.uname()`. Measured with `python -X importtime` here: `filelock`
+  takes 30 to 45 ms (its package imports typing, logging, inspect,
+  dataclasses, pathlib, secrets and re), psutil about 20 ms, socket about
+  6 ms; any one of them would cost a CRITICAL run more than selfheal's
+  own work. The lock is the same `flock` lock on the same
   `NAME.lock` file that `filelock.FileLock` takes on Linux, so the two
   exclude each other (`tests/test_lock.py` proves it both ways).
 """

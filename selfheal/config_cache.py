@@ -10,7 +10,8 @@ It never serves a stale config. The cache is used only when the config
 file's path, size, mtime, ctime and inode match what it was compiled
 from, *and* the file's bytes are identical to the bytes it was compiled
 from (stored in the cache; a same-size edit within one mtime tick is
-caught), and selfheal and this module's format are the same. Anything
+caught), and selfheal's version and modules (their mtimes and sizes) and
+this module's format are the same. Anything
 else is a miss: the YAML is parsed as before (with its ``FILE:LINE``
 errors) and the cache rewritten.
 
@@ -86,13 +87,11 @@ def load(
 
 def cache_key(path: str, st: os.stat_result) -> tuple[object, ...]:
     """What must not have changed: format, code, and the config file's identity."""
-    code = os.stat(configuration.__file__)
     return (
         FORMAT,
         __version__,
         sys.version,
-        code.st_mtime_ns,
-        code.st_size,
+        code_identity(),
         path,
         st.st_size,
         st.st_mtime_ns,
@@ -100,6 +99,23 @@ def cache_key(path: str, st: os.stat_result) -> tuple[object, ...]:
         st.st_ino,
         st.st_dev,
     )
+
+
+def code_identity() -> tuple[tuple[str, int, int], ...]:
+    """Each selfheal module's name, mtime and size.
+
+    A cache holds instances of selfheal's classes; code that changed
+    without a new version number (a checkout, a hand edit) might shape or
+    read them differently, so any change to the package is a miss.
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    found = []
+    with os.scandir(package) as entries:
+        for entry in entries:
+            if entry.name.endswith(".py"):
+                st = entry.stat()
+                found.append((entry.name, st.st_mtime_ns, st.st_size))
+    return tuple(sorted(found))
 
 
 def cache_name(path: str) -> str:
@@ -143,7 +159,7 @@ def read_cache(
                 if cached["key"] != key or cached["text"] != text:
                     return None  # out of date: parsed again and rewritten
                 return CachedConfig(cached["config"], cached["checks"], config_path)
-            except (ValueError, EOFError, TypeError, KeyError, Uncacheable):
+            except (ValueError, EOFError, TypeError, KeyError, AttributeError, Uncacheable):
                 move_aside(state_dir, filename)
                 return None
     except (StateError, CorruptRecord):
