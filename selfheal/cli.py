@@ -310,6 +310,7 @@ def cmd_run(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         values["state_dir"],  # type: ignore[arg-type]
         env,
         write=not values["dry_run"],
+        wanted=(name,),
     )
     check = cfg.check(name)
     if check.builtin:

@@ -24,8 +24,9 @@ classes by setting their attributes, so a cache file cannot run code.
 It is written only when the state dir already exists and not on a dry
 run (which writes nothing).
 
-Only the check being run is decoded (each check is a separate blob), so
-the cost stays flat with the size of the config.
+Only the check being run is read and decoded (each check is a separate
+blob at an offset the header gives), so the cost stays flat with the
+size of the config.
 
 Where is the state dir before the config is read? ``--state-dir`` or
 ``SELFHEAL_STATE_DIR`` when given, else the top-level ``state_dir:``
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 #: Bumped whenever the layout below changes.
-FORMAT = 1
+FORMAT = 2
 #: A cache bigger than this is not ours (a 10000-check config is ~3 MiB).
 MAX_CACHE_BYTES = 64 << 20
 
@@ -62,20 +63,26 @@ class Uncacheable(Exception):
 
 
 def load(
-    path: str, state_dir_option: str | None, env: Mapping[str, str], *, write: bool = True
+    path: str,
+    state_dir_option: str | None,
+    env: Mapping[str, str],
+    *,
+    write: bool = True,
+    wanted: tuple[str, ...] = (),
 ) -> tuple[configuration.Config, str]:
     """The config at ``path`` and the state dir to use with it.
 
-    From the cache when it is current, else parsed from the YAML (and the
-    cache written when ``write`` and the state dir exists). Raises
-    ConfigError as ``config.load`` does.
+    From the cache when it is current (decoding only the ``wanted``
+    checks), else parsed from the YAML (and the cache written when
+    ``write`` and the state dir exists). Raises ConfigError as
+    ``config.load`` does.
     """
     text, st = configuration.read(path)
     path_key = os.path.abspath(path)
     key = cache_key(path_key, st)
     guess = resolve_state_dir(state_dir_option, env, configured_state_dir(text))
     filename = cache_name(path_key)
-    cached = read_cache(guess, filename, key, text, path)
+    cached = read_cache(guess, filename, key, text, path, wanted)
     if cached is not None and resolve_state_dir(state_dir_option, env, cached.state_dir) == guess:
         return cached, guess
     config = configuration.parse(text, path)
@@ -139,31 +146,68 @@ def configured_state_dir(text: bytes) -> str | None:
     return value.decode("utf-8", "replace") or None
 
 
-# -- reading --------------------------------------------------------------
+# -- the file -----------------------------------------------------------
+#
+# An 8-byte length, a header (marshal: format, key, the config's bytes,
+# its top-level settings, and an index of name -> (offset, length)), then
+# one marshal blob per check. A run reads the header and its own check's
+# blob, whatever the number of checks.
+
+_LENGTH = 8
 
 
 def read_cache(
-    state_dir_path: str, filename: str, key: tuple[object, ...], text: bytes, config_path: str
+    state_dir_path: str,
+    filename: str,
+    key: tuple[object, ...],
+    text: bytes,
+    config_path: str,
+    wanted: tuple[str, ...],
 ) -> configuration.Config | None:
     if not os.path.isdir(state_dir_path):
         return None
     try:
         with StateDir.open(state_dir_path, create=False) as state_dir:
-            data = state_dir.read_file(filename, MAX_CACHE_BYTES)
-            if data is None:
+            fd = state_dir.open_file(filename)
+            if fd is None:
                 return None
             try:
-                cached = marshal.loads(data)
-                if not (isinstance(cached, dict) and cached.get("format") == FORMAT):
+                size = int.from_bytes(_pread(fd, _LENGTH, 0), "big")
+                if size > MAX_CACHE_BYTES:
                     raise ValueError("not a selfheal config cache")
-                if cached["key"] != key or cached["text"] != text:
+                header = marshal.loads(_pread(fd, size, _LENGTH))
+                if not isinstance(header, dict):
+                    raise ValueError("not a selfheal config cache")
+                if header.get("format") != FORMAT or header["key"] != key or header["text"] != text:
                     return None  # out of date: parsed again and rewritten
-                return CachedConfig(cached["config"], cached["checks"], config_path)
+                checks = {}
+                for name in wanted:
+                    place = header["index"].get(name)
+                    if place is not None:
+                        offset, length = place
+                        checks[name] = decode_check(_pread(fd, length, _LENGTH + size + offset))
+                return CachedConfig(header["config"], checks, text, config_path)
             except (ValueError, EOFError, TypeError, KeyError, AttributeError, Uncacheable):
                 move_aside(state_dir, filename)
                 return None
+            finally:
+                os.close(fd)
     except (StateError, CorruptRecord):
         return None
+
+
+def _pread(fd: int, length: int, offset: int) -> bytes:
+    data = os.pread(fd, length, offset)
+    if len(data) != length:
+        raise EOFError("the cache file is cut short")
+    return data
+
+
+def decode_check(blob: bytes) -> configuration.CheckConfig:
+    check = decode(marshal.loads(blob))
+    if not isinstance(check, configuration.CheckConfig):
+        raise Uncacheable("not a check")
+    return check
 
 
 def move_aside(state_dir: StateDir, filename: str) -> None:
@@ -175,24 +219,29 @@ def move_aside(state_dir: StateDir, filename: str) -> None:
 
 
 class CachedConfig(configuration.Config):
-    """A Config from the cache; each check is decoded when first asked for."""
+    """A Config from the cache, holding the checks it was asked for.
 
-    def __init__(self, attributes: object, checks: dict[str, bytes], path: str) -> None:
-        if not isinstance(checks, dict):
-            raise Uncacheable("checks")
-        self._encoded = checks
+    Anything else (another check, the whole ``checks`` mapping) parses the
+    config's bytes stored in the cache, which are the file's current bytes.
+    """
+
+    def __init__(
+        self, attributes: object, decoded: dict[str, configuration.CheckConfig], text: bytes, path: str
+    ) -> None:
+        self._decoded = decoded
+        self._text = text
         self._checks: dict[str, configuration.CheckConfig] | None = None
-        decoded = decode(attributes)
-        if not isinstance(decoded, dict):
+        settings = decode(attributes)
+        if not isinstance(settings, dict):
             raise Uncacheable("config")
-        for name, value in decoded.items():
+        for name, value in settings.items():
             setattr(self, name, value)
         self.path = path
 
     @property  # type: ignore[override]
     def checks(self) -> dict[str, configuration.CheckConfig]:
         if self._checks is None:
-            self._checks = {name: self._decode_check(name) for name in self._encoded}
+            self._checks = configuration.parse(self._text, self.path).checks
         return self._checks
 
     @checks.setter
@@ -200,15 +249,9 @@ class CachedConfig(configuration.Config):
         self._checks = value
 
     def check(self, name: str) -> configuration.CheckConfig:
-        if self._checks is None and name in self._encoded:
-            return self._decode_check(name)
+        if self._checks is None and name in self._decoded:
+            return self._decoded[name]
         return super().check(name)
-
-    def _decode_check(self, name: str) -> configuration.CheckConfig:
-        check = decode(marshal.loads(self._encoded[name]))
-        if not isinstance(check, configuration.CheckConfig):
-            raise Uncacheable(name)
-        return check
 
 
 # -- writing --------------------------------------------------------------
@@ -221,18 +264,18 @@ def write_cache(
     if not os.path.isdir(state_dir_path):
         return
     try:
-        attributes = {k: v for k, v in vars(config).items() if k != "checks"}
-        blob = marshal.dumps(
-            {
-                "format": FORMAT,
-                "key": key,
-                "text": text,
-                "config": encode(attributes),
-                "checks": {name: marshal.dumps(encode(check)) for name, check in config.checks.items()},
-            }
+        blobs, index, offset = [], {}, 0
+        for name, check in config.checks.items():
+            blob = marshal.dumps(encode(check))
+            index[name] = (offset, len(blob))
+            blobs.append(blob)
+            offset += len(blob)
+        settings = {k: v for k, v in vars(config).items() if k != "checks"}
+        header = marshal.dumps(
+            {"format": FORMAT, "key": key, "text": text, "config": encode(settings), "index": index}
         )
         with StateDir.open(state_dir_path, create=False) as state_dir:
-            state_dir.write_file(filename, blob)
+            state_dir.write_file(filename, len(header).to_bytes(_LENGTH, "big") + header + b"".join(blobs))
     except (Uncacheable, ValueError, StateError):
         pass
 

@@ -208,20 +208,11 @@ class StateDir:
 
         Raises StateError, or CorruptRecord when it is over ``limit`` bytes.
         """
-        try:
-            fd = os.open(filename, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=self.fd)
-        except FileNotFoundError:
+        fd = self.open_file(filename)
+        if fd is None:
             return None
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise StateError(
-                    f"{os.path.join(self.path, filename)} is a symlink; refusing to follow it"
-                ) from None
-            raise StateError(f"cannot read {os.path.join(self.path, filename)}: {exc.strerror}") from None
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise StateError(f"{os.path.join(self.path, filename)} is not a regular file")
             if st.st_size > limit:
                 raise CorruptRecord(f"{filename} is {st.st_size} bytes, more than any real one")
             chunks = []
@@ -233,6 +224,27 @@ class StateDir:
             return b"".join(chunks)
         finally:
             os.close(fd)
+
+    def open_file(self, filename: str) -> int | None:
+        """A read-only descriptor on a regular file, never via a symlink.
+
+        None if the file is missing; StateError if it is not a regular file
+        or cannot be opened.
+        """
+        try:
+            fd = os.open(filename, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=self.fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StateError(
+                    f"{os.path.join(self.path, filename)} is a symlink; refusing to follow it"
+                ) from None
+            raise StateError(f"cannot read {os.path.join(self.path, filename)}: {exc.strerror}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise StateError(f"{os.path.join(self.path, filename)} is not a regular file")
+        return fd
 
     # -- locking ---------------------------------------------------------
 

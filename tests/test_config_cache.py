@@ -50,13 +50,18 @@ def setup(tmp_path: Path) -> tuple[Path, Path]:
     return config, state
 
 
+NAMES = ("web", "db", "cron", "queue")
+
+
 def load(config: Path, env: dict[str, str] | None = None, **kwargs: object):
+    kwargs.setdefault("wanted", NAMES)
     return config_cache.load(str(config), None, env or {"HOME": "/nonexistent"}, **kwargs)  # type: ignore[arg-type]
 
 
 def same_checks(a: configuration.Config, b: configuration.Config) -> None:
-    assert sorted(a.checks) == sorted(b.checks)
-    for name in a.checks:
+    """``a.check(name)`` equals the parsed check, field by field."""
+    assert sorted(NAMES) == sorted(b.checks)
+    for name in NAMES:
         left, right = a.check(name), b.check(name)
         assert type(left.heal) is type(right.heal)
         assert left.heal == right.heal and left.heal.describe() == right.heal.describe()
@@ -77,17 +82,32 @@ def test_second_load_comes_from_the_cache_and_equals_the_yaml(setup):
     assert isinstance(second, config_cache.CachedConfig)
     assert state_dir == str(state)
     same_checks(second, configuration.load(str(config)))
+    assert second._checks is None  # every check came from the cache, none from the YAML
     assert second.check("db").heal.argv == ["pg_ctl", "restart", "-D", "/var/lib/pg data"]
 
 
 def test_only_the_check_asked_for_is_decoded(setup):
     config, _ = setup
     load(config)
-    cached, _ = load(config)
-    assert cached.check("web").name == "web"
-    assert cached._checks is None  # the other checks are still bytes
+    cached, _ = load(config, wanted=("web",))
+    assert sorted(cached._decoded) == ["web"]
+    assert cached.check("web") is cached._decoded["web"]
+    assert cached._checks is None
+    # Anything else parses the config's stored bytes, and is still right.
+    same_checks(cached, configuration.load(str(config)))
     with pytest.raises(ConfigError, match=r"no check named 'nope' \(configured: cron, db, queue, web\)"):
         cached.check("nope")
+
+
+def test_a_truncated_cache_is_moved_aside(setup):
+    config, state = setup
+    load(config)
+    (cache,) = state.glob("config.*.cache")
+    data = cache.read_bytes()
+    cache.write_bytes(data[: len(data) - 10])  # the last check's blob is cut short
+    reloaded, _ = load(config)
+    same_checks(reloaded, configuration.load(str(config)))
+    assert len(list(state.glob(cache.name + ".corrupt-*"))) == 1
 
 
 def test_an_edit_is_never_served_stale_even_with_the_same_size_and_mtime(setup):
