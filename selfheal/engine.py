@@ -169,6 +169,9 @@ class Healer:
                     check_state, record, self.policy, now, runner_alive=self._alive(record), **facts
                 )
                 return self._outcome(decision, decision.record or record, now, details)
+            unlocked = self._without_lock(state_dir, check_state, now, facts)
+            if unlocked is not None:
+                return unlocked
             try:
                 with state_dir.lock(self.name):
                     return self._locked(state_dir, check_state, now, facts)
@@ -316,6 +319,28 @@ class Healer:
         self, decision: Decision, record: Record, now: float, details: list[str] | None = None
     ) -> Outcome:
         return Outcome(decision, count_attempts(record, self.policy, now), details, record.heals_total)
+
+    def _without_lock(
+        self, state_dir: StateDir, check_state: int, now: float, facts: dict[str, object]
+    ) -> Outcome | None:
+        """The answer from an unlocked read, when it would change nothing.
+
+        While a heal runs, every CRITICAL run of the check says "in
+        progress" and writes nothing; it need not queue for the lock behind
+        all the others (a hundred at once on a busy machine did, for
+        seconds). A decision that would write, journal or heal returns None:
+        the caller takes the lock, reads again and decides again.
+        """
+        try:
+            record = state_dir.peek(self.name)
+        except (StateError, CorruptRecord):
+            return None
+        if record is None:
+            return None
+        decision = decide(check_state, record, self.policy, now, runner_alive=self._alive(record), **facts)  # type: ignore[arg-type]
+        if decision.heal is not None or decision.record is not None or decision.events or decision.row == 4:
+            return None
+        return self._outcome(decision, record, now)
 
     def _contended(
         self, check_state: int, record: Record, now: float, facts: dict[str, object]

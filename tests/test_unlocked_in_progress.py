@@ -1,0 +1,71 @@
+"""A CRITICAL run that would change nothing does not queue for the lock.
+
+While a heal runs, every CRITICAL run of the check answers "in progress"
+(row 5) and writes nothing. Those runs read the record without the lock;
+any decision that writes, journals or heals still takes it. The lock is
+spied on (the real StateDir.lock, wrapped) to see which path was taken.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from selfheal import states
+from selfheal.actions import Command
+from selfheal.engine import Healer
+from selfheal.policy import Policy
+from selfheal.record import Attempt, Record
+from selfheal.spawner import Spawner
+from selfheal.state import StateDir
+
+
+@pytest.fixture
+def lock_calls(monkeypatch):
+    calls: list[str] = []
+    real = StateDir.lock
+
+    def spy(self, name, *args, **kwargs):
+        calls.append(name)
+        return real(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(StateDir, "lock", spy)
+    return calls
+
+
+def record_with_attempt(state_dir, pid, create_time, ended=None):
+    now = time.time()
+    attempt = Attempt(
+        id="a1", number=1, started=now - 2, action="true", argv=["true"], pid=pid, create_time=create_time,
+        ended=ended,
+    )  # fmt: skip
+    record = Record(check="web", last_state=states.CRITICAL, last_change=now - 2, open_since=now - 2,
+                    streak=1, attempts=[attempt], heals_total=1)  # fmt: skip
+    with StateDir.open(str(state_dir)) as opened:
+        opened.write("web", record)
+    return (state_dir / "web.json").read_bytes()
+
+
+def healer(state_dir):
+    return Healer("web", Command(["true"]), Policy(), str(state_dir))
+
+
+def test_in_progress_is_answered_without_the_lock(tmp_path, lock_calls):
+    # This test process stands in for the running heal's runner.
+    me = os.getpid()
+    before = record_with_attempt(tmp_path / "s", me, Spawner().create_time(me))
+    outcome = healer(tmp_path / "s").handle(states.CRITICAL)
+    assert outcome.decision.row == 5 and outcome.state == states.WARNING
+    assert "in progress" in outcome.note
+    assert lock_calls == []
+    assert (tmp_path / "s" / "web.json").read_bytes() == before  # nothing written
+
+
+def test_a_lost_runner_is_closed_under_the_lock(tmp_path, lock_calls):
+    # A dead runner (no such pid) changes the record: that takes the lock.
+    record_with_attempt(tmp_path / "s", 2**22 + 12345, 1.0)
+    outcome = healer(tmp_path / "s").handle(states.CRITICAL)
+    assert lock_calls == ["web"]
+    assert outcome.decision.row != 5
