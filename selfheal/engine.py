@@ -25,7 +25,7 @@ from selfheal.decision import Decision, count_attempts, decide
 from selfheal.errors import StateError
 from selfheal.policy import KILL_GRACE
 from selfheal.record import CorruptRecord, Record
-from selfheal.state import Locked, StateDir
+from selfheal.state import LOCK_TIMEOUT, Locked, StateDir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,6 +35,11 @@ if TYPE_CHECKING:
     from selfheal.journal import Journal
     from selfheal.policy import Policy
     from selfheal.spawner import Spawner
+
+
+#: How long a CRITICAL run holds out for the lock before it reads the
+#: record again (the run ahead may have recorded its heal meanwhile).
+LOCK_TURN = 0.05
 
 
 class Outcome:
@@ -169,24 +174,41 @@ class Healer:
                     check_state, record, self.policy, now, runner_alive=self._alive(record), **facts
                 )
                 return self._outcome(decision, decision.record or record, now, details)
-            unlocked = self._without_lock(state_dir, check_state, now, facts)
-            if unlocked is not None:
-                return unlocked
-            try:
-                with state_dir.lock(self.name):
-                    return self._locked(state_dir, check_state, now, facts)
-            except StateError as exc:
-                # Locked by another run (or unreadable): what it recorded
-                # decides between "in progress" (row 5) and row 4.
+            deadline = time.monotonic() + LOCK_TIMEOUT
+            while True:
+                unlocked = self._without_lock(state_dir, check_state, now, facts)
+                if unlocked is not None:
+                    return unlocked
+                # Short turns at the lock, reading the record between them:
+                # once the run ahead has recorded its heal, the answer ("in
+                # progress") needs no lock, so a burst of runs does not
+                # queue one by one behind it.
+                turn = min(LOCK_TURN, max(deadline - time.monotonic(), 0.0))
                 try:
-                    record = state_dir.peek(self.name) or Record(check=self.name)
-                except (StateError, CorruptRecord):
-                    record = Record(check=self.name)
-                if isinstance(exc, Locked):
-                    contended = self._contended(check_state, record, now, facts)
-                    if contended is not None:
-                        return contended
-                return self._refused(check_state, record, now, str(exc), facts, False)
+                    with state_dir.lock(self.name, turn):
+                        return self._locked(state_dir, check_state, now, facts)
+                except Locked:
+                    if time.monotonic() < deadline:
+                        continue
+                    why = f"state is locked by another selfheal run for more than {LOCK_TIMEOUT:g}s"
+                    return self._not_locked(state_dir, check_state, now, facts, Locked(why))
+                except StateError as exc:
+                    return self._not_locked(state_dir, check_state, now, facts, exc)
+
+    def _not_locked(
+        self, state_dir: StateDir, check_state: int, now: float, facts: dict[str, object], exc: StateError
+    ) -> Outcome:
+        # Locked by another run (or unreadable): what it recorded decides
+        # between "in progress" (row 5) and row 4.
+        try:
+            record = state_dir.peek(self.name) or Record(check=self.name)
+        except (StateError, CorruptRecord):
+            record = Record(check=self.name)
+        if isinstance(exc, Locked):
+            contended = self._contended(check_state, record, now, facts)
+            if contended is not None:
+                return contended
+        return self._refused(check_state, record, now, str(exc), facts, False)
 
     def _locked(self, state_dir: StateDir, check_state: int, now: float, facts: dict[str, object]) -> Outcome:
         record, moved = state_dir.read(self.name)

@@ -9,6 +9,10 @@ spied on (the real StateDir.lock, wrapped) to see which path was taken.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
+import threading
 import time
 
 import pytest
@@ -69,3 +73,49 @@ def test_a_lost_runner_is_closed_under_the_lock(tmp_path, lock_calls):
     outcome = healer(tmp_path / "s").handle(states.CRITICAL)
     assert lock_calls == ["web"]
     assert outcome.decision.row != 5
+
+
+def test_a_run_waiting_for_the_lock_answers_once_the_heal_is_recorded(tmp_path, monkeypatch):
+    # Another run holds the lock (a child process), and records its heal
+    # while this run waits: this run reads it and answers "in progress"
+    # without ever getting the lock, and without giving up on it first.
+    state = tmp_path / "s"
+    StateDir.open(str(state)).close()
+    ready, release = tmp_path / "ready", tmp_path / "release"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import os, time
+                from selfheal.state import StateDir
+                with StateDir.open({str(state)!r}) as d, d.lock("web"):
+                    open({str(ready)!r}, "w").close()
+                    while not os.path.exists({str(release)!r}):
+                        time.sleep(0.01)
+                """
+            ),
+        ]
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert holder.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        gave_up: list[object] = []
+        real_contended = Healer._contended
+        monkeypatch.setattr(
+            Healer, "_contended", lambda self, *args: gave_up.append(args) or real_contended(self, *args)
+        )
+        me = os.getpid()
+        writer = threading.Timer(0.3, record_with_attempt, (state, me, Spawner().create_time(me)))
+        writer.start()
+        outcome = healer(state).handle(states.CRITICAL)
+        writer.join()
+        assert outcome.decision.row == 5 and "in progress" in outcome.note
+        assert gave_up == []  # answered from the record, not after the lock timed out
+        assert holder.poll() is None  # and the other run still held the lock
+    finally:
+        release.touch()
+        holder.wait(30)
