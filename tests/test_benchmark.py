@@ -45,16 +45,16 @@ def test_quick_run_writes_the_report(tmp_path):
         "P3 selfheal.Check",
         "P4 CRITICAL wrap returns",
         "P4 action starts after plugin start",
-        "P5 20 at once: all returned",
+        "P5 10 at once: all returned",
         "P6 peak RSS, healthy wrap",
         "P6 peak RSS, selfheal.Check",
         "P7 run, 100 checks",
         "P7 run, 1000 checks",
     ):
         assert row in text, row
-    # Exactly one heal for 20 simultaneous CRITICAL runs: a functional
+    # Exactly one heal for 10 simultaneous CRITICAL runs: a functional
     # property, checked here, not a time.
-    assert "| P5 20 at once: heals | 1 | exactly 1 |" in text
+    assert "| P5 10 at once: heals | 1 | exactly 1 |" in text
     assert "P1 healthy `selfheal wrap`" in result.stdout  # the table is printed too
     for leak in ("selfheal-bench-", str(ROOT), str(tmp_path)):
         assert leak not in text, f"the report names a path of this machine: {leak}"
