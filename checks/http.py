@@ -46,6 +46,7 @@ class Http(nagiosplugin.Resource):
         method: str = "GET",
         tls_context: ssl.SSLContext | None = None,
         timeout: float = 10.0,
+        address: str | None = None,
     ) -> None:
         from urllib.parse import urlsplit
 
@@ -62,6 +63,9 @@ class Http(nagiosplugin.Resource):
         self.method = method
         self.tls_context = tls_context or (tls.context(None, False) if self.https else None)
         self.timeout = timeout
+        #: Connect here instead of the URL's host (``check_http -I``); the
+        #: Host header, SNI and the certificate check keep the URL's host.
+        self.address = address
 
     @property
     def name(self) -> str:
@@ -79,7 +83,16 @@ class Http(nagiosplugin.Resource):
             conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         metrics = []
         try:
-            conn.connect()
+            if self.address:
+                sock = socket.create_connection((self.address, self.port), timeout=self.timeout)
+                # http.client sends on a socket it finds already set.
+                conn.sock = (
+                    self.tls_context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[union-attr]
+                    if self.https
+                    else sock
+                )
+            else:
+                conn.connect()
             if self.https:
                 days = tls.days_left(conn.sock)  # type: ignore[arg-type]
                 if days is not None:
@@ -157,6 +170,7 @@ def build(values: Values) -> list[object]:
             tls_context=context,
             # Just under -t: a hung server is CRITICAL, not the plugin's UNKNOWN timeout.
             timeout=values.timeout * 0.9,
+            address=values.text("address"),
         )
     except ValueError as exc:
         raise values.fail("url", str(exc)) from None
@@ -192,6 +206,13 @@ SPEC = Spec(
         ),
         (("-r", "--regex"), "regex", "value", "REGEX", "the body must match this regular expression"),
         (("-j", "--method"), "method", "value", "METHOD", "request method (default GET)"),
+        (
+            ("-I", "--address"),
+            "address",
+            "value",
+            "ADDRESS",
+            "connect to ADDRESS, not the URL's host (which stays the Host header and TLS name)",
+        ),
         (
             ("--cert-warning",),
             "cert_warning",

@@ -27,6 +27,8 @@ ROUTES = {
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         status, body = ROUTES.get(self.path.split("?")[0], (404, b""))
+        if self.path == "/host":
+            status, body = 200, f"you asked for {self.headers['Host']}\n".encode()
         self.send_response(status)
         if status == 302:
             self.send_header("Location", "/ok")
@@ -231,3 +233,38 @@ def test_a_hung_server_is_critical_within_the_timeout() -> None:
         url = f"http://127.0.0.1:{server.port}/"
         run = check("http", "-u", url, "-t", "1")
     assert (run.code, run.out) == (2, f"HTTP CRITICAL - no answer from {url} within 0.9s\n")
+
+
+def test_address_connects_elsewhere_and_keeps_the_host_name(web: Web, tls_dir: Path) -> None:
+    url = f"http://web.example:{web.port}/host"  # a name no resolver knows
+    assert check("http", "-u", url).code == 2
+    run = check("http", "-u", url, "-I", "127.0.0.1", "-r", f"you asked for web.example:{web.port}$")
+    assert run.code == 0, run.out
+    server, cert = https(tls_dir, 90, names="DNS:localhost")
+    try:
+        # The certificate names localhost: verified against the URL's host, not the address.
+        secure = check(
+            "http", "-u", f"https://localhost:{server.port}/ok", "-I", "127.0.0.1", "--ca-file", cert
+        )
+        assert secure.code == 0, secure.out
+    finally:
+        server.close()
+
+
+def test_same_state_as_check_http_for_a_virtual_host(web: Web) -> None:
+    for regex in (f"web.example:{web.port}", "other.example"):
+        mine = script("http", "-u", f"http://web.example:{web.port}/host", "-I", "127.0.0.1", "-r", regex)
+        c = c_plugin(
+            "check_http",
+            "-I",
+            "127.0.0.1",
+            "-p",
+            web.port,
+            "-H",
+            f"web.example:{web.port}",
+            "-u",
+            "/host",
+            "-r",
+            regex,
+        )
+        assert mine.code == c.code, (mine.out, c.out)
