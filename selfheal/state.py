@@ -166,11 +166,30 @@ class StateDir:
         return None if data is None else load_record(data, name)
 
     def write(self, name: str, record: Record) -> None:
-        """Replace the record atomically: temp file, fsync, rename, fsync dir."""
+        """Replace the record atomically: temp file, fsync, rename, fsync dir.
+
+        The caller holds the record's lock, so no other write of it is
+        under way: any temp file of this record is left over from a run
+        killed mid-write, and goes.
+        """
         from selfheal import jsonio
 
         data = jsonio.dumps(record.to_json(), sort_keys=True).encode()
+        self._drop_temp_files(f"{name}.json")
         self.write_file(f"{name}.json", data + b"\n")
+
+    def _drop_temp_files(self, filename: str) -> None:
+        prefix = f".{filename}."
+        try:
+            entries = [entry.name for entry in os.scandir(self.fd)]
+        except OSError:
+            return
+        for entry in entries:
+            if entry.startswith(prefix) and entry.endswith(".tmp"):
+                try:
+                    os.unlink(entry, dir_fd=self.fd)
+                except OSError:
+                    pass
 
     def write_file(self, filename: str, data: bytes) -> None:
         temp = f".{filename}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
