@@ -49,46 +49,52 @@ class Journal:
         if self.fd >= 0:
             return
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
-        if os.geteuid() == 0:
-            self._create_for_dir_owner()
+        owner = self._service_owner()
+        if owner:
+            self._create_owned(owner)
         try:
             self.fd = os.open(self.path, flags, 0o640)
         except OSError as exc:
             why = "is a symlink" if exc.errno == errno.ELOOP else f"cannot be written: {exc.strerror}"
             raise StateError(f"journal {self.path} {why}") from None
-        self._give_to_dir_owner()
+        if owner:
+            try:
+                if os.fstat(self.fd).st_uid == 0:  # made by an older version, or elsewhere
+                    os.fchown(self.fd, owner, -1)
+            except OSError:
+                pass  # the journal still works for this run; doctor reports ownership
 
-    def _create_for_dir_owner(self) -> None:
-        # Root creating the journal in a service user's dir creates it as
-        # that user's file from the start (see state.create_owned).
+    def _service_owner(self) -> int:
+        """The journal dir's owner when root writes in a service user's dir, else 0.
+
+        Root appending to a service user's journal (an operator's run by
+        hand, a cron job) must leave a file that user can still append to:
+        otherwise every later heal by that user is refused (row 4), because
+        nothing is started that could not be journaled.
+        """
+        if os.geteuid() != 0:
+            return 0
+        try:
+            return os.stat(os.path.dirname(os.path.abspath(self.path))).st_uid
+        except OSError:
+            return 0
+
+    def _create_owned(self, owner: int) -> None:
+        # Created as that user's file from the start (see state.create_owned).
         from selfheal.state import create_owned
 
-        directory = os.path.dirname(os.path.abspath(self.path))
+        if os.path.lexists(self.path):
+            return
         try:
-            owner = os.stat(directory).st_uid
-            if owner == 0 or os.path.lexists(self.path):
-                return
-            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            dir_fd = os.open(
+                os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+            )
             try:
                 create_owned(dir_fd, os.path.basename(self.path), owner, 0o640)
             finally:
                 os.close(dir_fd)
         except OSError:
             pass  # the open that follows reports what matters
-
-    def _give_to_dir_owner(self) -> None:
-        # Root appending to a service user's journal (an operator's run by
-        # hand, a cron job) must leave a file that user can still append
-        # to: otherwise every later heal by that user is refused (row 4),
-        # because nothing is started that could not be journaled.
-        try:
-            if os.geteuid() != 0 or os.fstat(self.fd).st_uid != 0:
-                return
-            owner = os.stat(os.path.dirname(os.path.abspath(self.path))).st_uid
-            if owner != 0:
-                os.fchown(self.fd, owner, -1)
-        except OSError:
-            pass  # the journal still works for this run; doctor reports ownership
 
     def write(self, event: dict[str, object], now: float | None = None) -> None:
         self.open()
