@@ -89,7 +89,11 @@ def journal_events(state_dir: Path, event: str | None = None) -> list[dict[str, 
     path = state_dir / "journal.jsonl"
     if not path.exists():
         return []
-    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    text = path.read_text()
+    # A line without its newline is being written right now by a runner
+    # (a reader may see part of a concurrent write); it is read next time.
+    complete = text[: text.rfind("\n") + 1]
+    events = [json.loads(line) for line in complete.splitlines() if line.strip()]
     return [e for e in events if event is None or e["event"] == event]
 
 
