@@ -8,8 +8,8 @@ its ``options`` object).
 Processes are started with ``os.posix_spawn`` rather than ``subprocess``:
 a healthy plugin run must not pay the import of ``subprocess`` (threading,
 selectors, signal, ...), and posix_spawn gives us the two things we need
-directly: a new process group for the wrapped plugin and a new session
-for the heal runner.
+directly: control of the wrapped plugin's process group and a new
+session for the heal runner.
 """
 
 from __future__ import annotations
@@ -87,11 +87,16 @@ class Spawner:
     def run_plugin(self, argv: list[str], timeout: float) -> PluginRun:
         """Run a Nagios plugin, reading stdout/stderr until it exits.
 
-        The plugin gets its own process group, so a timeout kills it with
-        every child it forked. A child that keeps stdout open after the
-        plugin exits does not hold us: we stop reading shortly after the
-        plugin itself is gone.
+        On a timeout the plugin is killed with every child it forked. A
+        child that keeps stdout open after the plugin exits does not hold
+        us: we stop reading shortly after the plugin itself is gone.
         """
+        # Nagios and NRPE start us as the leader of a process group and kill
+        # that group on their own timeout: the plugin stays in it, so that it
+        # dies with us rather than linger. Started any other way, the plugin
+        # gets a group of its own, so that our timeout kills its tree at once.
+        own_group = os.getpgrp() == os.getpid()
+        group = {} if own_group else {"setpgroup": 0}
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
@@ -104,7 +109,7 @@ class Spawner:
                     (os.POSIX_SPAWN_DUP2, out_w, 1),
                     (os.POSIX_SPAWN_DUP2, err_w, 2),
                 ],
-                setpgroup=0,
+                **group,
                 setsigdef=_RESTORE,
             )
         except OSError as exc:
@@ -141,7 +146,13 @@ class Spawner:
                     if status is not None:
                         linger = time.monotonic() + 0.2
             if timed_out:
-                _kill_group(pid, signals.SIGKILL)
+                if own_group:
+                    # The group is ours too: kill the plugin's tree, found first.
+                    tree = _descendants(pid)
+                    _kill_pid(pid, signals.SIGKILL)
+                    _kill_each(tree, signals.SIGKILL)
+                else:
+                    _kill_group(pid, signals.SIGKILL)
             if status is None:
                 status = _reap(pid, block=True, limit=2.0)
         finally:
@@ -396,6 +407,13 @@ def _kill_each(processes: list, signal: int) -> None:
             process.send_signal(signal)
         except psutil.Error:
             pass
+
+
+def _kill_pid(pid: int, signal: int) -> None:
+    try:
+        os.kill(pid, signal)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _kill_group(pgid: int, signal: int) -> None:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import journal_events
+from conftest import journal_events, process_gone, wait_for
 
 from e2e.daemons import PLUGIN_DIR, Deployment, Nagios, run_as_ids, service
 from e2e.toy import ToyService
@@ -179,9 +179,10 @@ def test_nagios_timeout_kill_leaves_no_stale_lock_or_phantom_attempt(
     """Nagios kills the check's process group while a heal is under way."""
     state = workdir / "state"
     hang = workdir / "hang"  # present: the wrapped plugin hangs
+    hung = workdir / "hung-pids"  # each hanging plugin and its child
     plugin = workdir / "check_web"
     plugin.write_text(
-        f"#!/bin/sh\nif [ -e '{hang}' ]; then sleep 120; fi\n"
+        f"#!/bin/sh\nif [ -e '{hang}' ]; then sleep 120 & echo $$ $! >> '{hung}'; wait; fi\n"
         f"exec {PLUGIN_DIR}/check_http -H 127.0.0.1 -p {toy.port} -t 5\n"
     )
     plugin.chmod(0o755)
@@ -213,6 +214,9 @@ def test_nagios_timeout_kill_leaves_no_stale_lock_or_phantom_attempt(
     )
     hang.unlink()
     timed_out_at = time.time()
+    # The hung plugins died with selfheal, in the group Nagios killed.
+    for pid in (int(p) for p in hung.read_text().split()):
+        wait_for(lambda pid=pid: process_gone(pid), 5, what=f"the hung plugin's process {pid} to be gone")
 
     def ok_again() -> dict[str, str] | None:
         status = nagios.service("web")
