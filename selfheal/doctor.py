@@ -69,14 +69,11 @@ def user() -> tuple[str, str]:
 
 
 def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
-    parsed = ops.parse(command, args, OPTIONS, out)
+    parsed = ops.parse_name(command, args, OPTIONS, out)
     if parsed is None:
         return 0
-    values, positional = parsed
-    if len(positional) > 1:
-        raise ops.Usage("doctor takes at most one check NAME")
+    values, name = parsed
     site = ops.Site(values, env)
-    name = positional[0] if positional else None
     if name is not None and name not in site.configured:
         raise SelfhealError(
             f"no check named {name!r} in {site.config_path} (configured: {', '.join(site.configured) or 'none'})"

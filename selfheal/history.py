@@ -148,22 +148,20 @@ def describe(event: dict[str, object]) -> str:
         parts.append(f"{event['time_to_recover']}s after the first heal")
     if kind == "paused" and event.get("until"):
         parts.append(f"until {event['until']}")
-    if event.get("reason"):
-        parts.append(f"({event['reason']})")
     if event.get("by"):
         parts.append(f"by {event['by']}")
-    return ", ".join(parts)
+    text = ", ".join(parts)
+    if event.get("reason"):
+        text += f" ({event['reason']})" if text else f"({event['reason']})"
+    return text
 
 
 def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
-    parsed = ops.parse(command, args, OPTIONS, out)
+    parsed = ops.parse_name(command, args, OPTIONS, out)
     if parsed is None:
         return 0
-    values, positional = parsed
-    if len(positional) > 1:
-        raise ops.Usage("history takes at most one check NAME")
+    values, name = parsed
     site = ops.Site(values, env)
-    name = positional[0] if positional else None
     if name is not None:
         from selfheal.state import check_name
 

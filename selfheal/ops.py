@@ -83,6 +83,19 @@ def parse(
     return values, positional
 
 
+def parse_name(
+    command: str, args: list[str], options: list, out: TextIO
+) -> tuple[dict[str, object], str | None] | None:
+    """Options and at most one check NAME; None when -h or -V answered."""
+    parsed = parse(command, args, options, out)
+    if parsed is None:
+        return None
+    values, positional = parsed
+    if len(positional) > 1:
+        raise Usage(f"{command} takes at most one check NAME")
+    return values, (positional[0] if positional else None)
+
+
 class Site:
     """The config (if any), the state dir and the journal of this host."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from html import escape
 
-from selfheal.report import duration_text, rate_text
+from selfheal.report import HEADERS, cells
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
@@ -96,31 +96,8 @@ window.onerror = function (message) {
 
 def render_html(data: dict[str, object]) -> str:
     checks: list[dict] = data["checks"]  # type: ignore[assignment]
-    rows = []
-    for check in checks:
-        busiest = check["busiest_day"]
-        cells = [
-            str(check["rank"]),
-            escape(check["name"]),
-            str(check["heals_started"]),
-            str(check["heals_recovered"]),
-            rate_text(check["success_rate"]),
-            duration_text(check["time_to_recover"]["median"]),
-            duration_text(check["time_to_recover"]["worst"]),
-            str(check["gave_up"]),
-            f"{busiest['date']} ({busiest['heals']})" if busiest else "-",
-        ]
-        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-    headers = [
-        "Rank",
-        "Check",
-        "Heals",
-        "Recovered",
-        "Rate",
-        "Median TTR",
-        "Worst TTR",
-        "Gave up",
-        "Busiest day",
+    rows = [
+        "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in cells(check)) + "</tr>" for check in checks
     ]
     # "<" escaped: the JSON sits inside a <script> element.
     payload = json.dumps(data).replace("<", "\\u003c")
@@ -140,7 +117,7 @@ def render_html(data: dict[str, object]) -> str:
 underlying bug.</p>
 <table>
 <caption>Per check</caption>
-<thead><tr>{"".join(f"<th>{h}</th>" for h in headers)}</tr></thead>
+<thead><tr>{"".join(f"<th>{h}</th>" for h in HEADERS)}</tr></thead>
 <tbody>
 {chr(10).join(rows) or '<tr><td colspan="9">No heals in this period.</td></tr>'}
 </tbody>

@@ -29,14 +29,12 @@ VERDICTS = {3: "paused", 4: "state_error", 5: "running", 6: "grace", 7: "gave_up
 
 
 def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
-    parsed = ops.parse(command, args, OPTIONS, out)
+    parsed = ops.parse_name(command, args, OPTIONS, out)
     if parsed is None:
         return 0
-    values, positional = parsed
-    if len(positional) > 1:
-        raise ops.Usage("status takes at most one check NAME")
+    values, name = parsed
     site = ops.Site(values, env)
-    names = site.names(positional[0] if positional else None)
+    names = site.names(name)
     now = time.time()
     records = read_records(site, names)
     rows = [check_status(site, name, records[name], now) for name in names]

@@ -244,7 +244,9 @@ def test_bad_arguments_give_one_line(tmp_path: Path, args: list[str], message: s
     assert code == 3 and text.count("\n") == 1 and message in text, text
 
 
-@pytest.mark.parametrize("command", ["status", "history", "reset", "pause", "resume", "validate", "doctor"])
+@pytest.mark.parametrize(
+    "command", ["status", "history", "report", "reset", "pause", "resume", "validate", "doctor"]
+)
 def test_every_command_has_help(command: str) -> None:
     code, text = cli(command, "-h")
     assert code == 0 and text.startswith(f"usage: selfheal {command}") and "-h, --help" in text
