@@ -11,9 +11,10 @@ file's path, size, mtime, ctime and inode match what it was compiled
 from, *and* the file's bytes are identical to the bytes it was compiled
 from (stored in the cache; a same-size edit within one mtime tick is
 caught), and selfheal's version and modules (their mtimes and sizes) and
-this module's format are the same. Anything
-else is a miss: the YAML is parsed as before (with its ``FILE:LINE``
-errors) and the cache rewritten.
+this module's format are the same. Anything else is a miss: the YAML is
+parsed as before (with its ``FILE:LINE`` errors) and the cache
+rewritten. A config that others could change is refused before any of
+this (``config.read``), cached or not.
 
 Safety, as for state records: the cache is read and written only in a
 vetted state dir (not a symlink, ours, not world-writable), opened with
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 
 #: Bumped whenever the layout below changes.
 FORMAT = 2
-#: A cache bigger than this is not ours (a 10000-check config is ~3 MiB).
+#: A cache bigger than this is not ours (a 10000-check config makes ~8 MiB).
 MAX_CACHE_BYTES = 64 << 20
 
 
