@@ -765,7 +765,13 @@ NOTES = """
 - P2 is P7 with one check. Configs name the plugin by full path; each check
   has its state record; the check run is the last one in the file.
 - Everything runs in a temporary directory on the file system named above,
-  so the `fsync` of state writes (P4, P5) costs what that disk costs.
+  so the `fsync` of state writes (P4, P5) costs what that disk costs. A
+  heal writes its record twice (before it starts the runner, then with
+  the runner's pid), each time with an `fsync` of the file and of the
+  directory, while Nagios waits: on a disk with slow commits that alone
+  can take P4 past 1.5x, which is why P4 is also measured with the state
+  dir on tmpfs. The record writes stay fsynced: a heal is never started
+  without its attempt on disk first.
 
 ## What makes selfheal fast
 
