@@ -377,7 +377,7 @@ class Healer:
         if decision.heal is not None or decision.row == 4:
             return None
         decision.record, decision.events = None, []
-        return Outcome(decision, count_attempts(record, self.policy, now))
+        return self._outcome(decision, record, now)
 
     def _alive(self, record: Record) -> bool | None:
         last = record.last_attempt

@@ -251,17 +251,29 @@ def attempt_record(ended_ago: float) -> dict[str, object]:
     }
 
 
-def test_lock_held_too_long_still_reports_what_the_record_says(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("ended_ago", "code", "note"),
+    [
+        (1, 1, "self-healing: waiting for recovery after touch"),
+        (60, 2, "self-healing did not help: attempt 1"),
+    ],
+    ids=["grace", "cooldown"],
+)
+def test_lock_held_too_long_still_reports_what_the_record_says(
+    tmp_path: Path, ended_ago: float, code: int, note: str
+) -> None:
     """Stuck behind the lock, an invocation reports the record's row, not "disabled".
 
-    The heal ended a second ago: the answer is "waiting for recovery"
-    (row 6, WARNING), whether or not this run could take the lock. Paging
-    "self-healing disabled" (row 4) for mere contention would wake someone
-    for a heal that is going well.
+    The heal ended a second ago: "waiting for recovery" (row 6, WARNING);
+    a minute ago: "did not help" (row 8), whose first report would also
+    journal a skipped_cooldown, so it needs the lock it cannot get. Either
+    way, paging "self-healing disabled" (row 4) for mere contention would
+    wake someone for nothing.
     """
-    result, state = held_lock_run(tmp_path, attempt_record(ended_ago=1))
-    assert result.returncode == 1, result.stdout
-    assert "self-healing: waiting for recovery after touch" in result.stdout
+    result, state = held_lock_run(tmp_path, attempt_record(ended_ago=ended_ago))
+    assert result.returncode == code, result.stdout
+    assert note in result.stdout, result.stdout
+    assert "selfheal_attempts=1;;;0 selfheal_heals_total=1c;;;0" in result.stdout, result.stdout
     assert journal_events(state, "state_error") == []
     figure("lock held by another run past the lock timeout", 1)
 
