@@ -335,10 +335,6 @@ class Nagios:
     def log_path(self) -> Path:
         return self.root / "nagios.log"
 
-    def verify(self) -> subprocess.CompletedProcess[str]:
-        """``nagios4 -v`` on this config."""
-        return subprocess.run([NAGIOS4, "-v", str(self.root / "nagios.cfg")], capture_output=True, text=True)
-
     def start(self, timeout: float = 30) -> None:
         with (self.root / "daemon.out").open("wb") as out:
             self.process = subprocess.Popen(
