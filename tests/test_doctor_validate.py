@@ -329,3 +329,21 @@ def test_doctor_checks_the_event_outputs(tmp_path: Path) -> None:
     assert items["on_event"] == "FAIL  on_event: /nonexistent/notify not found or not executable"
     (tmp_path / "missing").mkdir()
     assert lines_of(run_selfheal("doctor", "-c", config).stdout)["metrics"].startswith("PASS")
+
+
+def test_doctor_name_checks_one_check(tmp_path: Path) -> None:
+    config = doctor_config(tmp_path, tmp_path / "state", "/nonexistent/heal", sudo=False)
+    config.write_text(config.read_text() + f"  db:\n    plugin: {CHECK_DUMMY} 0\n    heal: 'true'\n")
+    one = run_selfheal("doctor", "db", "-c", config)
+    assert one.returncode == 0, one.stdout
+    assert [line.split(":")[0] for line in one.stdout.splitlines() if line.startswith(("PASS", "FAIL"))] == [
+        "PASS  state dir",
+        "PASS  journal",
+        "PASS  config",
+        "PASS  db",
+        "PASS  db",
+    ]
+    assert "web:" not in one.stdout
+    assert run_selfheal("doctor", "-c", config).returncode == 1  # web's heal is missing
+    unknown = run_selfheal("doctor", "nosuch", "-c", config)
+    assert unknown.returncode == 3 and "no check named 'nosuch'" in unknown.stdout

@@ -250,3 +250,21 @@ def test_bad_arguments_give_one_line(tmp_path: Path, args: list[str], message: s
 def test_every_command_has_help(command: str) -> None:
     code, text = cli(command, "-h")
     assert code == 0 and text.startswith(f"usage: selfheal {command}") and "-h, --help" in text
+
+
+def test_status_shows_a_running_heal_with_its_pid_and_age(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    started = wrap(state, "web", 2, heal="sleep 3")
+    assert started.returncode == 1
+    code, text = cli("status", "web", "--state-dir", state, "--json")
+    assert code == 0
+    row = json.loads(text)["checks"][0]
+    pid = journal_events(state, "attempt")[0]["pid"]
+    assert row["running"]["pid"] == pid and 0 <= row["running"]["age"] < 3
+    assert row["next_attempt"]["verdict"] == "running"
+    assert row["last_heal"]["outcome"] == "still running"
+    _, table = cli("status", "web", "--state-dir", state)
+    assert re.search(rf"in progress\s+pid {pid}, \d+s\s", table.splitlines()[1]), table
+    wait_for(lambda: journal_events(state, "action_end"), 20, what="the heal to end")
+    _, after = cli("status", "web", "--state-dir", state, "--json")
+    assert json.loads(after)["checks"][0]["running"] is None
