@@ -78,13 +78,6 @@ _COMMON = [
         "Nagios downtime depth ($SERVICEDOWNTIME$); N > 0 means no heal",
     ),
     (("-t", "--timeout"), "timeout", "value", "SECONDS", "kill the plugin after this long (default 30s)"),
-    (
-        ("--state-dir",),
-        "state_dir",
-        "value",
-        "DIR",
-        "state dir (default: config, $SELFHEAL_STATE_DIR, /var/lib/selfheal)",
-    ),
     (("-v", "--verbose"), "verbose", "count", "", "more detail; -vvv shows tracebacks"),
     (("-h", "--help"), "help", "flag", "", "show this help"),
     (("-V", "--version"), "version", "flag", "", "show the version"),
@@ -96,6 +89,13 @@ RUN_OPTIONS = [
         "value",
         "CONFIG",
         "config file (default $SELFHEAL_CONFIG, /etc/selfheal/selfheal.yaml)",
+    ),
+    (
+        ("--state-dir",),
+        "state_dir",
+        "value",
+        "DIR",
+        "state dir (default: $SELFHEAL_STATE_DIR, the config's state_dir, /var/lib/selfheal)",
     ),
     *_COMMON,
 ]
@@ -146,8 +146,24 @@ WRAP_OPTIONS = [
         "result when the plugin times out (default unknown)",
     ),
     (("--journal",), "journal", "value", "FILE", "journal file (default: STATE_DIR/journal.jsonl)"),
+    (
+        ("--state-dir",),
+        "state_dir",
+        "value",
+        "DIR",
+        "state dir (default: $SELFHEAL_STATE_DIR, else /var/lib/selfheal or ~/.local/state/selfheal)",
+    ),
     *_COMMON,
 ]
+
+# wrap has no -c, yet it is not blind to the config file: say so in its help.
+WRAP_NOTE = """
+wrap reads no config for the check itself, but when it journals an event
+(never on a healthy run) it reads the config file ($SELFHEAL_CONFIG, else
+/etc/selfheal/selfheal.yaml), if one exists, for syslog: and on_event:, and
+for metrics: when the state dir is the config's. --state-dir is never taken
+from the config.
+"""
 
 
 OPERATING_COMMANDS = ("status", "history", "report", "reset", "pause", "resume", "validate", "doctor")
@@ -265,7 +281,7 @@ def option_help(command: str, options: list[tuple[tuple[str, ...], str, str, str
     for names, _, _, metavar, text in options:
         label = ", ".join(names) + (f" {metavar}" if metavar else "")
         lines.append(f"  {label:<28} {text}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + (WRAP_NOTE if command == "wrap" else "")
 
 
 def common_flags(values: dict[str, object], out: TextIO, command: str, options: list) -> bool:

@@ -4,6 +4,11 @@ Everything lives in a temporary directory: a tiny HTTP service started by a
 start script that writes a pidfile, a check plugin, and selfheal's own
 state dir. Each check is a real ``selfheal wrap`` process, as Nagios would
 run it. Needs no root and cleans up after itself.
+
+The demo's checks never read the host's config file: a ``selfheal wrap``
+that journals an event sends it to the config's ``syslog:`` and
+``on_event:``, and the demo's throwaway heals must not page anyone. So its
+checks run with ``SELFHEAL_CONFIG`` naming a file that does not exist.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import TextIO
 
 SERVICE = """\
@@ -85,11 +91,12 @@ def _demo(work: str, out: TextIO) -> int:
     )
     broken = _script(work, "start-broken", "echo 'start script failed: port in use'; exit 1")
     policy = ["--cooldown", "3s", "--grace", "1s", "--max-attempts", "2", "--action-timeout", "10s"]
+    env = demo_env(work, os.environ)
 
     def check(name: str, heal: str) -> int:
         argv = [sys.executable, "-m", "selfheal", "wrap", "--name", name, "--heal", heal,
                 "--state-dir", state_dir, *policy, "--", sys.executable, files["check.py"], str(port)]  # fmt: skip
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
         out.write(f"  $ selfheal wrap --name {name} ...  -> exit {result.returncode}\n")
         out.write(f"    {result.stdout.strip()}\n")
         out.flush()
@@ -131,6 +138,13 @@ def _demo(work: str, out: TextIO) -> int:
             out.write(f"  {event['ts']}  {event['check']:<7} {event['event']}\n")
     say("Demo finished; the temporary service and state were removed.")
     return 0 if ok and gave_up else 1
+
+
+def demo_env(work: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The demo checks' environment: no config file (so no syslog, hook or metrics) and no state dir."""
+    env = {key: value for key, value in environ.items() if key != "SELFHEAL_STATE_DIR"}
+    env["SELFHEAL_CONFIG"] = os.path.join(work, "no-config.yaml")  # never created
+    return env
 
 
 def _script(work: str, name: str, body: str) -> str:
