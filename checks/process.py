@@ -268,6 +268,8 @@ def kill(values: Values, out: TextIO) -> int:
         except psutil.Error:
             continue
     if values.flag("dry_run"):
+        from selfheal.spawner import tree_of
+
         for process in targets:
             for member in tree_of(process):
                 out.write(f"would terminate {member.pid} {' '.join(cmdline(member))}\n")
@@ -276,6 +278,8 @@ def kill(values: Values, out: TextIO) -> int:
             f"dry run: {len(targets)} processes {match.describe()} would be terminated with their children{then}\n"
         )
         return 0
+    from selfheal.spawner import kill_trees
+
     killed, survivors = kill_trees(targets, float(wait or 0))
     out.write(
         f"terminated {killed} processes {match.describe()}"
@@ -289,43 +293,6 @@ def kill(values: Values, out: TextIO) -> int:
     return 1 if survivors else 0
 
 
-def kill_trees(targets: list[psutil.Process], wait: float) -> tuple[int, list[psutil.Process]]:
-    """SIGTERM each target and its descendants, wait, SIGKILL what is left.
-
-    The tree is collected before the first signal: once a parent dies its
-    children are re-parented and can no longer be found from it.
-    """
-    import psutil
-
-    tree: dict[int, psutil.Process] = {}
-    for process in targets:
-        for member in tree_of(process):
-            tree[member.pid] = member
-    members = list(tree.values())
-    for member in members:
-        try:
-            member.terminate()
-        except psutil.Error:
-            pass
-    alive = wait_gone(members, wait)
-    for member in alive:
-        try:
-            member.kill()
-        except psutil.Error:
-            pass
-    return len(members), wait_gone(alive, 5)
-
-
-def tree_of(process: psutil.Process) -> list[psutil.Process]:
-    """The process and all its descendants; [] when it is already gone."""
-    import psutil
-
-    try:
-        return [process, *process.children(recursive=True)]
-    except psutil.Error:
-        return []
-
-
 def cmdline(process: psutil.Process) -> list[str]:
     import psutil
 
@@ -333,28 +300,6 @@ def cmdline(process: psutil.Process) -> list[str]:
         return process.cmdline() or [process.name()]
     except psutil.Error:
         return ["(gone)"]
-
-
-def wait_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """The processes still alive after up to ``timeout`` seconds.
-
-    A zombie counts as gone: it has exited, and reaping it is its
-    parent's business (which psutil.wait_procs would wait for).
-    """
-    import psutil
-
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = []
-        for process in processes:
-            try:
-                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(process)
-            except psutil.Error:
-                continue
-        if not alive or time.monotonic() >= deadline:
-            return alive
-        time.sleep(0.05)
 
 
 SPEC = Spec(

@@ -21,6 +21,7 @@ counter does not make a restart loop.
 
 from __future__ import annotations
 
+import errno
 import os
 
 import nagiosplugin
@@ -33,6 +34,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import TextIO
+
+    from selfheal.spawner import PluginRun
 
 PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "Result", "NRestarts")
 STATES = {
@@ -47,32 +50,32 @@ STATES = {
 
 def show(unit: str, timeout: float, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """``systemctl show`` for the unit, as a dict; CheckError when it cannot tell."""
-    import subprocess
-
     argv = ["systemctl", "show", "--no-pager", "-p", ",".join(PROPERTIES), unit]
-    try:
-        done = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            check=False,
-            env=env,
+    done = systemctl(argv, timeout, env)
+    if done.error:
+        missing = done.error.endswith(os.strerror(errno.ENOENT))
+        raise nagiosplugin.CheckError(
+            "systemctl not found: is this a systemd host?" if missing else done.error
         )
-    except FileNotFoundError:
-        raise nagiosplugin.CheckError("systemctl not found: is this a systemd host?") from None
-    except subprocess.TimeoutExpired:
-        raise nagiosplugin.CheckError(f"systemctl show {unit} did not answer within {timeout:g}s") from None
-    if done.returncode != 0:
-        why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[0]
+    if done.timed_out:
+        raise nagiosplugin.CheckError(f"systemctl show {unit} did not answer within {timeout:g}s")
+    if done.exit_status != 0:
+        stderr = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        why = (stderr or [f"exit {done.exit_status}" if done.signal is None else f"signal {done.signal}"])[0]
         raise nagiosplugin.CheckError(f"systemctl show {unit} failed: {why}")
     fields = {}
-    for line in done.stdout.splitlines():
+    for line in done.stdout.decode("utf-8", "replace").splitlines():
         key, sep, value = line.partition("=")
         if sep:
             fields[key] = value
     return fields
+
+
+def systemctl(argv: list[str], timeout: float, env: Mapping[str, str] | None) -> PluginRun:
+    """Run systemctl through the spawner, which kills it (and its children) at the timeout."""
+    from selfheal.spawner import Spawner
+
+    return Spawner().run_plugin(argv, timeout, env)
 
 
 class Unit(nagiosplugin.Resource):
@@ -144,8 +147,6 @@ def build(values: Values) -> list[object]:
 
 def restart(values: Values, out: TextIO) -> int:
     """``--restart``: ``reset-failed`` when the start limit was hit, then ``restart``."""
-    import subprocess
-
     unit = unit_name(values)
     try:
         fields = show(unit, 10, values.env)
@@ -159,13 +160,7 @@ def restart(values: Values, out: TextIO) -> int:
         return 0
     if fields.get("Result") == "start-limit-hit":
         out.write(f"{unit} hit its start limit: systemctl reset-failed {unit}\n")
-        subprocess.run(
-            ["systemctl", "reset-failed", unit],
-            stdin=subprocess.DEVNULL,
-            check=False,
-            timeout=30,
-            env=values.env,
-        )
+        systemctl(["systemctl", "reset-failed", unit], 30, values.env)
     out.write(f"systemctl restart {unit}\n")
     out.flush()
     # Replace this process: systemctl's exit code is the heal's.

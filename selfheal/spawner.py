@@ -14,6 +14,7 @@ session for the heal runner.
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import sys
@@ -28,7 +29,7 @@ except ImportError:  # pragma: no cover - other interpreters
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
 #: More plugin output than this is read and dropped, so a plugin printing
 #: megabytes neither blocks on a full pipe nor floods Nagios.
@@ -84,12 +85,14 @@ class Spawner:
         # kernel reap our children before we can read their exit status.
         signals.signal(signals.SIGCHLD, signals.SIG_DFL)
 
-    def run_plugin(self, argv: list[str], timeout: float) -> PluginRun:
-        """Run a Nagios plugin, reading stdout/stderr until it exits.
+    def run_plugin(self, argv: list[str], timeout: float, env: Mapping[str, str] | None = None) -> PluginRun:
+        """Run a Nagios plugin (or any short command), reading stdout/stderr until it exits.
 
         On a timeout the plugin is killed with every child it forked. A
         child that keeps stdout open after the plugin exits does not hold
-        us: we stop reading shortly after the plugin itself is gone.
+        us: we stop reading shortly after the plugin itself is gone. With
+        ``env``, the program is looked up on that environment's PATH and
+        runs with that environment, as ``subprocess`` would do.
         """
         # Nagios and NRPE start us as the leader of a process group and kill
         # that group on their own timeout: the plugin stays in it, so that it
@@ -97,13 +100,16 @@ class Spawner:
         # gets a group of its own, so that our timeout kills its tree at once.
         own_group = os.getpgrp() == os.getpid()
         group = {} if own_group else {"setpgroup": 0}
+        program = argv[0] if env is None else _which(argv[0], env)
+        if program is None:
+            return PluginRun(error=f"cannot execute {argv[0]}: {os.strerror(errno.ENOENT)}")
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
             pid = os.posix_spawnp(
-                argv[0],
+                program,
                 argv,
-                os.environ,
+                os.environ if env is None else env,
                 file_actions=[
                     (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                     (os.POSIX_SPAWN_DUP2, out_w, 1),
@@ -150,7 +156,7 @@ class Spawner:
                     # The group is ours too: kill the plugin's tree, found first.
                     tree = _descendants(pid)
                     _kill_pid(pid, signals.SIGKILL)
-                    _kill_each(tree, signals.SIGKILL)
+                    _signal_each(tree, signals.SIGKILL)
                 else:
                     _kill_group(pid, signals.SIGKILL)
             if status is None:
@@ -256,16 +262,12 @@ class Spawner:
         status = _reap(pid, block=True, limit=max(0.0, timeout - (time.monotonic() - started)))
         timed_out = status is None
         if timed_out:
-            # Taken before the kill: once the action dies, children that left
-            # its process group (setsid) are re-parented and out of reach.
-            tree = _descendants(pid)
+            # The group signal also reaches members whose parent died before
+            # the timeout; kill_trees reaches children that left the group.
             _kill_group(pid, signals.SIGTERM)
-            _kill_each(tree, signals.SIGTERM)
-            status = _reap(pid, block=True, limit=kill_grace)
+            kill_trees([pid], kill_grace)
             _kill_group(pid, signals.SIGKILL)
-            _kill_each(tree, signals.SIGKILL)
-            if status is None:
-                status = _reap(pid, block=True, limit=kill_grace)
+            status = _reap(pid, block=True, limit=kill_grace)
         duration = time.monotonic() - started
         if status is None:
             return ActionRun(None, duration, timed_out, error="action did not die after SIGKILL")
@@ -389,6 +391,42 @@ def _reap(pid: int, *, block: bool, limit: float = 0.0) -> int | None:
         delay = min(delay * 2, 0.05)
 
 
+def kill_trees(roots: list, wait: float) -> tuple[int, list]:  # roots: pids or psutil.Process
+    """SIGTERM each root and its descendants, wait up to ``wait`` s, SIGKILL what is left.
+
+    Used for a heal that overran its timeout and by the process check's
+    ``--kill`` heal. The trees are collected before the first signal: once a
+    parent dies its children are re-parented and can no longer be found
+    from it. Returns how many processes were signalled and those still
+    alive 5 s after SIGKILL (a process stuck in the kernel).
+    """
+    import psutil
+
+    tree: dict[int, psutil.Process] = {}
+    for root in roots:
+        try:
+            process = psutil.Process(root) if isinstance(root, int) else root
+        except psutil.Error:
+            continue  # gone already
+        for member in tree_of(process):
+            tree[member.pid] = member
+    members = list(tree.values())
+    _signal_each(members, signals.SIGTERM)
+    alive = _wait_gone(members, wait)
+    _signal_each(alive, signals.SIGKILL)
+    return len(members), _wait_gone(alive, 5)
+
+
+def tree_of(process: object) -> list:  # psutil.Process -> list[psutil.Process]
+    """The process and all its descendants; [] when it is already gone."""
+    import psutil
+
+    try:
+        return [process, *process.children(recursive=True)]  # type: ignore[attr-defined]
+    except psutil.Error:
+        return []
+
+
 def _descendants(pid: int) -> list:  # list[psutil.Process]
     import psutil
 
@@ -398,7 +436,7 @@ def _descendants(pid: int) -> list:  # list[psutil.Process]
         return []
 
 
-def _kill_each(processes: list, signal: int) -> None:
+def _signal_each(processes: list, signal: int) -> None:
     import psutil
 
     for process in processes:
@@ -407,6 +445,39 @@ def _kill_each(processes: list, signal: int) -> None:
             process.send_signal(signal)
         except psutil.Error:
             pass
+
+
+def _wait_gone(processes: list, timeout: float) -> list:
+    """The processes still alive after up to ``timeout`` seconds.
+
+    A zombie counts as gone: it has exited, and reaping it is its
+    parent's business (which psutil.wait_procs would wait for).
+    """
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = []
+        for process in processes:
+            try:
+                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(process)
+            except psutil.Error:
+                continue
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _which(program: str, env: Mapping[str, str]) -> str | None:
+    """``program`` found on ``env``'s PATH, as subprocess finds it; None when it is not there."""
+    if "/" in program:
+        return program
+    for directory in os.get_exec_path(env):  # type: ignore[arg-type]
+        candidate = os.path.join(directory, program)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 def _kill_pid(pid: int, signal: int) -> None:
