@@ -15,13 +15,13 @@ import pwd
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import CHECK_DUMMY, assert_no_traceback, run_selfheal
+from e2e.conftest import need
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -219,11 +219,9 @@ class ThrowawayUser:
 
 @pytest.fixture
 def throwaway() -> Iterator[ThrowawayUser]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: creates a throwaway user and a sudoers.d drop-in")
+    need(os.geteuid() == 0, "needs root: creates a throwaway user and a sudoers.d drop-in")
     for tool in ("useradd", "userdel", "visudo", "sudo", "runuser"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"needs {tool} (Debian packages passwd, sudo, util-linux)")
+        need(shutil.which(tool), f"needs {tool} (Debian packages passwd, sudo, util-linux)")
     user = ThrowawayUser()
     try:
         yield user
@@ -231,19 +229,57 @@ def throwaway() -> Iterator[ThrowawayUser]:
         user.remove()
 
 
-def run_as(user: str, *args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """selfheal run as ``user``, with an interpreter that user can execute."""
-    paths = [str(REPO), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+#: What ``selfheal doctor`` imports besides selfheal itself (the [project] dependencies).
+DEPENDENCIES = ("nagiosplugin", "psutil", "filelock", "PyYAML")
+
+
+@pytest.fixture(scope="module")
+def readable_install() -> Iterator[Path]:
+    """selfheal and its dependencies copied where any user can read them.
+
+    The checkout and its .venv may sit where the throwaway user cannot
+    go (under /root, say): the copy is this source, laid out as installed
+    (checks/ as selfheal/checks), so the test runs the code under test.
+    """
+    from importlib.metadata import distribution
+
+    lib = Path(tempfile.mkdtemp(prefix="selfheal-doctor-lib-"))
+    skip = shutil.ignore_patterns("__pycache__")
+    try:
+        shutil.copytree(REPO / "selfheal", lib / "selfheal", ignore=skip)
+        shutil.copytree(REPO / "checks", lib / "selfheal" / "checks", ignore=skip)
+        for name in DEPENDENCIES:
+            dist = distribution(name)
+            tops = {
+                f.parts[0] for f in dist.files or [] if ".dist-info" not in f.parts[0] and f.parts[0] != ".."
+            }
+            for top in tops:
+                source = Path(str(dist.locate_file(top)))
+                if source.is_dir():
+                    shutil.copytree(source, lib / top, ignore=skip)
+                elif source.is_file():
+                    shutil.copy(source, lib / top)
+        for directory, _dirs, files in os.walk(lib):
+            os.chmod(directory, 0o755)
+            for file in files:
+                os.chmod(os.path.join(directory, file), 0o644)
+        yield lib
+    finally:
+        shutil.rmtree(lib, ignore_errors=True)
+
+
+def run_as(user: str, lib: Path, *args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """selfheal run as ``user``, from ``lib``, with an interpreter that user can execute."""
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": os.pathsep.join(paths), "HOME": str(cwd)}
+    # Only PYTHONPATH: -s -E would drop it, and the user has no site dir anyway.
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(lib), "HOME": str(cwd)}
     tried = []
-    for python in dict.fromkeys(
-        [sys.executable, getattr(sys, "_base_executable", ""), f"/usr/bin/python{version}"]
-    ):
+    # Same version as ours: the copied C extensions (psutil, yaml) need its ABI.
+    for python in dict.fromkeys([getattr(sys, "_base_executable", ""), f"/usr/bin/python{version}"]):
         if not python:
             continue
         probe = subprocess.run(
-            ["runuser", "-u", user, "--", python, "-s", "-c", "import selfheal.doctor, yaml"],
+            ["runuser", "-u", user, "--", python, "-s", "-c", "import selfheal.doctor, yaml, psutil"],
             env=env,
             cwd=cwd,
             capture_output=True,
@@ -261,7 +297,8 @@ def run_as(user: str, *args: object, cwd: Path) -> subprocess.CompletedProcess[s
                 check=False,
             )
         tried.append(f"{python}: {probe.stderr.strip()[-120:]}")
-    pytest.skip(f"no Python {version} with selfheal that user {user} can run: {'; '.join(tried)}")
+    need(False, f"no Python {version} that user {user} can run: {'; '.join(tried)}")
+    raise AssertionError("not reached")
 
 
 @pytest.fixture
@@ -276,12 +313,12 @@ def shared_dir() -> Iterator[Path]:
 
 
 def test_doctor_as_the_check_user_fails_a_missing_sudo_rule(
-    throwaway: ThrowawayUser, shared_dir: Path
+    throwaway: ThrowawayUser, shared_dir: Path, readable_install: Path
 ) -> None:
     true = shutil.which("true")
     assert true is not None
     config = doctor_config(shared_dir, shared_dir / "state", f"{true} --heal", sudo=True)
-    result = run_as(throwaway.name, "doctor", "-c", config, cwd=shared_dir)
+    result = run_as(throwaway.name, readable_install, "doctor", "-c", config, cwd=shared_dir)
     assert_no_traceback(result.stdout, result.stderr)
     assert result.returncode == 1, result.stdout
     line = lines_of(result.stdout)["web: sudo"]
@@ -290,7 +327,7 @@ def test_doctor_as_the_check_user_fails_a_missing_sudo_rule(
     assert f"fix: add with 'visudo -f /etc/sudoers.d/selfheal': {rule}" in result.stdout
     # The fix, applied exactly as printed, makes the item pass.
     throwaway.allow(f"{true} --heal")
-    fixed = run_as(throwaway.name, "doctor", "-c", config, cwd=shared_dir)
+    fixed = run_as(throwaway.name, readable_install, "doctor", "-c", config, cwd=shared_dir)
     assert lines_of(fixed.stdout)["web: sudo"] == (
         f"PASS  web: sudo: {throwaway.name} may run '{true} --heal' without a password"
     )
@@ -298,12 +335,12 @@ def test_doctor_as_the_check_user_fails_a_missing_sudo_rule(
 
 
 def test_doctor_as_the_check_user_fails_an_unwritable_state_dir(
-    throwaway: ThrowawayUser, shared_dir: Path
+    throwaway: ThrowawayUser, shared_dir: Path, readable_install: Path
 ) -> None:
     state = shared_dir / "state"
     state.mkdir(mode=0o755)  # root's, as after a 'selfheal reset' by root created it
     config = doctor_config(shared_dir, state, "true", sudo=False)
-    result = run_as(throwaway.name, "doctor", "-c", config, cwd=shared_dir)
+    result = run_as(throwaway.name, readable_install, "doctor", "-c", config, cwd=shared_dir)
     assert_no_traceback(result.stdout, result.stderr)
     assert result.returncode == 1, result.stdout
     line = lines_of(result.stdout)["state dir"]
