@@ -1,15 +1,19 @@
 """Import discipline: a check must not pay for modules it does not use.
 
 Not a timing test: each test runs a real check in a fresh interpreter and
-lists the modules that appeared in ``sys.modules`` while selfheal ran
-(anything the interpreter or an editable install's import hook loaded
-before is not selfheal's doing and is left out).
+lists the modules that appeared in ``sys.modules`` while selfheal ran.
+That interpreter is bare (``-I -S``: no ``site``, so no editable install's
+import hook, which itself imports ``re``, ``enum``, ``pathlib`` and more):
+its baseline is what any Python start-up loads, and selfheal comes from
+this source tree, with the dependencies from site-packages put on
+``sys.path`` by hand.
 """
 
 import ast
 import os
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import time
 from pathlib import Path
@@ -21,6 +25,8 @@ from selfheal.state import StateDir
 from tests.conftest import CHECK_DUMMY
 
 ROOT = Path(__file__).resolve().parent.parent
+#: selfheal from this tree, then the dependencies; no .pth file is processed.
+SOURCE_PATH = [str(ROOT), *dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))]
 
 #: Never on a healthy run (P1, P2), nor on a heal (P4, P5): each costs
 #: milliseconds of import, some tens of them.
@@ -46,8 +52,10 @@ HEAVY = (
 )
 
 PROBE = """
-import io, sys
+import sys
+sys.path[:0] = {paths!r}
 before = set(sys.modules)
+import io
 {prelude}
 out = io.StringIO()
 {call}
@@ -57,11 +65,18 @@ sys.stdout.write(repr((code, out.getvalue(), new)))
 
 
 def loaded_by(call, prelude="", env=None):
-    code = PROBE.format(prelude=textwrap.dedent(prelude), call=textwrap.dedent(call), heavy=HEAVY)
+    code = PROBE.format(
+        paths=SOURCE_PATH, prelude=textwrap.dedent(prelude), call=textwrap.dedent(call), heavy=HEAVY
+    )
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SELFHEAL_")}
     environ.update(env or {})
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environ, timeout=60
+        [sys.executable, "-I", "-S", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environ,
+        timeout=60,
     )
     return ast.literal_eval(result.stdout)
 
