@@ -115,31 +115,35 @@ def test_missing_path_is_unknown(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("ours", "theirs"),
+    ("ours", "theirs", "expected"),
     [
-        (["-w", "60", "-c", "70"], ["-w", "40%", "-c", "30%"]),  # 50% used: OK
-        (["-w", "40", "-c", "70"], ["-w", "60%", "-c", "30%"]),  # WARNING
-        (["-w", "40", "-c", "45"], ["-w", "60%", "-c", "55%"]),  # CRITICAL
+        (["-w", "60", "-c", "70"], ["-w", "40%", "-c", "30%"], 0),  # 50% used
+        (["-w", "40", "-c", "70"], ["-w", "60%", "-c", "30%"], 1),
+        (["-w", "40", "-c", "45"], ["-w", "60%", "-c", "55%"], 2),
         (
             ["-w", "100", "-c", "100", "--free-warning", "3:", "--free-critical", "1:"],
             ["-w", "3", "-c", "1", "-u", "MiB"],
+            0,  # 4 MiB free
         ),
         (
             ["-w", "100", "-c", "100", "--free-warning", "5:", "--free-critical", "1:"],
             ["-w", "5", "-c", "1", "-u", "MiB"],
+            1,
         ),
         (
             ["-w", "100", "-c", "100", "--free-warning", "6:", "--free-critical", "5:"],
             ["-w", "6", "-c", "5", "-u", "MiB"],
+            2,
         ),
-        (["-w", "100", "-c", "100", "--inodes-warning", "1"], ["-w", "0%", "-c", "0%", "-W", "99%"]),
-        (["-w", "100", "-c", "100", "--inodes-warning", "50"], ["-w", "0%", "-c", "0%", "-W", "50%"]),
+        (["-w", "100", "-c", "100", "--inodes-warning", "1"], ["-w", "0%", "-c", "0%", "-W", "99%"], 1),
+        (["-w", "100", "-c", "100", "--inodes-warning", "50"], ["-w", "0%", "-c", "0%", "-W", "50%"], 0),
     ],
 )
-def test_same_state_as_check_disk(mount: Path, ours: list[str], theirs: list[str]) -> None:
+def test_same_state_as_check_disk(mount: Path, ours: list[str], theirs: list[str], expected: int) -> None:
+    """Both say the expected state: agreeing on UNKNOWN (a bad option, say) is no pass."""
     mine = script("disk", "-p", mount, *ours)
     c = c_plugin("check_disk", *theirs, "-p", mount)  # check_disk wants thresholds before -p
-    assert mine.code == c.code, (mine.out, c.out)
+    assert (mine.code, c.code) == (expected, expected), (mine.out, c.out)
 
 
 # -- the clean-up heal --------------------------------------------------------------------

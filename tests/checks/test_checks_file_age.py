@@ -90,24 +90,25 @@ def test_a_file_that_cannot_be_examined_is_unknown(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("age", "size", "ours", "theirs"),
+    ("age", "size", "ours", "theirs", "expected"),
     [
-        (30, 10, [], []),
-        (300, 10, [], []),
-        (700, 10, [], []),
-        (30, 10, ["-w", "10", "-c", "20"], ["-w", "10", "-c", "20"]),
-        (30, 10, ["-W", "100:"], ["-W", "100"]),
-        (30, 10, ["-W", "100:", "-C", "50:"], ["-W", "100", "-C", "50"]),
-        (30, 500, ["-W", "100:", "-C", "50:"], ["-W", "100", "-C", "50"]),
+        (30, 10, [], [], 0),  # the defaults: -w 240 -c 600
+        (300, 10, [], [], 1),
+        (700, 10, [], [], 2),
+        (30, 10, ["-w", "10", "-c", "20"], ["-w", "10", "-c", "20"], 2),
+        (30, 10, ["-W", "100:"], ["-W", "100"], 1),
+        (30, 10, ["-W", "100:", "-C", "50:"], ["-W", "100", "-C", "50"], 2),
+        (30, 500, ["-W", "100:", "-C", "50:"], ["-W", "100", "-C", "50"], 0),
     ],
 )
 def test_same_state_as_check_file_age(
-    tmp_path: Path, age: int, size: int, ours: list[str], theirs: list[str]
+    tmp_path: Path, age: int, size: int, ours: list[str], theirs: list[str], expected: int
 ) -> None:
+    """Both say the expected state: agreeing on UNKNOWN (a bad option, say) is no pass."""
     path = aged(tmp_path / "f", age, size=size)
     mine = script("file_age", "-f", path, *ours)
     c = c_plugin("check_file_age", "-f", path, *theirs)
-    assert mine.code == c.code, (mine.out, c.out)
+    assert (mine.code, c.code) == (expected, expected), (mine.out, c.out)
 
 
 def test_same_state_as_check_file_age_for_a_missing_file(tmp_path: Path) -> None:

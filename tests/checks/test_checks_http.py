@@ -191,39 +191,42 @@ def test_bad_url_and_expect_are_one_line_unknowns() -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "ours", "theirs"),
+    ("path", "ours", "theirs", "expected"),
     [
-        ("/ok", [], []),
-        ("/moved", [], []),
-        ("/missing", [], []),
-        ("/broken", [], []),
-        ("/ok", ["-e", "200"], ["-e", "200"]),
-        ("/missing", ["-e", "200"], ["-e", "200"]),
-        ("/ok", ["-r", "healthy"], ["-r", "healthy"]),
-        ("/ok", ["-r", "on fire"], ["-r", "on fire"]),
-        ("/ok", ["-w", "1000", "-c", "2000"], ["-w", "1000", "-c", "2000"]),
-        ("/ok", ["-c", "0.000001"], ["-c", "0.000001"]),
+        ("/ok", [], [], 0),
+        ("/moved", [], [], 0),  # a redirect is OK unless followed
+        ("/missing", [], [], 1),  # 4xx
+        ("/broken", [], [], 2),  # 5xx
+        ("/ok", ["-e", "200"], ["-e", "200"], 0),
+        ("/missing", ["-e", "200"], ["-e", "200"], 2),
+        ("/ok", ["-r", "healthy"], ["-r", "healthy"], 0),
+        ("/ok", ["-r", "on fire"], ["-r", "on fire"], 2),
+        ("/ok", ["-w", "1000", "-c", "2000"], ["-w", "1000", "-c", "2000"], 0),
+        ("/ok", ["-c", "0.000001"], ["-c", "0.000001"], 2),
     ],
 )
-def test_same_state_as_check_http(web: Web, path: str, ours: list[str], theirs: list[str]) -> None:
+def test_same_state_as_check_http(
+    web: Web, path: str, ours: list[str], theirs: list[str], expected: int
+) -> None:
+    """Both say the expected state: agreeing on UNKNOWN (a bad option, say) is no pass."""
     mine = script("http", "-u", web.url(path), *ours)
     c = c_plugin("check_http", "-I", "127.0.0.1", "-p", web.port, "-u", path, *theirs)
-    assert mine.code == c.code, (mine.out, c.out)
+    assert (mine.code, c.code) == (expected, expected), (mine.out, c.out)
 
 
 def test_same_state_as_check_http_for_certificate_expiry(tls_dir: Path) -> None:
     server, cert = https(tls_dir, 20)
     try:
-        for ours, theirs in [
-            (["--cert-warning", "30:", "--cert-critical", "10:"], ["-C", "30,10"]),
-            (["--cert-warning", "15:", "--cert-critical", "10:"], ["-C", "15,10"]),
-            (["--cert-warning", "40:", "--cert-critical", "30:"], ["-C", "40,30"]),
+        for ours, theirs, expected in [  # the certificate has 20 days left
+            (["--cert-warning", "30:", "--cert-critical", "10:"], ["-C", "30,10"], 1),
+            (["--cert-warning", "15:", "--cert-critical", "10:"], ["-C", "15,10"], 0),
+            (["--cert-warning", "40:", "--cert-critical", "30:"], ["-C", "40,30"], 2),
         ]:
             mine = script("http", "-u", server.url("/ok", "https"), "--ca-file", cert, *ours)
             c = c_plugin(
                 "check_http", "-I", "127.0.0.1", "-p", server.port, "-S", "--sni", "-H", "localhost", *theirs
             )
-            assert mine.code == c.code, (mine.out, c.out)
+            assert (mine.code, c.code) == (expected, expected), (mine.out, c.out)
     finally:
         server.close()
 
@@ -252,7 +255,7 @@ def test_address_connects_elsewhere_and_keeps_the_host_name(web: Web, tls_dir: P
 
 
 def test_same_state_as_check_http_for_a_virtual_host(web: Web) -> None:
-    for regex in (f"web.example:{web.port}", "other.example"):
+    for regex, expected in ((f"web.example:{web.port}", 0), ("other.example", 2)):
         mine = script("http", "-u", f"http://web.example:{web.port}/host", "-I", "127.0.0.1", "-r", regex)
         c = c_plugin(
             "check_http",
@@ -267,4 +270,4 @@ def test_same_state_as_check_http_for_a_virtual_host(web: Web) -> None:
             "-r",
             regex,
         )
-        assert mine.code == c.code, (mine.out, c.out)
+        assert (mine.code, c.code) == (expected, expected), (mine.out, c.out)

@@ -74,8 +74,9 @@ def test_same_state_as_check_load(warning: str, critical: str, code: int, percpu
     mine = script("load", *flag, "-w", w, "-c", c)
     theirs = c_plugin("check_load", *flag, "-w", w, "-c", c)
     assert mine.code == theirs.code, (mine.out, theirs.out)
-    if max(loads()) > 0.05:
-        assert mine.code == code
+    # Agreeing on UNKNOWN is no pass: the state is the row's, or OK when the
+    # load is so near 0.00 that "above 0" may not hold.
+    assert mine.code == code if max(loads()) > 0.05 else mine.code in (0, code), (mine.out, theirs.out)
 
 
 # -- memory ---------------------------------------------------------------------

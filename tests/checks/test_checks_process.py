@@ -268,21 +268,22 @@ def test_kill_needs_a_filter() -> None:
 
 
 @pytest.mark.parametrize(
-    ("count", "args"),
+    ("count", "args", "expected"),
     [
-        (3, ["-w", "1:5", "-c", "1:10"]),
-        (3, ["-w", "1:2", "-c", "1:10"]),
-        (3, ["-w", "1:2", "-c", "1:2"]),
-        (0, ["-w", "1:2", "-c", "1:2"]),
-        (3, ["-w", "@3:3", "-c", "1:"]),
-        (3, ["-w", "3", "-c", "3:"]),
-        (2, ["-u", "root", "-c", "2:2"]),
-        (2, ["-u", "nagios", "-c", "2:2"]),
+        (3, ["-w", "1:5", "-c", "1:10"], 0),
+        (3, ["-w", "1:2", "-c", "1:10"], 1),
+        (3, ["-w", "1:2", "-c", "1:2"], 2),
+        (0, ["-w", "1:2", "-c", "1:2"], 2),
+        (3, ["-w", "@3:3", "-c", "1:"], 1),
+        (3, ["-w", "3", "-c", "3:"], 0),
+        (2, ["-u", "root", "-c", "2:2"], 0),  # the sleepers are root's
+        (2, ["-u", "nagios", "-c", "2:2"], 2),
     ],
 )
-def test_same_state_as_check_procs(spawned: Spawned, count: int, args: list[str]) -> None:
+def test_same_state_as_check_procs(spawned: Spawned, count: int, args: list[str], expected: int) -> None:
+    """Both say the expected state: agreeing on UNKNOWN (a bad option, say) is no pass."""
     if count:
         spawned.sleepers(count)
     mine = script("process", "-C", spawned.name, *args)
     c = c_plugin("check_procs", "-C", spawned.name, *args)
-    assert mine.code == c.code, (mine.out, c.out)
+    assert (mine.code, c.code) == (expected, expected), (mine.out, c.out)

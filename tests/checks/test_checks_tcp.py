@@ -101,22 +101,23 @@ def test_missing_ca_file_is_one_line_unknown(tmp_path) -> None:  # type: ignore[
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "expected"),
     [
-        [],
-        ["-e", "220"],
-        ["-e", "SSH-2.0"],
-        ["-e", "SSH-2.0", "-M", "crit"],
-        ["-w", "1000", "-c", "2000"],
-        ["-c", "0.000001"],
+        ([], 0),
+        (["-e", "220"], 0),
+        (["-e", "SSH-2.0"], 1),  # an unexpected banner: WARNING by default
+        (["-e", "SSH-2.0", "-M", "crit"], 2),
+        (["-w", "1000", "-c", "2000"], 0),
+        (["-c", "0.000001"], 2),
     ],
 )
-def test_same_state_as_check_tcp(args: list[str]) -> None:
+def test_same_state_as_check_tcp(args: list[str], expected: int) -> None:
+    """Both say the expected state: agreeing on UNKNOWN (a bad option, say) is no pass."""
     ours = [a if a != "crit" else "critical" for a in args]
     with Server(banner=b"220 ready\r\n") as server:
         theirs = c_plugin("check_tcp", "-H", "127.0.0.1", "-p", server.port, *args)
         mine = script("tcp", "-H", "127.0.0.1", "-p", server.port, *ours)
-    assert mine.code == theirs.code, (mine.out, theirs.out)
+    assert (mine.code, theirs.code) == (expected, expected), (mine.out, theirs.out)
 
 
 def test_same_state_as_check_tcp_for_a_closed_port() -> None:
