@@ -24,7 +24,16 @@ import os
 import sys
 
 from selfheal import __version__, states
-from selfheal.cli import WRAP_OPTIONS, Usage, heal_policy, internal_error, parse_options, unknown
+from selfheal.cli import (
+    WRAP_OPTIONS,
+    Usage,
+    downtime,
+    heal_policy,
+    internal_error,
+    parse_options,
+    plugin_timeout,
+    unknown,
+)
 from selfheal.errors import ConfigError, SelfhealError
 
 TYPE_CHECKING = False
@@ -347,9 +356,7 @@ def main(
                 name = check_name(str(raw["name"]))
             except ValueError as exc:
                 raise Usage(f"bad --name: {exc}") from None
-        timeout = values.duration("timeout", DEFAULT_TIMEOUT)
-        if not timeout:
-            raise values.fail("timeout", "must be longer than 0s")
+        timeout = plugin_timeout(raw, DEFAULT_TIMEOUT)
         policy, timeout_state = heal_policy(raw)
         healing = None
         if raw["heal"] is not None:
@@ -365,7 +372,7 @@ def main(
                 state_dir(raw["state_dir"], env, None),
                 values.text("journal"),
                 values.flag("dry_run"),
-                downtime(values),
+                downtime(raw),
             )
         else:
             unused = [values.labels[d] for d in NEEDS_HEAL if values.given(d)]
@@ -398,14 +405,6 @@ def state_dir(option: object, env: Mapping[str, str], configured: str | None) ->
     from selfheal.state import resolve_state_dir
 
     return resolve_state_dir(option, env, configured)  # type: ignore[arg-type]
-
-
-def downtime(values: Values) -> float:
-    # Nagios passes $SERVICEDOWNTIME$ as a bare depth, often "0" or "".
-    text = values.raw.get("downtime")
-    if text is None or not str(text).strip():
-        return 0.0
-    return values.number("downtime", 0.0, minimum=0) or 0.0
 
 
 # -- selfheal run NAME, for check: and args: -------------------------------
@@ -442,13 +441,12 @@ def run_configured(
 ) -> int:
     """``selfheal run NAME`` for a check configured as ``check:`` + ``args:``."""
     from selfheal.checks import spec as find_spec
-    from selfheal.cli import number
 
     spec = find_spec(str(check.builtin))
     raw, _ = parse_options(config_argv(spec, check), spec.options)
     values = Values(raw, spec.options, config=check)
     values.env = env
-    timeout = number(run_values, "timeout", "-t") or check.timeout
+    timeout = plugin_timeout(run_values, check.timeout)
     values.timeout = timeout
     objects = spec.build(values)
     healing = Healing(
@@ -457,7 +455,7 @@ def run_configured(
         state_dir(run_values["state_dir"], env, cfg.state_dir),
         cfg.journal,
         bool(run_values["dry_run"]),
-        number(run_values, "downtime", "--downtime") or 0,
+        downtime(run_values),
         cfg.outputs,
     )
     verbose = min(int(run_values["verbose"] or 0), 3)  # type: ignore[call-overload]

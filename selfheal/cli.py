@@ -295,16 +295,38 @@ def common_flags(values: dict[str, object], out: TextIO, command: str, options: 
     return False
 
 
-def number(values: dict[str, object], dest: str, option: str) -> float | None:
+def number(values: Mapping[str, object], dest: str, option: str) -> float | None:
     text = values.get(dest)
     if text is None:
         return None
     from selfheal.durations import parse_duration
 
     try:
-        return parse_duration(str(text).strip() or "0") if dest == "downtime" else parse_duration(text)
+        return parse_duration(text)
     except ValueError as exc:
         raise Usage(f"bad {option}: {exc}") from None
+
+
+def downtime(values: Mapping[str, object]) -> float:
+    """``--downtime``, for wrap, run and the built-in checks alike.
+
+    Nagios passes ``$SERVICEDOWNTIME$``, a bare depth, often "0" or "";
+    a duration (``1m``) is read as one too. More than 0 means no heal.
+    """
+    text = values.get("downtime")
+    if text is None or not str(text).strip():
+        return 0.0
+    return number({"downtime": text}, "downtime", "--downtime") or 0.0
+
+
+def plugin_timeout(values: Mapping[str, object], default: float) -> float:
+    """``-t SECONDS``, for wrap, run and the built-in checks alike: more than 0."""
+    seconds = number(values, "timeout", "--timeout")
+    if seconds is None:
+        return default
+    if seconds <= 0:
+        raise Usage("bad --timeout: must be longer than 0s")
+    return seconds
 
 
 # -- run ------------------------------------------------------------------
@@ -334,7 +356,7 @@ def cmd_run(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
 
         return run_configured(check, cfg, values, env, out)
     plugin = check.resolved_plugin(env)
-    timeout = number(values, "timeout", "-t") or check.timeout
+    timeout = plugin_timeout(values, check.timeout)
     healer = Healer(name, check.heal, check.policy, state_dir, cfg.journal, outputs=cfg.outputs)
     return heal_plugin(name, plugin, timeout, check.timeout_state, healer, values, out)
 
@@ -385,7 +407,7 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         values["journal"],  # type: ignore[arg-type]
         outputs=config_outputs,
     )
-    timeout = number(values, "timeout", "-t") or 30.0
+    timeout = plugin_timeout(values, 30.0)
     return heal_plugin(name, plugin, timeout, timeout_state, healer, values, out)
 
 
@@ -435,10 +457,10 @@ def heal_plugin(
     """Run the plugin, let the healer decide, print the plugin output."""
     from selfheal import output
 
-    downtime = number(values, "downtime", "--downtime") or 0
+    depth = downtime(values)
     run = healer.spawner.run_plugin(plugin, timeout)
     state, result = interpret(run, plugin, timeout, timeout_state)
-    outcome = healer.handle(state, dry_run=bool(values["dry_run"]), downtime=downtime)
+    outcome = healer.handle(state, dry_run=bool(values["dry_run"]), downtime=depth)
     long = list(result.long)
     if values["verbose"]:
         long.append(f"selfheal: {states.name(state)} from the plugin, decision row {outcome.decision.row}")
