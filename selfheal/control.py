@@ -55,10 +55,7 @@ def operator() -> str:
 
 def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
     options = OPTIONS[command]
-    parsed = ops.parse(command, args, options, out)
-    if parsed is None:
-        return 0
-    values, positional = parsed
+    values, positional = ops.parse(command, args, options, out)
     site = ops.Site(values, env)
     unknown = None
     if values.get("all"):

@@ -94,7 +94,7 @@ def decide(
         return done(3, check_state, "self-healing paused (Nagios downtime)")
     if rec.paused_until is not None and now < rec.paused_until:
         reason = f" ({rec.pause_reason})" if rec.pause_reason else ""
-        return done(3, check_state, f"self-healing paused until {_when(rec.paused_until, now)}{reason}")
+        return done(3, check_state, f"self-healing paused until {when(rec.paused_until, now)}{reason}")
 
     last = rec.last_attempt
     running = last if last is not None and last.ended is None else None
@@ -141,7 +141,7 @@ def decide(
                 )
             )
         note = (
-            f"self-healing gave up: {count} attempts since {_when(first, now)}; "
+            f"self-healing gave up: {count} attempts since {when(first, now)}; "
             f"run 'selfheal reset {rec.check}'"
         )
         return done(7, check_state, note)
@@ -153,11 +153,11 @@ def decide(
             if rec.cooldown_noted != last.id:
                 rec.cooldown_noted = last.id
                 events.append(
-                    _event("skipped_cooldown", rec, last, reason=f"next attempt after {_when(next_at, now)}")
+                    _event("skipped_cooldown", rec, last, reason=f"next attempt after {when(next_at, now)}")
                 )
             note = (
-                f"self-healing did not help: attempt {last.number} at {_when(last.started, now)} "
-                f"{last.outcome()}; next attempt after {_when(next_at, now)}"
+                f"self-healing did not help: attempt {last.number} at {when(last.started, now)} "
+                f"{last.outcome()}; next attempt after {when(next_at, now)}"
             )
             return done(8, check_state, note)
 
@@ -241,8 +241,11 @@ def _prune(rec: Record, policy: Policy, now: float) -> None:
     rec.attempts = keep + rec.attempts[-1:]
 
 
-def _when(timestamp: float, now: float) -> str:
-    """Local wall-clock time, as the operator reads it on the console."""
+def when(timestamp: float, now: float) -> str:
+    """Local wall-clock time, as the operator reads it: the time only if today.
+
+    The check's notes and the operating commands' tables both use it.
+    """
     same_day = time.localtime(timestamp)[:3] == time.localtime(now)[:3]
     return time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M", time.localtime(timestamp))
 

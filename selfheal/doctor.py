@@ -69,10 +69,7 @@ def user() -> tuple[str, str]:
 
 
 def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
-    parsed = ops.parse_name(command, args, OPTIONS, out)
-    if parsed is None:
-        return 0
-    values, name = parsed
+    values, name = ops.parse_name(command, args, OPTIONS, out)
     site = ops.Site(values, env)
     if name is not None and name not in site.configured:
         raise SelfhealError(

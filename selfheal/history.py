@@ -157,10 +157,7 @@ def describe(event: dict[str, object]) -> str:
 
 
 def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
-    parsed = ops.parse_name(command, args, OPTIONS, out)
-    if parsed is None:
-        return 0
-    values, name = parsed
+    values, name = ops.parse_name(command, args, OPTIONS, out)
     site = ops.Site(values, env)
     if name is not None:
         from selfheal.state import check_name

@@ -70,27 +70,37 @@ def dispatch(command: str, args: list[str], env: Mapping[str, str], out: TextIO)
     import importlib
 
     module = importlib.import_module(COMMANDS[command])
-    return module.main(command, args, env, out)  # type: ignore[no-any-return]
+    try:
+        return module.main(command, args, env, out)  # type: ignore[no-any-return]
+    except Answered:
+        return 0
+
+
+class Answered(Exception):
+    """-h or -V printed its answer: the command is done, with exit code 0."""
 
 
 def parse(
-    command: str, args: list[str], options: list, out: TextIO
-) -> tuple[dict[str, object], list[str]] | None:
-    """Parse a command's options; None when -h or -V answered already."""
+    command: str, args: list[str], options: list, out: TextIO, no_name: str | None = None
+) -> tuple[dict[str, object], list[str]]:
+    """A command's options and positional arguments; -h and -V answer and end it.
+
+    With ``no_name``, the command takes no positional argument and
+    ``no_name`` says what to do instead.
+    """
     values, positional = parse_options(args, options)
     if common_flags(values, out, command, options):
-        return None
+        raise Answered
+    if no_name is not None and positional:
+        raise Usage(f"{command} takes no NAME; {no_name}")
     return values, positional
 
 
 def parse_name(
     command: str, args: list[str], options: list, out: TextIO
-) -> tuple[dict[str, object], str | None] | None:
-    """Options and at most one check NAME; None when -h or -V answered."""
-    parsed = parse(command, args, options, out)
-    if parsed is None:
-        return None
-    values, positional = parsed
+) -> tuple[dict[str, object], str | None]:
+    """Options and at most one check NAME; -h and -V answer and end the command."""
+    values, positional = parse(command, args, options, out)
     if len(positional) > 1:
         raise Usage(f"{command} takes at most one check NAME")
     return values, (positional[0] if positional else None)
@@ -199,12 +209,12 @@ def iso(timestamp: float | None) -> str | None:
 
 
 def local(timestamp: float | None, now: float | None = None) -> str:
-    """Wall-clock time as the operator reads it: time only if today."""
+    """Wall-clock time as in the check's notes (``decision.when``); "-" for none."""
     if timestamp is None:
         return "-"
-    now = time.time() if now is None else now
-    same_day = time.localtime(timestamp)[:3] == time.localtime(now)[:3]
-    return time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M", time.localtime(timestamp))
+    from selfheal.decision import when
+
+    return when(timestamp, time.time() if now is None else now)
 
 
 def table(rows: list[list[str]], colours: list[str | None] | None = None, tty: bool = False) -> str:

@@ -166,12 +166,7 @@ def build(journal: str, since: float | None, now: float) -> dict[str, object]:
 
 
 def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
-    parsed = ops.parse(command, args, OPTIONS, out)
-    if parsed is None:
-        return 0
-    values, positional = parsed
-    if positional:
-        raise ops.Usage("report takes no NAME; it covers every check")
+    values, _ = ops.parse(command, args, OPTIONS, out, no_name="it covers every check")
     form = "json" if values["json"] else str(values["format"] or "text")
     if form not in FORMATS:
         raise ops.Usage(f"bad --format: {form!r} (use text, json or html)")

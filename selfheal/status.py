@@ -29,10 +29,7 @@ VERDICTS = {3: "paused", 4: "state_error", 5: "running", 6: "grace", 7: "gave_up
 
 
 def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
-    parsed = ops.parse_name(command, args, OPTIONS, out)
-    if parsed is None:
-        return 0
-    values, name = parsed
+    values, name = ops.parse_name(command, args, OPTIONS, out)
     site = ops.Site(values, env)
     names = site.names(name)
     now = time.time()

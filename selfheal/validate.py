@@ -26,12 +26,7 @@ OPTIONS = [ops.CONFIG_OPTION, ops.JSON_OPTION, *ops.HELP_OPTIONS]
 
 
 def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
-    parsed = ops.parse(command, args, OPTIONS, out)
-    if parsed is None:
-        return 0
-    values, positional = parsed
-    if positional:
-        raise ops.Usage("validate takes no NAME; give the file with -c CONFIG")
+    values, _ = ops.parse(command, args, OPTIONS, out, no_name="give the file with -c CONFIG")
     from selfheal import config as configuration
 
     path = configuration.config_path(values["config"], env)  # type: ignore[arg-type]

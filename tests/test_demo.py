@@ -9,35 +9,22 @@ demo's throwaway service, so the demo must not read the config at all.
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from conftest import CHECK_DUMMY, assert_no_traceback, clean_env, selfheal_argv, wait_for, write_script
 
 from selfheal.cli import main
 
 
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    directory = Path(tempfile.mkdtemp(prefix="sh-demo-"))
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def test_the_demo_never_reads_the_config_file(short_dir: Path) -> None:
+def test_the_demo_never_reads_the_config_file(tmp_path: Path) -> None:
     """A config with an on_event hook, as $SELFHEAL_CONFIG: the demo heals and fails, the hook never runs."""
-    got = short_dir / "got"
+    got = tmp_path / "got"
     got.mkdir()
-    hook = write_script(short_dir / "hook", f'touch "{got}/$SELFHEAL_CHECK-$SELFHEAL_EVENT"\n')
-    path = short_dir / "selfheal.yaml"
+    hook = write_script(tmp_path / "hook", f'touch "{got}/$SELFHEAL_CHECK-$SELFHEAL_EVENT"\n')
+    path = tmp_path / "selfheal.yaml"
     path.write_text(f"on_event:\n  command: [{hook}]\nchecks: {{}}\n")
-    env = clean_env(SELFHEAL_CONFIG=str(path), SELFHEAL_STATE_DIR=str(short_dir / "state"))
+    env = clean_env(SELFHEAL_CONFIG=str(path), SELFHEAL_STATE_DIR=str(tmp_path / "state"))
 
     # The control: this config does reach a wrap check's events.
     control = subprocess.run(
@@ -46,7 +33,7 @@ def test_the_demo_never_reads_the_config_file(short_dir: Path) -> None:
     )  # fmt: skip
     assert "self-healing: started" in control.stdout, control.stdout + control.stderr
     wait_for(lambda: (got / "control-attempt").exists(), 20, what="the control's hook")
-    journal = short_dir / "state" / "journal.jsonl"
+    journal = tmp_path / "state" / "journal.jsonl"
     wait_for(lambda: "action_end" in journal.read_text(), 20, what="the control's heal to end")
     before = journal.read_text()
 
