@@ -262,10 +262,13 @@ class Spawner:
         status = _reap(pid, block=True, limit=max(0.0, timeout - (time.monotonic() - started)))
         timed_out = status is None
         if timed_out:
-            # The group signal also reaches members whose parent died before
-            # the timeout; kill_trees reaches children that left the group.
+            # The tree is listed before the first signal: once the action
+            # dies, children that left its group (setsid) are re-parented
+            # and out of reach. The group signal also reaches members whose
+            # parent died before the timeout.
+            tree = [pid, *_descendants(pid)]
             _kill_group(pid, signals.SIGTERM)
-            kill_trees([pid], kill_grace)
+            kill_trees(tree, kill_grace)
             _kill_group(pid, signals.SIGKILL)
             status = _reap(pid, block=True, limit=kill_grace)
         duration = time.monotonic() - started
