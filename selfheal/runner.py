@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ended = started + result.duration
     reason = result.error
     if result.timed_out:
-        reason = f"timed out after {spec['timeout']:g}s; process group killed"
+        reason = f"timed out after {spec['timeout']:g}s; process tree killed"
     elif reason is None and result.exit_code != 0:
         reason = last_line(spec.get("log"))
     log(
