@@ -17,11 +17,23 @@ rewritten. A config that others could change is refused before any of
 this (``config.read``), cached or not.
 
 Safety, as for state records: the cache is read and written only in a
-vetted state dir (not a symlink, ours, not world-writable), opened with
+vetted state dir (not a symlink, not world-writable), opened with
 O_NOFOLLOW, written to a temp file, fsynced and renamed; a cache that
 does not decode is moved aside (``.corrupt-<ts>``), never overwritten.
 It holds plain data only: decoding builds instances of selfheal's own
 classes by setting their attributes, so a cache file cannot run code.
+
+But the cache says which plugin and heal run, so it must be exactly as
+trustworthy as the config itself: it is used (and written) only when
+the state dir *and* the cache file belong to the running user and the
+file is writable by nobody else. Root may keep records in a service
+user's state dir (``StateDir.open`` allows it), but a cache there could
+be rewritten by that user to have root run anything; root parses the
+YAML instead. Each check's blob also carries its name and a CRC in the
+header's index, so a blob cannot be moved under another check's name.
+(A CRC authenticates nothing: against someone who can write the file,
+the ownership rule is the protection.)
+
 It is written only when the state dir already exists and not on a dry
 run (which writes nothing).
 
@@ -40,8 +52,10 @@ from __future__ import annotations
 
 import marshal
 import os
+import stat
 import sys
 import time
+import zlib
 
 from selfheal import __version__
 from selfheal import config as configuration
@@ -54,7 +68,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 #: Bumped whenever the layout below changes.
-FORMAT = 2
+FORMAT = 3
 #: A cache bigger than this is not ours (a 10000-check config makes ~8 MiB).
 MAX_CACHE_BYTES = 64 << 20
 
@@ -127,8 +141,6 @@ def code_identity() -> tuple[tuple[str, int, int], ...]:
 
 
 def cache_name(path: str) -> str:
-    import zlib
-
     return f"config.{zlib.crc32(path.encode('utf-8', 'surrogateescape')):08x}.cache"
 
 
@@ -169,10 +181,15 @@ def read_cache(
         return None
     try:
         with StateDir.open(state_dir_path, create=False) as state_dir:
+            if not ours(state_dir.owner):
+                return None
             fd = state_dir.open_file(filename)
             if fd is None:
                 return None
             try:
+                st = os.fstat(fd)
+                if not ours(st.st_uid) or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                    return None  # someone else could have written it: parse the YAML
                 size = int.from_bytes(_pread(fd, _LENGTH, 0), "big")
                 if size > MAX_CACHE_BYTES:
                     raise ValueError("not a selfheal config cache")
@@ -185,8 +202,11 @@ def read_cache(
                 for name in wanted:
                     place = header["index"].get(name)
                     if place is not None:
-                        offset, length = place
-                        checks[name] = decode_check(_pread(fd, length, _LENGTH + size + offset))
+                        offset, length, crc = place
+                        blob = _pread(fd, length, _LENGTH + size + offset)
+                        if zlib.crc32(blob) != crc:
+                            raise ValueError("a check's blob does not match the index")
+                        checks[name] = decode_check(blob, name)
                 return CachedConfig(header["config"], checks, text, config_path)
             except (ValueError, EOFError, TypeError, KeyError, AttributeError, Uncacheable):
                 move_aside(state_dir, filename)
@@ -204,11 +224,16 @@ def _pread(fd: int, length: int, offset: int) -> bytes:
     return data
 
 
-def decode_check(blob: bytes) -> configuration.CheckConfig:
+def decode_check(blob: bytes, name: str) -> configuration.CheckConfig:
     check = decode(marshal.loads(blob))
-    if not isinstance(check, configuration.CheckConfig):
-        raise Uncacheable("not a check")
+    if not isinstance(check, configuration.CheckConfig) or check.name != name:
+        raise Uncacheable(f"not check {name}")
     return check
+
+
+def ours(uid: int) -> bool:
+    """Owned by the running user: what may say what this user runs."""
+    return uid == os.geteuid()
 
 
 def move_aside(state_dir: StateDir, filename: str) -> None:
@@ -268,7 +293,7 @@ def write_cache(
         blobs, index, offset = [], {}, 0
         for name, check in config.checks.items():
             blob = marshal.dumps(encode(check))
-            index[name] = (offset, len(blob))
+            index[name] = (offset, len(blob), zlib.crc32(blob))
             blobs.append(blob)
             offset += len(blob)
         settings = {k: v for k, v in vars(config).items() if k != "checks"}
@@ -276,6 +301,8 @@ def write_cache(
             {"format": FORMAT, "key": key, "text": text, "config": encode(settings), "index": index}
         )
         with StateDir.open(state_dir_path, create=False) as state_dir:
+            if not ours(state_dir.owner):
+                return  # a cache another user could rewrite would not be read anyway
             state_dir.write_file(filename, len(header).to_bytes(_LENGTH, "big") + header + b"".join(blobs))
     except (Uncacheable, ValueError, StateError):
         pass

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import run_selfheal
 
 from selfheal import config as configuration
 from selfheal import config_cache
@@ -234,3 +235,78 @@ def test_a_config_others_can_change_is_refused_even_when_cached(setup):
     os.chmod(config, 0o666)
     with pytest.raises(ConfigError, match="refusing a config that others can change"):
         load(config)
+
+
+# -- whose cache: a cache someone else can write must not choose what root runs --
+
+NOBODY = 65534
+
+
+def forge(config: Path, state: Path) -> Path:
+    """A current cache (right key, right config bytes) whose ``web`` runs a planted plugin."""
+    text, st = configuration.read(str(config))
+    path_key = os.path.abspath(str(config))
+    forged = configuration.parse(text, str(config))
+    forged.checks["web"].plugin = planted(state)
+    filename = config_cache.cache_name(path_key)
+    config_cache.write_cache(str(state), filename, config_cache.cache_key(path_key, st), text, forged)
+    return state / filename
+
+
+def planted(state: Path) -> list[str]:
+    return ["/bin/sh", "-c", f"touch {state.parent / 'planted'}; echo OK planted"]
+
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="needs root: the attack is root trusting another uid"
+)
+
+
+@needs_root
+def test_root_ignores_a_forged_cache_in_a_state_dir_another_user_owns(setup):
+    config, state = setup
+    cache = forge(config, state)
+    assert load(config)[0].check("web").plugin == planted(state)  # the forgery is current
+    os.chown(state, NOBODY, NOBODY)
+    os.chown(cache, NOBODY, NOBODY)
+    before = cache.read_bytes()
+    loaded, _ = load(config)
+    assert not isinstance(loaded, config_cache.CachedConfig)
+    assert loaded.check("web").plugin != planted(state)
+    same_checks(loaded, configuration.load(str(config)))
+    # Nor does root write a cache there for that user to find (or keep forging).
+    assert cache.read_bytes() == before and cache.stat().st_uid == NOBODY
+    # The reviewer's reproduction: the CLI as root runs the config's plugin, not the planted one.
+    result = run_selfheal("run", "web", "-c", config, "--dry-run")
+    assert result.returncode == 0 and "all fine" in result.stdout, result
+    assert not (state.parent / "planted").exists()
+
+
+@needs_root
+def test_a_cache_file_another_user_owns_or_can_write_is_not_trusted(setup):
+    config, state = setup
+    cache = forge(config, state)
+    os.chown(cache, NOBODY, NOBODY)  # our dir, their file
+    assert load(config)[0].check("web").plugin != planted(state)
+    cache = forge(config, state)
+    os.chmod(cache, 0o620)  # our file, writable by the group
+    assert load(config)[0].check("web").plugin != planted(state)
+
+
+def test_a_blob_swapped_between_checks_is_refused(setup):
+    config, state = setup
+    load(config)
+    (cache,) = state.glob("config.*.cache")
+    data = cache.read_bytes()
+    import marshal
+
+    size = int.from_bytes(data[:8], "big")
+    header = marshal.loads(data[8 : 8 + size])
+    index = header["index"]
+    # Point "web" at "queue"'s blob (a shell heal) without touching the blobs.
+    index["web"] = index["queue"][:2] + tuple(index["web"][2:])
+    new_header = marshal.dumps(header)
+    cache.write_bytes(len(new_header).to_bytes(8, "big") + new_header + data[8 + size :])
+    loaded, _ = load(config)
+    assert not isinstance(loaded, config_cache.CachedConfig)
+    assert loaded.check("web").heal.describe() == configuration.load(str(config)).check("web").heal.describe()
