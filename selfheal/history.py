@@ -59,9 +59,10 @@ def journal_files(path: str) -> list[str]:
 
 
 def _lines(path: str) -> Iterator[bytes]:
-    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+    from selfheal.state import open_regular
+
     try:
-        fd = os.open(path, flags)
+        fd = open_regular(path, os.O_RDONLY, shown=f"journal {path}")
     except OSError as exc:
         raise SelfhealError(f"cannot read journal {path}: {exc.strerror}") from None
     with open(fd, "rb") as raw:

@@ -203,13 +203,15 @@ def run_hook(argv: list[str], entry: Mapping[str, object], state_dir: str) -> No
     """Start the on_event command detached, the event as JSON on its stdin."""
     import json
 
+    from selfheal.errors import StateError
     from selfheal.spawner import Spawner
+    from selfheal.state import open_regular
 
     payload = (json.dumps(entry, default=str) + "\n").encode("utf-8", "replace")
     log = os.path.join(state_dir, "on_event.log")
     try:
-        log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError:
+        log_fd = open_regular(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, single_link=os.geteuid() == 0)
+    except (OSError, StateError):  # the hook still runs; its output goes nowhere
         log_fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
     try:
         Spawner().spawn_hook(argv, payload, hook_environment(entry), log_fd)

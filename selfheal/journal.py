@@ -7,8 +7,8 @@ JSON encoding (``jsonio``), which escapes newlines: a plugin cannot forge a line
 
 from __future__ import annotations
 
-import errno
 import os
+import stat
 import time
 
 from selfheal import jsonio
@@ -48,21 +48,46 @@ class Journal:
         """Open now, so a heal is refused (row 4) if it could not be journaled."""
         if self.fd >= 0:
             return
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        from selfheal.state import open_regular
+
+        self._vet_dir()
         owner = self._service_owner()
         if owner:
             self._create_owned(owner)
         try:
-            self.fd = os.open(self.path, flags, 0o640)
-        except OSError as exc:
-            why = "is a symlink" if exc.errno == errno.ELOOP else f"cannot be written: {exc.strerror}"
-            raise StateError(f"journal {self.path} {why}") from None
+            # Never via a symlink, never a FIFO (which would block with the
+            # record's lock held), and root never appends to a hard link.
+            self.fd = open_regular(
+                self.path,
+                os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                0o640,
+                shown=f"journal {self.path}",
+                single_link=os.geteuid() == 0,
+            )
+        except FileNotFoundError as exc:
+            raise StateError(f"journal {self.path} cannot be written: {exc.strerror}") from None
         if owner:
             try:
                 if os.fstat(self.fd).st_uid == 0:  # made by an older version, or elsewhere
                     os.fchown(self.fd, owner, -1)
             except OSError:
                 pass  # the journal still works for this run; doctor reports ownership
+
+    def _vet_dir(self) -> None:
+        """Refuse a journal dir where anyone may replace the journal.
+
+        The state dir is vetted by StateDir.open; a journal elsewhere
+        (``journal:``, ``--journal``) gets the same rule, except that a
+        sticky dir such as /tmp is accepted: there, others cannot remove
+        or rename our file.
+        """
+        directory = os.path.dirname(os.path.abspath(self.path))
+        try:
+            mode = os.stat(directory).st_mode
+        except OSError:
+            return  # the open that follows reports it
+        if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:
+            raise StateError(f"journal dir {directory} is writable by everyone; run: chmod o-w {directory}")
 
     def _service_owner(self) -> int:
         """The journal dir's owner when root writes in a service user's dir, else 0.

@@ -131,9 +131,11 @@ def last_line(path: object) -> str | None:
     """The last line the action printed, as the journal's reason."""
     if not isinstance(path, str):
         return None
+    from selfheal.state import open_regular
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
+        fd = open_regular(path, os.O_RDONLY)
+    except (OSError, SelfhealError):
         return None
     try:
         size = os.fstat(fd).st_size

@@ -213,10 +213,15 @@ class StateDir:
                 pass
             raise StateError(f"cannot write {os.path.join(self.path, filename)}: {exc.strerror}") from None
 
+    @property
+    def foreign(self) -> bool:
+        """Root working in a service user's state dir."""
+        return os.geteuid() == 0 and self.owner != 0
+
     def _give_to_owner(self, fd: int) -> None:
         # Root working in a service user's state dir (``selfheal reset`` by
         # hand) must leave files that user can still read and replace.
-        if os.geteuid() == 0 and self.owner != 0:
+        if self.foreign:
             os.fchown(fd, self.owner, -1)
 
     def _read_bytes(self, filename: str) -> bytes | None:
@@ -251,19 +256,11 @@ class StateDir:
         or cannot be opened.
         """
         try:
-            fd = os.open(filename, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=self.fd)
+            return open_regular(
+                filename, os.O_RDONLY, dir_fd=self.fd, shown=os.path.join(self.path, filename)
+            )
         except FileNotFoundError:
             return None
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise StateError(
-                    f"{os.path.join(self.path, filename)} is a symlink; refusing to follow it"
-                ) from None
-            raise StateError(f"cannot read {os.path.join(self.path, filename)}: {exc.strerror}") from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise StateError(f"{os.path.join(self.path, filename)} is not a regular file")
-        return fd
 
     # -- locking ---------------------------------------------------------
 
@@ -283,18 +280,16 @@ class StateDir:
     def open_lock_file(self, name: str) -> int:
         """A descriptor on ``NAME.lock``, created if needed, never via a symlink."""
         filename = f"{name}.lock"
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        shown = f"lock file {filename}"
         try:
-            if os.geteuid() == 0 and self.owner != 0:
+            if self.foreign:
                 create_owned(self.fd, filename, self.owner)
-            fd = os.open(filename, flags, 0o600, dir_fd=self.fd)
+            fd = open_regular(
+                filename, os.O_RDWR | os.O_CREAT, dir_fd=self.fd, shown=shown, single_link=self.foreign
+            )
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise StateError(f"lock file {filename} is a symlink; refusing to follow it") from None
-            raise StateError(f"cannot create lock file {filename}: {exc.strerror}") from None
+            raise StateError(f"cannot create {shown}: {exc.strerror}") from None
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise StateError(f"lock file {filename} is not a regular file")
             self._give_to_owner(fd)
         except BaseException:
             os.close(fd)
@@ -302,14 +297,68 @@ class StateDir:
         return fd
 
     def open_append(self, filename: str) -> int:
-        """An O_APPEND descriptor for a file in the state dir (logs)."""
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        """An O_APPEND descriptor on a regular file in the state dir (logs)."""
+        fd = open_regular(
+            filename,
+            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+            dir_fd=self.fd,
+            shown=os.path.join(self.path, filename),
+            single_link=self.foreign,
+        )
         try:
-            fd = os.open(filename, flags, 0o600, dir_fd=self.fd)
+            self._give_to_owner(fd)
         except OSError as exc:
-            raise StateError(f"cannot open {os.path.join(self.path, filename)}: {exc.strerror}") from None
-        self._give_to_owner(fd)
+            os.close(fd)
+            raise StateError(
+                f"cannot hand {os.path.join(self.path, filename)} over: {exc.strerror}"
+            ) from None
         return fd
+
+
+def open_regular(
+    path: str,
+    flags: int,
+    mode: int = 0o600,
+    *,
+    dir_fd: int | None = None,
+    shown: str | None = None,
+    single_link: bool = False,
+) -> int:
+    """A descriptor on a regular file, never via a symlink, never blocking to open.
+
+    Every file selfheal opens goes through here. O_NONBLOCK makes opening
+    a planted FIFO (or a device) return at once instead of waiting for a
+    peer while the record's lock is held; fstat then refuses anything that
+    is not a regular file, and the descriptor is made blocking again.
+    ``single_link`` refuses a file with other hard links: root appending
+    to (or handing over) a name in another user's dir must not write into
+    a file linked from elsewhere. FileNotFoundError passes through (the
+    callers that read treat it as "missing"); anything else is a
+    StateError naming ``shown`` (default: the path).
+    """
+    shown = shown or path
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StateError(f"{shown} is a symlink; refusing to follow it") from None
+        if exc.errno == errno.ENXIO:  # a FIFO without a reader, opened for writing
+            raise StateError(f"{shown} is not a regular file") from None
+        raise StateError(f"cannot open {shown}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise StateError(f"{shown} is not a regular file")
+        if single_link and st.st_nlink != 1:
+            raise StateError(f"{shown} has {st.st_nlink - 1} other hard link(s); refusing to write to it")
+        if not flags & os.O_NONBLOCK:
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def create_owned(dir_fd: int, filename: str, owner: int, mode: int = 0o600) -> None:
