@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
+
+from selfheal import states
+from selfheal.spawner import Spawner, kill_trees
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -92,24 +93,29 @@ def _demo(work: str, out: TextIO) -> int:
     broken = _script(work, "start-broken", "echo 'start script failed: port in use'; exit 1")
     policy = ["--cooldown", "3s", "--grace", "1s", "--max-attempts", "2", "--action-timeout", "10s"]
     env = demo_env(work, os.environ)
+    spawner = Spawner()
 
     def check(name: str, heal: str) -> int:
         argv = [sys.executable, "-m", "selfheal", "wrap", "--name", name, "--heal", heal,
                 "--state-dir", state_dir, *policy, "--", sys.executable, files["check.py"], str(port)]  # fmt: skip
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
-        out.write(f"  $ selfheal wrap --name {name} ...  -> exit {result.returncode}\n")
-        out.write(f"    {result.stdout.strip()}\n")
+        result = spawner.run_plugin(argv, 60, env)
+        code = result.exit_status if result.exit_status is not None else states.UNKNOWN
+        out.write(f"  $ selfheal wrap --name {name} ...  -> exit {code}\n")
+        out.write(f"    {result.stdout.decode('utf-8', 'replace').strip()}\n")
         out.flush()
-        return result.returncode
+        return code
 
     def say(text: str) -> None:
         out.write(f"\n{text}\n")
         out.flush()
 
     say(f"1. A throwaway HTTP service on 127.0.0.1:{port}, checked by a self-healing check.")
-    subprocess.run([heal], check=True, capture_output=True)
+    started = spawner.run_plugin([heal], 30)
+    if started.exit_status != 0:
+        out.write(f"the demo service did not start: {started.stdout.decode('utf-8', 'replace').strip()}\n")
+        return states.UNKNOWN
     check("web", heal)
-    say("   The service dies (kill -9). The next check heals it:")
+    say("   The service is killed. The next check heals it:")
     _stop_service(pidfile)
     check("web", heal)
     _wait_for(lambda: _answers(port), 10)
@@ -176,12 +182,10 @@ def _wait_for(condition: object, limit: float) -> None:
 
 
 def _stop_service(pidfile: str) -> None:
+    """Kill the service at once (no grace), and wait until it is gone."""
     try:
         with open(pidfile) as f:
             pid = int(f.read().strip())
-        os.kill(pid, signal.SIGKILL)
-        for _ in range(100):
-            os.kill(pid, 0)
-            time.sleep(0.02)
     except (OSError, ValueError):
-        pass
+        return
+    kill_trees([pid], 0)
