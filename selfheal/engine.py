@@ -123,9 +123,10 @@ class Healer:
         unchanged = Decision(2 if check_state == states.UNKNOWN else 1, check_state)
         if not os.path.lexists(self.state_dir):
             return Outcome(unchanged)
+        recorded = None  # what the record says, for the perfdata even if it cannot be updated
         try:
             with StateDir.open(self.state_dir, create=False) as state_dir:
-                record = state_dir.peek(self.name)
+                record = recorded = state_dir.peek(self.name)
                 if record is None:
                     return Outcome(unchanged)
                 decision = decide(check_state, record, self.policy, now)
@@ -133,14 +134,21 @@ class Healer:
                     return self._outcome(decision, record, now)
                 with state_dir.lock(self.name):
                     record, moved = state_dir.read(self.name)
+                    recorded = record
                     decision = decide(check_state, record, self.policy, now)
                     if decision.record is not None:
                         state_dir.write(self.name, decision.record)
+                        recorded = decision.record
                 self._journal(self._moved_event(moved) + decision.events, now)
                 return self._outcome(decision, decision.record or record, now)
         except (StateError, CorruptRecord) as exc:
             # The check is healthy: its result stands, the bookkeeping waits.
-            return Outcome(unchanged, details=[f"self-healing state not updated: {exc}"])
+            # The counters still say what is recorded: a perfdata counter
+            # that drops to 0 reads as a reset to graphers.
+            details = [f"self-healing state not updated: {exc}"]
+            if recorded is None:
+                return Outcome(unchanged, details=details)
+            return self._outcome(unchanged, recorded, now, details)
 
     # -- CRITICAL (or whatever heal_on says): rows 3 to 9 -----------------
 
@@ -149,8 +157,9 @@ class Healer:
         facts = {"action": action.describe(), "argv": action.argv, "downtime": downtime, "dry_run": dry_run}
         if dry_run and not os.path.lexists(self.state_dir):
             # Nothing recorded yet, and a dry run must not create anything.
-            decision = decide(check_state, Record(check=self.name), self.policy, now, **facts)  # type: ignore[arg-type]
-            return Outcome(decision, 0)
+            record = Record(check=self.name)
+            decision = decide(check_state, record, self.policy, now, **facts)  # type: ignore[arg-type]
+            return self._outcome(decision, record, now)
         try:
             state_dir = StateDir.open(self.state_dir, create=not dry_run)
         except StateError as exc:
@@ -173,7 +182,9 @@ class Healer:
                 decision = decide(
                     check_state, record, self.policy, now, runner_alive=self._alive(record), **facts
                 )
-                return self._outcome(decision, decision.record or record, now, details)
+                # The note describes the would-be attempt; the perfdata counts
+                # what is recorded, and a dry run recorded nothing.
+                return self._outcome(decision, record, now, details)
             deadline = time.monotonic() + LOCK_TIMEOUT
             while True:
                 unlocked = self._without_lock(state_dir, check_state, now, facts)

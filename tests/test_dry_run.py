@@ -75,3 +75,22 @@ def test_dry_run_before_the_state_dir_exists(tmp_path: Path) -> None:
     assert not marker.exists()
     assert "would start" in result.stdout, result.stdout
     assert result.returncode == 1
+
+
+def perfdata(result) -> str:  # type: ignore[no-untyped-def]
+    return result.stdout.splitlines()[0].split(" | ", 1)[1]
+
+
+def test_dry_run_perfdata_reports_what_is_recorded_not_the_would_be_heal(tmp_path: Path) -> None:
+    # The note describes the would-be attempt ("attempt 1/3"); the perfdata
+    # counts what IS recorded: no heal happened, with or without a state dir.
+    marker = tmp_path / "healed"
+    missing = dry_run(tmp_path, tmp_path / "not-yet", marker)
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    existing = dry_run(tmp_path, state, marker)
+    for result in (missing, existing):
+        assert "(attempt 1/3)" in result.stdout, result.stdout
+        assert "selfheal_attempts=0;" in perfdata(result), result.stdout
+        assert "selfheal_heals_total=0c" in perfdata(result), result.stdout
+    assert perfdata(missing) == perfdata(existing)
