@@ -84,16 +84,26 @@ def wait_for(predicate, timeout: float, interval: float = 0.05, what: str = "con
         time.sleep(interval)
 
 
-def journal_events(state_dir: Path, event: str | None = None) -> list[dict[str, object]]:
-    """The journal's events (all, or those of one type); [] if there is none."""
+def journal_events(
+    state_dir: Path, event: str | None = None, *, in_flight: bool = False
+) -> list[dict[str, object]]:
+    """The journal's events (all, or those of one type); [] if there is none.
+
+    Strict: every line must be whole JSON ending in a newline, so a torn
+    journal fails the test. Only a poll that may read while a runner is
+    appending passes ``in_flight=True``: a last line without its newline
+    is then left out (a reader may see part of a concurrent write) and
+    read on the next poll.
+    """
     path = state_dir / "journal.jsonl"
     if not path.exists():
         return []
     text = path.read_text()
-    # A line without its newline is being written right now by a runner
-    # (a reader may see part of a concurrent write); it is read next time.
-    complete = text[: text.rfind("\n") + 1]
-    events = [json.loads(line) for line in complete.splitlines() if line.strip()]
+    if in_flight:
+        text = text[: text.rfind("\n") + 1]
+    else:
+        assert not text or text.endswith("\n"), f"torn last journal line: {text.splitlines()[-1]!r}"
+    events = [json.loads(line) for line in text.splitlines() if line.strip()]
     return [e for e in events if event is None or e["event"] == event]
 
 

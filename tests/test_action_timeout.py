@@ -66,7 +66,9 @@ def test_action_timeout_kills_script_and_its_children(tmp_path: Path) -> None:
     assert not process_gone(script_pid)
     assert not process_gone(child_pid)
 
-    (end,) = wait_for(lambda: journal_events(state, "action_end"), timeout=12, what="action_end")
+    (end,) = wait_for(
+        lambda: journal_events(state, "action_end", in_flight=True), timeout=12, what="action_end"
+    )
     assert end["timed_out"] is True
     assert end["check"] == "hung"
     assert end["exit_code"] != 0

@@ -114,7 +114,9 @@ def test_plugin_returns_at_once_and_heal_survives_process_group_kill(tmp_path: P
 
     wait_for(marker.exists, timeout=12, what="the heal's marker file")
     assert marker.read_text() == "healed\n"
-    (end,) = wait_for(lambda: journal_events(state, "action_end"), timeout=5, what="action_end")
+    (end,) = wait_for(
+        lambda: journal_events(state, "action_end", in_flight=True), timeout=5, what="action_end"
+    )
     assert end["exit_code"] == 0
     assert end["timed_out"] is False
     assert end["attempt"] == 1

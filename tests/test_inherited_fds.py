@@ -54,4 +54,4 @@ def test_runner_does_not_inherit_the_callers_extra_pipe(tmp_path: Path) -> None:
         os.close(extra_r)
         if extra_w >= 0:
             os.close(extra_w)
-    wait_for(lambda: journal_events(state, "action_end"), timeout=15, what="the heal to end")
+    wait_for(lambda: journal_events(state, "action_end", in_flight=True), timeout=15, what="the heal to end")

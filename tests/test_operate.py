@@ -39,7 +39,10 @@ def heal_and_wait(state: Path, name: str, *policy: str, heal: str = "true") -> N
     result = wrap(state, name, 2, *policy, heal=heal)
     assert result.returncode == 1 and "self-healing: started" in result.stdout, result.stdout
     wait_for(
-        lambda: len([e for e in journal_events(state, "action_end") if e["check"] == name]) > before,
+        lambda: (
+            len([e for e in journal_events(state, "action_end", in_flight=True) if e["check"] == name])
+            > before
+        ),
         20,
         what=f"{name}'s heal to end",
     )
@@ -265,6 +268,6 @@ def test_status_shows_a_running_heal_with_its_pid_and_age(tmp_path: Path) -> Non
     assert row["last_heal"]["outcome"] == "still running"
     _, table = cli("status", "web", "--state-dir", state)
     assert re.search(rf"in progress\s+pid {pid}, \d+s\s", table.splitlines()[1]), table
-    wait_for(lambda: journal_events(state, "action_end"), 20, what="the heal to end")
+    wait_for(lambda: journal_events(state, "action_end", in_flight=True), 20, what="the heal to end")
     _, after = cli("status", "web", "--state-dir", state, "--json")
     assert json.loads(after)["checks"][0]["running"] is None

@@ -67,7 +67,7 @@ def run(path: Path, name: str) -> str:
 
 def ended(state: Path, name: str) -> None:
     wait_for(
-        lambda: [e for e in journal_events(state, "action_end") if e["check"] == name],
+        lambda: [e for e in journal_events(state, "action_end", in_flight=True) if e["check"] == name],
         20,
         what=f"{name}'s heal",
     )

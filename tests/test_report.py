@@ -55,7 +55,11 @@ class Sequence:
         ends = len(journal_events(self.state, "action_end"))
         outcome = self.healer.handle(state)
         if outcome.decision.row == 9:
-            wait_for(lambda: len(journal_events(self.state, "action_end")) > ends, 20, what="the heal to end")
+            wait_for(
+                lambda: len(journal_events(self.state, "action_end", in_flight=True)) > ends,
+                20,
+                what="the heal to end",
+            )
             pid = read_record(self.state, self.name)["attempts"][-1]["pid"]
             try:
                 os.waitpid(pid, 0)  # our child: reap it, or it lingers as a zombie

@@ -126,7 +126,9 @@ def test_critical_heals_then_did_not_help_then_gives_up(tmp_path: Path) -> None:
     assert first.stdout == (
         f"WEB WARNING - CRITICAL: down; self-healing: started {action} (attempt 1/2) | selfheal_attempts=1;;;0 selfheal_heals_total=1c;;;0\n"
     )
-    wait_for(lambda: journal_events(state, "action_end"), timeout=10, what="the first action_end")
+    wait_for(
+        lambda: journal_events(state, "action_end", in_flight=True), timeout=10, what="the first action_end"
+    )
     assert heals(marker) == 1
     record = json.loads((state / "web.json").read_text())
     assert record["attempts"][-1]["exit_code"] == 0
@@ -151,7 +153,11 @@ def test_critical_heals_then_did_not_help_then_gives_up(tmp_path: Path) -> None:
     assert result.stdout == (
         f"WEB WARNING - CRITICAL: down; self-healing: started {action} (attempt 2/2) | selfheal_attempts=2;;;0 selfheal_heals_total=2c;;;0\n"
     )
-    wait_for(lambda: len(journal_events(state, "action_end")) == 2, timeout=10, what="the second action_end")
+    wait_for(
+        lambda: len(journal_events(state, "action_end", in_flight=True)) == 2,
+        timeout=10,
+        what="the second action_end",
+    )
     assert heals(marker) == 2
 
     # Row 7: max_attempts reached within the window.
@@ -201,5 +207,5 @@ def test_perfdata_and_long_output_are_kept(tmp_path: Path) -> None:
         "all disks mounted\n"
         "all daemons up\n"
     )
-    wait_for(lambda: journal_events(state, "action_end"), timeout=10, what="action_end")
+    wait_for(lambda: journal_events(state, "action_end", in_flight=True), timeout=10, what="action_end")
     assert heals(marker) == 1

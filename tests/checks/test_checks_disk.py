@@ -218,7 +218,9 @@ def test_selfheal_run_cleans_up_and_recovers(mount: Path, tmp_path: Path) -> Non
     assert first.stdout.startswith(
         f"DATA WARNING - {mount}: 87.5% used (outside range 0:80); self-healing: started "
     )
-    wait_for(lambda: journal_events(state, "action_end"), timeout=15, what="the clean-up to finish")
+    wait_for(
+        lambda: journal_events(state, "action_end", in_flight=True), timeout=15, what="the clean-up to finish"
+    )
     assert journal_events(state, "action_end")[0]["exit_code"] == 0
     assert list(logs.iterdir()) == []
     after = run_selfheal("run", "data", "-c", config)

@@ -222,7 +222,7 @@ def test_selfheal_run_restarts_a_failed_unit(fake: FakeSystemd, tmp_path: Path) 
     assert first.returncode == 1, first.stdout
     assert first.stdout.startswith("WEB WARNING - web.service is failed (failed), result start-limit-hit")
     assert "; self-healing: started " in first.stdout
-    wait_for(lambda: journal_events(state, "action_end"), timeout=15, what="the restart")
+    wait_for(lambda: journal_events(state, "action_end", in_flight=True), timeout=15, what="the restart")
     assert journal_events(state, "action_end")[0]["exit_code"] == 0
     second = run()
     assert second.returncode == 0, second.stdout

@@ -199,7 +199,7 @@ def test_nagios_timeout_kill_leaves_no_stale_lock_or_phantom_attempt(
     )
     first_ok(nagios, "web")
     toy.kill()
-    nagios.wait(lambda: journal_events(state, "attempt"), 20, "the heal to start")
+    nagios.wait(lambda: journal_events(state, "attempt", in_flight=True), 20, "the heal to start")
     (attempt,) = journal_events(state, "attempt")
     # The plugin hangs; Nagios's service_check_timeout kills the check's
     # process group, selfheal with it, while the heal is running.

@@ -63,7 +63,7 @@ def test_check_nrpe_returns_at_once_and_the_slow_heal_completes(
 
         # The heal completes on its own, as the nagios user NRPE runs it as.
         (end,) = wait_for(
-            lambda: journal_events(state, "action_end"),
+            lambda: journal_events(state, "action_end", in_flight=True),
             HEAL_SECONDS + 20,
             interval=0.2,
             what="the heal's action_end",

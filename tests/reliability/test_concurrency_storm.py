@@ -97,7 +97,9 @@ def assert_one_heal_each(state: Path, counter: Path, names: set[str]) -> tuple[i
     """Every check healed exactly once and kept its record: (lost, double)."""
     for name in names:
         wait_for(
-            lambda name=name: [e for e in journal_events(state, "action_end") if e["check"] == name],
+            lambda name=name: [
+                e for e in journal_events(state, "action_end", in_flight=True) if e["check"] == name
+            ],
             timeout=30,
             what=f"action_end of {name}",
         )
@@ -189,7 +191,9 @@ def test_root_first_then_the_service_user_can_still_heal(shared: SharedDir) -> N
         assert result.returncode in (1, 2), result.stdout
         assert "self-healing disabled" not in result.stdout, result.stdout
         wait_for(
-            lambda name=name: [e for e in journal_events(state, "action_end") if e["check"] == name],
+            lambda name=name: [
+                e for e in journal_events(state, "action_end", in_flight=True) if e["check"] == name
+            ],
             timeout=15,
             what=f"action_end of {name}",
         )

@@ -98,7 +98,7 @@ def test_shell_syntax_in_a_heal_is_literal_unless_shell_true(tmp_path: Path, she
     config.write_text(json.dumps({"state_dir": str(state), "checks": checks}))
     code, text = run_main(["run", "meta", "-c", str(config)])
     assert code == 1 and "self-healing: started" in text, text
-    (end,) = wait_for(lambda: journal_events(state, "action_end"), 10, what="the heal to end")
+    (end,) = wait_for(lambda: journal_events(state, "action_end", in_flight=True), 10, what="the heal to end")
     if shell:
         # The control: through a shell the same string does create the file.
         assert marker.exists()
@@ -128,7 +128,7 @@ def test_newlines_in_plugin_and_action_output_cannot_forge_journal_lines(tmp_pat
     )
     assert code == 1, text
     assert text.splitlines()[0].startswith("VICTIM WARNING - CRITICAL: down; self-healing: started")
-    (end,) = wait_for(lambda: journal_events(state, "action_end"), 10, what="the heal to end")
+    (end,) = wait_for(lambda: journal_events(state, "action_end", in_flight=True), 10, what="the heal to end")
     # The action's last line became the journal's reason, as data.
     assert end["reason"] == FORGED
     raw = (state / "journal.jsonl").read_text().splitlines()

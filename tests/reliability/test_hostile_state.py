@@ -277,7 +277,7 @@ def test_full_disk_refuses_to_heal_and_keeps_the_old_record(tmp_path: Path, full
     policy = ("--cooldown", "1", "--grace", "0")
     code, text = invoke(state, heal, *policy)
     assert code == 1 and "self-healing: started" in text, text
-    wait_for(lambda: journal_events(state, "action_end"), 10, what="the first heal to end")
+    wait_for(lambda: journal_events(state, "action_end", in_flight=True), 10, what="the first heal to end")
     before = (state / f"{NAME}.json").read_bytes()
     time.sleep(1.1)  # the cooldown is over: the next CRITICAL would heal
     fill()

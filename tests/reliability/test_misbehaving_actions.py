@@ -49,7 +49,7 @@ def heal_once(where: Path, heal: str, *extra: str) -> dict[str, object]:
     )
     assert_no_traceback(result.stdout, result.stderr)
     assert "self-healing: started" in result.stdout, result.stdout
-    (end,) = wait_for(lambda: journal_events(state, "action_end"), 30, what="action_end")
+    (end,) = wait_for(lambda: journal_events(state, "action_end", in_flight=True), 30, what="action_end")
     return end  # type: ignore[no-any-return]
 
 
@@ -131,7 +131,7 @@ def test_sudo_without_a_sudo_rule_fails_fast_with_the_reason(shared: SharedDir) 
     )  # fmt: skip
     assert_no_traceback(result.stdout, result.stderr)
     assert "self-healing: started sudo systemctl restart nothing-here" in result.stdout, result.stdout
-    (end,) = wait_for(lambda: journal_events(state, "action_end"), 30, what="action_end")
+    (end,) = wait_for(lambda: journal_events(state, "action_end", in_flight=True), 30, what="action_end")
     assert end["argv"] == ["sudo", "-n", "--", "systemctl", "restart", "nothing-here"]
     assert end["exit_code"] == 1
     assert float(end["duration"]) < 10  # type: ignore[arg-type]  # not action_timeout (2m)

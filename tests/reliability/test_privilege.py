@@ -124,7 +124,7 @@ def test_without_sudo_the_heal_runs_as_the_invoking_user(shared: SharedDir) -> N
     config = write_config(shared.path, state, heal)
     result = run_as(SERVICE_USER, "run", "web", "-c", config)
     assert "self-healing: started" in result.stdout, result.stdout
-    (end,) = wait_for(lambda: journal_events(state, "action_end"), 10, what="the heal")
+    (end,) = wait_for(lambda: journal_events(state, "action_end", in_flight=True), 10, what="the heal")
     assert end["argv"] == heal  # no sudo, no shell added
     uid, gid = str(uid_of(SERVICE_USER)), str(gid_of(SERVICE_USER))
     assert lines(out) == [f"{uid} {gid} {gid}"]  # not root, no extra groups
@@ -137,7 +137,7 @@ def test_with_sudo_the_heal_is_exactly_sudo_n(tmp_path: Path) -> None:
     config = write_config(tmp_path, state, {"command": f"/bin/sh -c 'id -u > {out}'"}, sudo=True)
     result = run_selfheal("run", "web", "-c", config)
     assert "self-healing: started sudo /bin/sh -c" in result.stdout, result.stdout
-    (end,) = wait_for(lambda: journal_events(state, "action_end"), 10, what="the heal")
+    (end,) = wait_for(lambda: journal_events(state, "action_end", in_flight=True), 10, what="the heal")
     assert end["argv"] == ["sudo", "-n", "--", "/bin/sh", "-c", f"id -u > {out}"]
     assert end["exit_code"] == 0, end
     assert out.read_text() == "0\n"  # root may; the nagios case fails at once (test_misbehaving_actions)
