@@ -195,9 +195,10 @@ class Healer:
                 # progress") needs no lock, so a burst of runs does not
                 # queue one by one behind it.
                 turn = min(LOCK_TURN, max(deadline - time.monotonic(), 0.0))
+                journal = self._new_journal()
                 try:
                     with state_dir.lock(self.name, turn):
-                        return self._locked(state_dir, check_state, now, facts)
+                        return self._locked(state_dir, journal, check_state, now, facts)
                 except Locked:
                     if time.monotonic() < deadline:
                         continue
@@ -205,6 +206,11 @@ class Healer:
                     return self._not_locked(state_dir, check_state, now, facts, Locked(why))
                 except StateError as exc:
                     return self._not_locked(state_dir, check_state, now, facts, exc)
+                finally:
+                    # Only once the lock is released: closing the journal
+                    # rebuilds the metrics textfile, which reads every
+                    # check's record, and the check's other runs wait on it.
+                    journal.close()
 
     def _not_locked(
         self, state_dir: StateDir, check_state: int, now: float, facts: dict[str, object], exc: StateError
@@ -221,24 +227,21 @@ class Healer:
                 return contended
         return self._refused(check_state, record, now, str(exc), facts, False)
 
-    def _locked(self, state_dir: StateDir, check_state: int, now: float, facts: dict[str, object]) -> Outcome:
+    def _locked(
+        self, state_dir: StateDir, journal: Journal, check_state: int, now: float, facts: dict[str, object]
+    ) -> Outcome:
+        """Read, decide, record, start: under the lock. The caller closes the journal after it."""
         record, moved = state_dir.read(self.name)
-        journal = self._new_journal()
-        try:
-            if moved:
-                journal.write(self._moved_event(moved)[0], now)
-            decision = decide(
-                check_state, record, self.policy, now, runner_alive=self._alive(record), **facts
-            )  # type: ignore[arg-type]
-            if decision.heal is None:
-                if decision.record is not None:
-                    state_dir.write(self.name, decision.record)
-                for event in decision.events:
-                    journal.write(event, now)
-                return self._outcome(decision, decision.record or record, now)
-            return self._start(state_dir, journal, decision, now)
-        finally:
-            journal.close()
+        if moved:
+            journal.write(self._moved_event(moved)[0], now)
+        decision = decide(check_state, record, self.policy, now, runner_alive=self._alive(record), **facts)  # type: ignore[arg-type]
+        if decision.heal is None:
+            if decision.record is not None:
+                state_dir.write(self.name, decision.record)
+            for event in decision.events:
+                journal.write(event, now)
+            return self._outcome(decision, decision.record or record, now)
+        return self._start(state_dir, journal, decision, now)
 
     def _start(self, state_dir: StateDir, journal: Journal, decision: Decision, now: float) -> Outcome:
         """Row 9: record the attempt, then spawn the runner, then journal."""

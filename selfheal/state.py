@@ -169,33 +169,33 @@ class StateDir:
         """Replace the record atomically: temp file, fsync, rename, fsync dir.
 
         The caller holds the record's lock, so no other write of it is
-        under way: any temp file of this record is left over from a run
-        killed mid-write, and goes.
+        under way: the temp file can have a fixed name, and one already
+        there is left over from a run killed mid-write, and goes. No
+        listing of the state dir, whose size grows with the checks.
         """
         from selfheal import jsonio
 
         data = jsonio.dumps(record.to_json(), sort_keys=True).encode()
-        self._drop_temp_files(f"{name}.json")
-        self.write_file(f"{name}.json", data + b"\n")
+        self.write_file(f"{name}.json", data + b"\n", temp=f".{name}.json.tmp")
 
-    def _drop_temp_files(self, filename: str) -> None:
-        prefix = f".{filename}."
-        try:
-            entries = [entry.name for entry in os.scandir(self.fd)]
-        except OSError:
-            return
-        for entry in entries:
-            if entry.startswith(prefix) and entry.endswith(".tmp"):
-                try:
-                    os.unlink(entry, dir_fd=self.fd)
-                except OSError:
-                    pass
+    def write_file(self, filename: str, data: bytes, temp: str | None = None) -> None:
+        """Replace ``filename`` atomically through a temp file.
 
-    def write_file(self, filename: str, data: bytes) -> None:
-        temp = f".{filename}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        Without ``temp``, a name of this process's own (writers that hold
+        no lock, such as the config cache). With it, the caller's lock
+        makes the name ours, so a file already there is a crash leftover.
+        """
+        locked = temp is not None
+        temp = temp or f".{filename}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            fd = os.open(temp, flags, 0o600, dir_fd=self.fd)
+            try:
+                fd = os.open(temp, flags, 0o600, dir_fd=self.fd)
+            except FileExistsError:
+                if not locked:
+                    raise
+                os.unlink(temp, dir_fd=self.fd)  # left by a write killed midway
+                fd = os.open(temp, flags, 0o600, dir_fd=self.fd)
             try:
                 view = memoryview(data)
                 while view:
