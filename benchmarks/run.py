@@ -689,15 +689,16 @@ def write_report(
 MISSED = {
     "P4": """
 **P4, the CRITICAL run's return time.** Before it starts a heal, selfheal
-writes the attempt to the state record, and after, the runner's pid and
-start time: each write is a temp file, `fsync`, rename and an `fsync` of
-the directory (DESIGN.md section 4: never heal without first recording the
-attempt, and records are fsynced). On a disk-backed file system that is
-two journal commits while Nagios waits, a cost of the disk, not of Python;
-the CPU ratio beside it is the work selfheal does itself. The tmpfs row,
-when present, is the same run without the disk's cost. The safety rules
-are kept as they are: a faster heal is not worth an attempt that a crash
-could erase.
+writes the attempt to the state record: a temp file, `fsync`, rename and
+an `fsync` of the directory (DESIGN.md section 4: never heal without first
+recording the attempt, and records are fsynced). After the spawn it writes
+the runner's pid and start time, fsyncing the file but not the directory:
+a crash that loses that rename kills the runner too. On a disk-backed
+file system those fsyncs are journal commits while Nagios waits, a cost of
+the disk, not of Python; the CPU ratio beside it is the work selfheal does
+itself. The tmpfs row, when present, is the same run without the disk's
+cost. The safety rule is kept as it is: a faster heal is not worth an
+attempt that a crash could erase.
 """,
     "P4T": """
 **P4 on tmpfs.** Without the disk's fsync cost, what remains is the work

@@ -275,7 +275,10 @@ class Healer:
             os.close(log_fd)
         details = []
         try:
-            state_dir.write(self.name, record)
+            # Not durable: the attempt itself is on disk already (above), and
+            # a crash that loses this write kills the runner it names anyway.
+            # One fsync of the dir less while Nagios waits (docs/performance.md).
+            state_dir.write(self.name, record, durable=False)
         except StateError as exc:
             # The runner records its own pid too; the heal is under way.
             details.append(f"runner pid not recorded: {exc}")

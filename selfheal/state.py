@@ -165,8 +165,13 @@ class StateDir:
         data = self._read_bytes(f"{name}.json")
         return None if data is None else load_record(data, name)
 
-    def write(self, name: str, record: Record) -> None:
+    def write(self, name: str, record: Record, durable: bool = True) -> None:
         """Replace the record atomically: temp file, fsync, rename, fsync dir.
+
+        ``durable=False`` skips only the fsync of the dir, for a write whose
+        loss in a crash is harmless (the runner's pid: a crash kills the
+        runner too). The file itself is still fsynced before the rename, so
+        a crash leaves the old record or the new one, never an empty file.
 
         The caller holds the record's lock, so no other write of it is
         under way: the temp file can have a fixed name, and one already
@@ -176,9 +181,9 @@ class StateDir:
         from selfheal import jsonio
 
         data = jsonio.dumps(record.to_json(), sort_keys=True).encode()
-        self.write_file(f"{name}.json", data + b"\n", temp=f".{name}.json.tmp")
+        self.write_file(f"{name}.json", data + b"\n", temp=f".{name}.json.tmp", durable=durable)
 
-    def write_file(self, filename: str, data: bytes, temp: str | None = None) -> None:
+    def write_file(self, filename: str, data: bytes, temp: str | None = None, durable: bool = True) -> None:
         """Replace ``filename`` atomically through a temp file.
 
         Without ``temp``, a name of this process's own (writers that hold
@@ -205,7 +210,8 @@ class StateDir:
             finally:
                 os.close(fd)
             os.rename(temp, filename, src_dir_fd=self.fd, dst_dir_fd=self.fd)
-            os.fsync(self.fd)
+            if durable:
+                os.fsync(self.fd)
         except OSError as exc:
             try:
                 os.unlink(temp, dir_fd=self.fd)

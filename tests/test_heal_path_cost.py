@@ -69,3 +69,44 @@ def test_a_record_write_does_not_list_the_state_dir(tmp_path, monkeypatch):
         monkeypatch.undo()
         assert not leftover.exists() and other.exists()
         assert state_dir.peek("web").heals_total == 3  # type: ignore[union-attr]
+
+
+def test_the_attempt_is_on_disk_before_the_runner_starts_and_only_the_pid_write_skips_the_dir_fsync(
+    tmp_path, monkeypatch
+):
+    """Recorded first means durable first: the rename of the record holding
+    the attempt is fsynced (the dir) before the runner is spawned. Only the
+    second write, the runner's pid, skips that fsync, while Nagios waits."""
+    from selfheal.spawner import Spawner
+
+    state = tmp_path / "state"
+    steps: list[str] = []
+    real_fsync, real_rename = os.fsync, os.rename
+
+    def fsync(fd: int) -> None:
+        kind = "dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "file"
+        steps.append(f"fsync {kind}")
+        real_fsync(fd)
+
+    def rename(src: object, dst: object, **kw: object) -> None:
+        if str(dst) == "web.json":
+            steps.append("rename record")
+        real_rename(src, dst, **kw)  # type: ignore[arg-type]
+
+    class Recording(Spawner):
+        def spawn_runner(self, spec: dict[str, object], log_fd: int) -> tuple[int, float | None]:
+            steps.append("spawn")
+            return super().spawn_runner(spec, log_fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    healer = Healer("web", Command(["true"]), Policy(), str(state), spawner=Recording())
+    outcome = healer.handle(2)
+    monkeypatch.undo()
+    assert outcome.note.startswith("self-healing: started"), outcome.note
+    spawn = steps.index("spawn")
+    first = steps.index("rename record")
+    assert first < spawn and "fsync dir" in steps[first:spawn], steps
+    second = steps.index("rename record", spawn)
+    assert "fsync dir" not in steps[second:], steps
+    wait_for(lambda: journal_events(state, "action_end", in_flight=True), 10, what="the heal to end")
