@@ -166,26 +166,19 @@ def read(path: str) -> tuple[bytes, os.stat_result]:
 
 
 def parse(text: bytes | str, path: str = "<config>", problems: list[ConfigError] | None = None) -> Config:
-    """The config; with ``problems``, collect each check's error and go on.
+    """The config; with ``problems``, collect every problem and go on.
 
     ``selfheal validate`` passes ``problems`` so that one run lists every
-    broken check, not only the first. A problem that leaves nothing to read
-    (bad YAML, no ``checks:``) is still raised.
+    problem, not only the first; a check with a problem is left out of the
+    result. A problem that leaves nothing to read (bad YAML, no
+    ``checks:``) is still raised. Without ``problems`` (``selfheal run``)
+    the first problem is raised.
     """
-
-    def attempt(step, *args):  # type: ignore[no-untyped-def]
-        if problems is None:
-            return step(*args)
-        try:
-            return step(*args)
-        except ConfigError as exc:
-            problems.append(exc)
-            return None
-
     root = _compose(text, path)
     if root is None:
         raise ConfigError("config is empty; it needs a 'checks:' section", path, 1)
-    reader = _Reader(path)
+    reader = _Reader(path, problems)
+    attempt = reader.attempt
     top = reader.mapping(root, "the config")
     attempt(reader.known_keys, top, TOP_KEYS, "top level")
     state_dir = attempt(reader.optional_str, top, "state_dir")
@@ -227,14 +220,34 @@ def _compose(text: bytes | str, path: str) -> object:
 
 
 class _Reader:
-    """Turns YAML nodes into checked values, keeping their line numbers."""
+    """Turns YAML nodes into checked values, keeping their line numbers.
 
-    def __init__(self, path: str) -> None:
+    Each problem found goes through ``report``: without a ``problems`` list
+    it is raised, so ``run`` stops at the first; with one it is collected
+    and the reading goes on with the next independent field, so
+    ``validate`` lists them all.
+    """
+
+    def __init__(self, path: str, problems: list[ConfigError] | None = None) -> None:
         import yaml
 
         self.yaml = yaml
         self.path = path
+        self.problems = problems
         self.constructor = yaml.SafeLoader("")
+
+    def report(self, problem: ConfigError) -> None:
+        if self.problems is None:
+            raise problem
+        self.problems.append(problem)
+
+    def attempt(self, step, *args):  # type: ignore[no-untyped-def]
+        """``step(*args)``, or None once its problem is reported."""
+        try:
+            return step(*args)
+        except ConfigError as exc:
+            self.report(exc)
+            return None
 
     def error(self, message: str, node: object) -> ConfigError:
         return ConfigError(message, self.path, node.start_mark.line + 1)  # type: ignore[attr-defined]
@@ -263,8 +276,10 @@ class _Reader:
     ) -> None:
         for key, (key_node, _) in mapping.items():
             if key not in allowed:
-                raise self.error(
-                    f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})", key_node
+                self.report(
+                    self.error(
+                        f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})", key_node
+                    )
                 )
 
     def optional_str(self, mapping: dict[str, tuple[object, object]], key: str) -> str | None:
@@ -278,79 +293,63 @@ class _Reader:
 
     def check(
         self, name: str, key_node: object, node: object, defaults: dict[str, tuple[object, object]]
-    ) -> CheckConfig:
+    ) -> CheckConfig | None:
+        """One check, or None when its problems were collected (validate)."""
+        where = f"check {name!r}"
+        found = len(self.problems or ())
         try:
             check_name(name)
         except ValueError as exc:
-            raise self.error(str(exc), key_node) from None
-        fields = self.mapping(node, f"check {name!r}")
-        self.known_keys(fields, CHECK_KEYS, f"check {name!r}")
+            self.report(self.error(str(exc), key_node))
+        fields = self.mapping(node, where)
+        self.known_keys(fields, CHECK_KEYS, where)
         merged = {**defaults, **fields}
-        where = f"check {name!r}"
 
         has_plugin, has_builtin = "plugin" in fields, "check" in fields
         if has_plugin == has_builtin:
-            raise self.error(
-                f"{where} needs exactly one of 'plugin:' (a Nagios plugin) or 'check:' (a built-in)", key_node
+            self.report(
+                self.error(
+                    f"{where} needs exactly one of 'plugin:' (a Nagios plugin) or 'check:' (a built-in)",
+                    key_node,
+                )
             )
         plugin = builtin = None
         plugin_line = 0
         args: dict[str, object] = {}
         arg_lines: dict[str, int] = {}
         if has_plugin:
-            plugin = self.argv(fields["plugin"][1], f"{where}: plugin")
+            plugin = self.attempt(self.argv, fields["plugin"][1], f"{where}: plugin")
             plugin_line = fields["plugin"][1].start_mark.line + 1  # type: ignore[attr-defined]
-        else:
-            builtin, args, arg_lines = self.builtin(fields, where)
+        elif has_builtin:
+            builtin, args, arg_lines = self.attempt(self.builtin, fields, where) or (None, {}, {})
         if "args" in fields and not has_builtin:
-            raise self.error(
-                f"{where}: 'args:' is for built-in checks ('check:'); put plugin arguments in 'plugin:'",
-                fields["args"][0],
+            self.report(
+                self.error(
+                    f"{where}: 'args:' is for built-in checks ('check:'); put plugin arguments in 'plugin:'",
+                    fields["args"][0],
+                )
             )
 
-        sudo = False
-        if "sudo" in merged:
-            sudo_node = merged["sudo"][1]
-            sudo = self.value(sudo_node)
-            if not isinstance(sudo, bool):
-                raise self.error(f"{where}: sudo must be true or false", sudo_node)
+        sudo = "sudo" in merged and self.attempt(self.flag, merged["sudo"][1], f"{where}: sudo")
+        heal = None
         if "heal" not in fields:
-            raise self.error(f"{where} needs a 'heal:' action", key_node)
-        heal = self.heal(fields["heal"][1], where, sudo)
-
-        settings = {}
-        for key in DEFAULTS:
-            if key in merged:
-                settings[key] = self.value(merged[key][1])
-        try:
-            policy = Policy(**settings)
-        except ValueError as exc:
-            setting = str(exc).split(":", 1)[0]
-            bad_node = merged[setting][1] if setting in merged else key_node
-            raise self.error(f"{where}: {exc}", bad_node) from None
-
+            self.report(self.error(f"{where} needs a 'heal:' action", key_node))
+        else:
+            heal = self.attempt(self.heal, fields["heal"][1], where, bool(sudo))
+        policy = self.policy(merged, key_node, where)
         timeout = DEFAULT_TIMEOUT
         if "timeout" in merged:
-            timeout_node = merged["timeout"][1]
-            try:
-                timeout = parse_duration(self.value(timeout_node))
-            except ValueError as exc:
-                raise self.error(f"{where}: timeout: {exc}", timeout_node) from None
-            if timeout <= 0:
-                raise self.error(f"{where}: timeout must be longer than 0s", timeout_node)
+            timeout = self.attempt(self.timeout, merged["timeout"][1], where)
         timeout_state = states.UNKNOWN
         if "timeout_state" in merged:
-            state_node = merged["timeout_state"][1]
-            value = self.value(state_node)
-            try:
-                timeout_state = states.parse(value) if isinstance(value, str) else -1
-            except ValueError:
-                timeout_state = -1
-            if timeout_state not in (states.CRITICAL, states.UNKNOWN):
-                raise self.error(f"{where}: timeout_state must be critical or unknown", state_node)
-        if "description" in fields and not isinstance(self.value(fields["description"][1]), str):
-            raise self.error(f"{where}: description must be a string", fields["description"][1])
+            timeout_state = self.attempt(self.timeout_state, merged["timeout_state"][1], where)
+        if "description" in fields:
+            self.attempt(self.description, fields["description"][1], where)
 
+        if len(self.problems or ()) > found:
+            return None
+        # Without a problems list every problem above was raised.
+        assert heal is not None and policy is not None
         return CheckConfig(
             name,
             heal,
@@ -365,6 +364,58 @@ class _Reader:
             plugin_line=plugin_line,
             arg_lines=arg_lines,
         )
+
+    def flag(self, node: object, what: str) -> bool:
+        value = self.value(node)
+        if not isinstance(value, bool):
+            raise self.error(f"{what} must be true or false", node)
+        return value
+
+    def policy(self, merged: dict[str, tuple[object, object]], key_node: object, where: str) -> Policy | None:
+        """The check's Policy; each bad setting reported at its own line.
+
+        ``Policy`` names the first bad setting it meets; leaving that one
+        out and trying again finds the next. A problem that only the
+        default left in its place causes (a ``max_cooldown`` shorter than
+        the default cooldown) is not reported as a second one.
+        """
+        settings = {key: self.value(merged[key][1]) for key in DEFAULTS if key in merged}
+        left_out = False
+        while True:
+            try:
+                return Policy(**settings)
+            except ValueError as exc:
+                setting = str(exc).split(":", 1)[0]
+                if setting not in settings:
+                    if not left_out:
+                        self.report(self.error(f"{where}: {exc}", key_node))
+                    return None
+                self.report(self.error(f"{where}: {exc}", merged[setting][1]))
+                del settings[setting]
+                left_out = True
+
+    def timeout(self, node: object, where: str) -> float:
+        try:
+            timeout = parse_duration(self.value(node))
+        except ValueError as exc:
+            raise self.error(f"{where}: timeout: {exc}", node) from None
+        if timeout <= 0:
+            raise self.error(f"{where}: timeout must be longer than 0s", node)
+        return timeout
+
+    def description(self, node: object, where: str) -> None:
+        if not isinstance(self.value(node), str):
+            raise self.error(f"{where}: description must be a string", node)
+
+    def timeout_state(self, node: object, where: str) -> int:
+        value = self.value(node)
+        try:
+            state = states.parse(value) if isinstance(value, str) else -1
+        except ValueError:
+            state = -1
+        if state not in (states.CRITICAL, states.UNKNOWN):
+            raise self.error(f"{where}: timeout_state must be critical or unknown", node)
+        return state
 
     def builtin(
         self, fields: dict[str, tuple[object, object]], where: str
@@ -427,11 +478,7 @@ class _Reader:
         if "shell" in fields and kind != "command":
             raise self.error(f"{what}: shell: is for command: actions", fields["shell"][0])
         if kind == "command":
-            shell = False
-            if "shell" in fields:
-                shell = self.value(fields["shell"][1])
-                if not isinstance(shell, bool):
-                    raise self.error(f"{what}: shell must be true or false", fields["shell"][1])
+            shell = "shell" in fields and self.flag(fields["shell"][1], f"{what}: shell")
             value = self.value(value_node)
             if shell:
                 if not isinstance(value, str):

@@ -1,9 +1,9 @@
 """``selfheal validate [-c CONFIG]``: is the config right, before 3 a.m.?
 
 Valid: exit 0 and one summary line. Otherwise every problem found, one a
-line as ``FILE:LINE: message``, and exit 1. Each check is read on its own,
-so one broken check does not hide the next; only a problem that leaves
-nothing to read (bad YAML, no ``checks:``) stops the reading.
+line as ``FILE:LINE: message``, and exit 1. Each field of each check is
+read on its own, so one problem does not hide the next; only a problem
+that leaves nothing to read (bad YAML, no ``checks:``) stops the reading.
 
 It also warns, as ``FILE: warning: ...``, when the config could be changed
 by anyone but its owner: the config decides which commands run, possibly

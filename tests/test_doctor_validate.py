@@ -76,6 +76,54 @@ def test_validate_lists_every_problem_with_its_line(tmp_path: Path) -> None:
     ]
 
 
+MANY_IN_ONE_CHECK = f"""\
+state_dir: state
+checks:
+  web:
+    plugin: {CHECK_DUMMY} 0
+    cooldown: soon
+    colour: blue
+    heal: {{systemd: nginx, verb: --now}}
+    max_attempts: 0
+    size: large
+  db:
+    sudo: maybe
+    timeout: fast
+    timeout_state: warning
+"""
+
+
+def test_validate_lists_every_problem_within_a_check(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "selfheal.yaml", MANY_IN_ONE_CHECK)
+    result = run_selfheal("validate", "-c", config)
+    assert_no_traceback(result.stdout, result.stderr)
+    assert result.returncode == 1
+    allowed = (
+        "action_timeout, args, backoff, check, cooldown, description, grace, heal, heal_on, max_attempts,"
+        " max_cooldown, plugin, reset_after, splay, sudo, timeout, timeout_state, window"
+    )
+    assert result.stdout.splitlines() == [
+        f"{config}:5: check 'web': cooldown: not a duration: 'soon' (use e.g. 90, 90s, 15m, 6h or 7d)",
+        f"{config}:6: unknown key 'colour' in check 'web' (allowed: {allowed})",
+        f"{config}:7: check 'web': heal: verb must be a word such as restart",
+        f"{config}:8: check 'web': max_attempts: must be a whole number of at least 1, not 0",
+        f"{config}:9: unknown key 'size' in check 'web' (allowed: {allowed})",
+        f"{config}:10: check 'db' needs exactly one of 'plugin:' (a Nagios plugin) or 'check:' (a built-in)",
+        f"{config}:10: check 'db' needs a 'heal:' action",
+        f"{config}:11: check 'db': sudo must be true or false",
+        f"{config}:12: check 'db': timeout: not a duration: 'fast' (use e.g. 90, 90s, 15m, 6h or 7d)",
+        f"{config}:13: check 'db': timeout_state must be critical or unknown",
+    ]
+    # run reads the same config and stops at its first problem: one UNKNOWN line.
+    run = run_selfheal("run", "db", "-c", config, cwd=tmp_path)
+    assert_no_traceback(run.stdout, run.stderr)
+    assert run.returncode == 3
+    assert (
+        run.stdout
+        == f"SELFHEAL UNKNOWN - {config}:6: unknown key 'colour' in check 'web' (allowed: {allowed})\n"
+    )
+
+
 def test_validate_passes_a_good_config_in_one_line(tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "selfheal.yaml", BROKEN.split("  slow:")[0].replace("colour: blue\n", "")
