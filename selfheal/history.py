@@ -130,22 +130,34 @@ OPTIONS = [
 ]
 
 
+def number(event: dict[str, object], key: str) -> int | float | None:
+    """The event's figure ``key``, or None when it is missing or not a number.
+
+    A line can parse and still carry a string where a figure belongs (an
+    editor, another tool); history shows no figure rather than ``xs``.
+    """
+    value = event.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    return None
+
+
 def describe(event: dict[str, object]) -> str:
     """The event's details in a few words, for the text listing."""
     kind = event["event"]
     parts = []
-    if "attempt" in event:
+    if number(event, "attempt") is not None:
         parts.append(f"attempt {event['attempt']}")
     if kind == "attempt" and event.get("argv"):
         parts.append(" ".join(str(word) for word in event["argv"]))  # type: ignore[union-attr]
     if kind in ("action_end", "action_lost"):
         if event.get("timed_out"):
             parts.append("timed out")
-        elif event.get("exit_code") is not None:
+        elif number(event, "exit_code") is not None:
             parts.append(f"exited {event['exit_code']}")
-        if event.get("duration") is not None:
+        if number(event, "duration") is not None:
             parts.append(f"after {event['duration']}s")
-    if kind == "recovered" and event.get("time_to_recover") is not None:
+    if kind == "recovered" and number(event, "time_to_recover") is not None:
         parts.append(f"{event['time_to_recover']}s after the first heal")
     if kind == "paused" and event.get("until"):
         parts.append(f"until {event['until']}")

@@ -137,6 +137,37 @@ def test_history_lists_events_newest_last(healed: Path) -> None:
     assert json.loads(none)["events"] == []
 
 
+def test_history_shows_only_numbers_as_numbers(healed: Path) -> None:
+    recovered = next(e for e in journal_events(healed, "recovered") if e["check"] == "web")
+    ended = next(e for e in journal_events(healed, "action_end") if e["check"] == "db")
+    # Lines that parse but whose figures are not numbers (an editor, another tool).
+    with open(healed / "journal.jsonl", "a") as f:
+        for event in (
+            {**recovered, "time_to_recover": "x"},
+            {**ended, "duration": "x", "exit_code": "seven", "attempt": True},
+        ):
+            f.write(json.dumps(event) + "\n")
+    code, listing = cli("history", "--state-dir", healed)
+    assert code == 0
+    lines = listing.splitlines()
+    real, odd = [line for line in lines if " web " in line and " recovered " in line]
+    assert re.search(r"recovered\s+attempt 1, \d+(\.\d+)?s after the first heal$", real), real
+    assert re.search(r"recovered\s+attempt 1$", odd), odd
+    real, odd = [line for line in lines if " db " in line and " action_end " in line]
+    assert re.search(r"action_end\s+attempt 1, exited 7, after \d+(\.\d+)?s \(db will not start\)$", real), (
+        real
+    )
+    assert re.search(r"action_end\s+\(db will not start\)$", odd), odd
+    assert "xs" not in listing and "seven" not in listing and "True" not in listing
+    # They are events all the same, kept as written in --json, not corrupt lines.
+    data = json.loads(cli("history", "--state-dir", healed, "--json")[1])
+    assert data["skipped"] == 0
+    assert [e["time_to_recover"] for e in data["events"] if e["event"] == "recovered"][1] == "x"
+    assert [e["duration"] for e in data["events"] if e["event"] == "action_end" and e["check"] == "db"][
+        1
+    ] == "x"
+
+
 def test_history_reads_rotated_journals_and_skips_corrupt_lines(tmp_path: Path) -> None:
     state = tmp_path / "state"
     journal = state / "journal.jsonl"
