@@ -123,17 +123,10 @@ def config_path(option: str | None, env: Mapping[str, str]) -> str:
 
 
 def find_plugin(command: str, env: Mapping[str, str]) -> str | None:
-    def runnable(path: str) -> bool:
-        return os.path.isfile(path) and os.access(path, os.X_OK)
+    from selfheal.spawner import find_executable
 
-    if "/" in command:
-        return os.path.abspath(command) if runnable(command) else None
-    dirs = [*(env.get("PATH") or os.defpath).split(os.pathsep), *PLUGIN_DIRS]
-    for directory in dirs:
-        candidate = os.path.join(directory or ".", command)
-        if runnable(candidate):
-            return candidate
-    return None
+    found = find_executable(command, [*(env.get("PATH") or os.defpath).split(os.pathsep), *PLUGIN_DIRS])
+    return os.path.abspath(found) if found is not None and "/" in command else found
 
 
 def load(path: str, problems: list[ConfigError] | None = None) -> Config:

@@ -286,13 +286,9 @@ def check_items(check: CheckConfig, env: Mapping[str, str], who: str) -> list[It
 
 
 def which(program: str, path: str) -> str | None:
-    if "/" in program:
-        return program if os.access(program, os.X_OK) and os.path.isfile(program) else None
-    for directory in path.split(os.pathsep):
-        candidate = os.path.join(directory or ".", program)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
+    from selfheal.spawner import find_executable
+
+    return find_executable(program, path.split(os.pathsep))
 
 
 def sudo_item(check: CheckConfig, action: Action, executable: str, who: str) -> Item:

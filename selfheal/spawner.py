@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - other interpreters
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
 #: More plugin output than this is read and dropped, so a plugin printing
 #: megabytes neither blocks on a full pipe nor floods Nagios.
@@ -100,7 +100,10 @@ class Spawner:
         # gets a group of its own, so that our timeout kills its tree at once.
         own_group = os.getpgrp() == os.getpid()
         group = {} if own_group else {"setpgroup": 0}
-        program = argv[0] if env is None else _which(argv[0], env)
+        # A path goes to posix_spawn as it is, so its own errno is reported.
+        program = (
+            argv[0] if env is None or "/" in argv[0] else find_executable(argv[0], os.get_exec_path(env))
+        )
         if program is None:
             return PluginRun(error=f"cannot execute {argv[0]}: {os.strerror(errno.ENOENT)}")
         out_r, out_w = os.pipe()
@@ -472,15 +475,20 @@ def _wait_gone(processes: list, timeout: float) -> list:
         time.sleep(0.05)
 
 
-def _which(program: str, env: Mapping[str, str]) -> str | None:
-    """``program`` found on ``env``'s PATH, as subprocess finds it; None when it is not there."""
+def find_executable(program: str, directories: Iterable[str]) -> str | None:
+    """``program`` itself if it names a path, else the first executable file of
+    that name in ``directories``; None when it is not runnable."""
     if "/" in program:
-        return program
-    for directory in os.get_exec_path(env):  # type: ignore[arg-type]
-        candidate = os.path.join(directory, program)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        return program if _runnable(program) else None
+    for directory in directories:
+        candidate = os.path.join(directory or ".", program)
+        if _runnable(candidate):
             return candidate
     return None
+
+
+def _runnable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
 def _kill_pid(pid: int, signal: int) -> None:
