@@ -278,21 +278,6 @@ def write_metrics(path: str, state_dir: str) -> None:
     """Write the textfile atomically: node_exporter never reads half of it."""
     import time
 
-    text = metrics_text(state_dir, time.time()).encode()
-    directory, name = os.path.split(path)
-    # A dot file: the textfile collector reads only *.prom.
-    temp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    try:
-        try:
-            os.write(fd, text)
-            os.fchmod(fd, 0o644)
-        finally:
-            os.close(fd)
-        os.rename(temp, path)
-    except OSError:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    from selfheal.state import replace_file
+
+    replace_file(path, metrics_text(state_dir, time.time()).encode())

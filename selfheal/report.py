@@ -192,23 +192,12 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
 
 def write_atomically(path: str, text: str) -> None:
     """Temp file in the same dir, then rename: a reader never sees half a page."""
-    import os
-    import tempfile
-
     from selfheal.errors import SelfhealError
+    from selfheal.state import replace_file
 
-    directory = os.path.dirname(os.path.abspath(path))
     try:
-        fd, temp = tempfile.mkstemp(prefix=".selfheal-report-", dir=directory)
+        replace_file(path, text.encode("utf-8"))
     except OSError as exc:
-        raise SelfhealError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except OSError as exc:
-        os.unlink(temp)
         raise SelfhealError(f"cannot write {path}: {exc.strerror}") from None
 
 

@@ -321,6 +321,33 @@ class StateDir:
         return fd
 
 
+def replace_file(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Replace a file outside the state dir (metrics textfile, report page)
+    through a temp file beside it, so a reader never sees half of it.
+
+    The temp name is a dot file: the textfile collector reads only
+    ``*.prom``. Raises OSError.
+    """
+    directory, name = os.path.split(path)
+    temp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)  # whatever the umask
+        finally:
+            os.close(fd)
+        os.rename(temp, path)
+    except OSError:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
 def open_regular(
     path: str,
     flags: int,
