@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import sys
 
-from selfheal import __version__, states
+from selfheal import __version__
 from selfheal.cli import (
     WRAP_OPTIONS,
     Usage,
@@ -34,7 +34,8 @@ from selfheal.cli import (
     plugin_timeout,
     unknown,
 )
-from selfheal.errors import ConfigError, SelfhealError
+from selfheal.core import states
+from selfheal.core.errors import ConfigError, SelfhealError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,9 +43,9 @@ if TYPE_CHECKING:
     from re import Pattern
     from typing import TextIO
 
-    from selfheal.actions import Action
-    from selfheal.config import CheckConfig, Config
-    from selfheal.policy import Policy
+    from selfheal.config.loader import CheckConfig, Config
+    from selfheal.core.actions import Action
+    from selfheal.core.policy import Policy
 
 #: (names, dest, kind, metavar, help) as in ``selfheal.cli``; kind is
 #: ``flag``, ``count`` or ``value``.
@@ -231,7 +232,7 @@ class Values:
         text = self.text(dest)
         if text is None:
             return default
-        from selfheal.durations import parse_duration
+        from selfheal.core.durations import parse_duration
 
         try:
             return parse_duration(text)
@@ -350,7 +351,7 @@ def main(
                 modes = " or ".join(values.labels[m] for m in spec.modes)
                 raise Usage(f"{values.labels[dest]} only goes with {modes}")
         if raw["name"] is not None:
-            from selfheal.state import check_name
+            from selfheal.edges.store import check_name
 
             try:
                 name = check_name(str(raw["name"]))
@@ -390,7 +391,7 @@ def main(
 
 
 def command_heal(raw: dict[str, object]) -> Action:
-    from selfheal.actions import Command
+    from selfheal.core.actions import Command
 
     text = str(raw["heal"])
     if not text.strip():
@@ -402,7 +403,7 @@ def command_heal(raw: dict[str, object]) -> Action:
 
 
 def state_dir(option: object, env: Mapping[str, str], configured: str | None) -> str:
-    from selfheal.state import resolve_state_dir
+    from selfheal.edges.store import resolve_state_dir
 
     return resolve_state_dir(option, env, configured)  # type: ignore[arg-type]
 

@@ -268,7 +268,7 @@ def kill(values: Values, out: TextIO) -> int:
         except psutil.Error:
             continue
     if values.flag("dry_run"):
-        from selfheal.spawner import tree_of
+        from selfheal.edges.spawner import tree_of
 
         for process in targets:
             for member in tree_of(process):
@@ -278,7 +278,7 @@ def kill(values: Values, out: TextIO) -> int:
             f"dry run: {len(targets)} processes {match.describe()} would be terminated with their children{then}\n"
         )
         return 0
-    from selfheal.spawner import kill_trees
+    from selfheal.edges.spawner import kill_trees
 
     killed, survivors = kill_trees(targets, float(wait or 0))
     out.write(

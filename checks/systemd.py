@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import TextIO
 
-    from selfheal.spawner import PluginRun
+    from selfheal.edges.spawner import PluginRun
 
 PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "Result", "NRestarts")
 STATES = {
@@ -73,7 +73,7 @@ def show(unit: str, timeout: float, env: Mapping[str, str] | None = None) -> dic
 
 def systemctl(argv: list[str], timeout: float, env: Mapping[str, str] | None) -> PluginRun:
     """Run systemctl through the spawner, which kills it (and its children) at the timeout."""
-    from selfheal.spawner import Spawner
+    from selfheal.edges.spawner import Spawner
 
     return Spawner().run_plugin(argv, timeout, env)
 

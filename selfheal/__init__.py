@@ -17,10 +17,10 @@ __all__ = ["Check", "Command", "InitScript", "Policy", "Systemd", "__version__"]
 
 _LAZY = {
     "Check": "selfheal.check",
-    "Command": "selfheal.actions",
-    "InitScript": "selfheal.actions",
-    "Policy": "selfheal.policy",
-    "Systemd": "selfheal.actions",
+    "Command": "selfheal.core.actions",
+    "InitScript": "selfheal.core.actions",
+    "Policy": "selfheal.core.policy",
+    "Systemd": "selfheal.core.actions",
 }
 
 

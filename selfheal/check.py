@@ -22,11 +22,11 @@ import os
 
 import nagiosplugin
 
-from selfheal import output
-from selfheal.actions import Action, Command
+from selfheal.core import output
+from selfheal.core.actions import Action, Command
+from selfheal.core.policy import Policy
+from selfheal.edges.store import check_name, resolve_state_dir
 from selfheal.engine import Healer, Outcome
-from selfheal.policy import Policy
-from selfheal.state import check_name, resolve_state_dir
 
 _STATES = {0: nagiosplugin.Ok, 1: nagiosplugin.Warn, 2: nagiosplugin.Critical, 3: nagiosplugin.Unknown}
 

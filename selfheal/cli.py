@@ -13,18 +13,19 @@ from __future__ import annotations
 import os
 import sys
 
-from selfheal import __version__, states
-from selfheal.errors import SelfhealError
+from selfheal import __version__
+from selfheal.core import states
+from selfheal.core.errors import SelfhealError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import TextIO
 
+    from selfheal.core.output import PluginOutput
+    from selfheal.core.policy import Policy
+    from selfheal.edges.spawner import PluginRun
     from selfheal.engine import Healer
-    from selfheal.output import PluginOutput
-    from selfheal.policy import Policy
-    from selfheal.spawner import PluginRun
 
 USAGE = """\
 usage: selfheal run NAME [-c CONFIG] [--dry-run] [--downtime N] [-t SECONDS] [-v]
@@ -200,11 +201,11 @@ def main(
         if command == "wrap":
             return cmd_wrap(rest, env, out)
         if command in OPERATING_COMMANDS:
-            from selfheal.ops import dispatch
+            from selfheal.commands.common import dispatch
 
             return dispatch(command, rest, env, out)
         if command == "demo":
-            from selfheal.demo import demo
+            from selfheal.commands.demo import demo
 
             return demo(rest, out)
         raise Usage(f"unknown command {command!r}; try 'selfheal -h'")
@@ -226,7 +227,7 @@ def internal_error(out: TextIO, name: str, exc: Exception, verbose: int) -> int:
 
 
 def unknown(out: TextIO, name: str, message: str) -> int:
-    from selfheal.output import clean
+    from selfheal.core.output import clean
 
     out.write(f"{name.upper()} UNKNOWN - {clean(message)}\n")
     return states.UNKNOWN
@@ -299,7 +300,7 @@ def number(values: Mapping[str, object], dest: str, option: str) -> float | None
     text = values.get(dest)
     if text is None:
         return None
-    from selfheal.durations import parse_duration
+    from selfheal.core.durations import parse_duration
 
     try:
         return parse_duration(text)
@@ -339,8 +340,8 @@ def cmd_run(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
     if len(positional) != 1:
         raise Usage("run needs exactly one check NAME: selfheal run NAME [-c CONFIG]")
     name = positional[0]
-    from selfheal import config_cache
-    from selfheal.config import config_path
+    from selfheal.config import cache as config_cache
+    from selfheal.config.loader import config_path
     from selfheal.engine import Healer
 
     cfg, state_dir = config_cache.load(
@@ -372,8 +373,8 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         raise Usage("wrap needs the plugin to run after --: selfheal wrap --heal 'CMD' -- PLUGIN [ARGS]")
     if not values["heal"] or not str(values["heal"]).strip():
         raise Usage("wrap needs --heal 'CMD ARGS'")
+    from selfheal.edges.store import check_name, resolve_state_dir
     from selfheal.engine import Healer
-    from selfheal.state import check_name, resolve_state_dir
 
     name = str(values["name"] or os.path.basename(plugin[0]))
     try:
@@ -384,7 +385,7 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
     heal_text, sudo, shell = str(values["heal"]), bool(values["sudo"]), bool(values["shell"])
 
     def build_heal() -> object:
-        from selfheal.actions import Command
+        from selfheal.core.actions import Command
 
         try:
             return Command(heal_text, sudo=sudo, shell=shell)
@@ -416,7 +417,7 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
 
 def heal_policy(values: dict[str, object]) -> tuple[Policy, int]:
     """The healing policy and timeout state from the ``wrap`` options (shared with the built-in checks)."""
-    from selfheal.policy import Policy
+    from selfheal.core.policy import Policy
 
     settings: dict[str, object] = {}
     for dest in ("cooldown", "max_cooldown", "window", "reset_after", "action_timeout", "grace", "splay"):
@@ -455,7 +456,7 @@ def heal_plugin(
     out: TextIO,
 ) -> int:
     """Run the plugin, let the healer decide, print the plugin output."""
-    from selfheal import output
+    from selfheal.core import output
 
     depth = downtime(values)
     run = healer.spawner.run_plugin(plugin, timeout)
@@ -480,7 +481,7 @@ def interpret(
     run: PluginRun, plugin: list[str], timeout: float, timeout_state: int
 ) -> tuple[int, PluginOutput]:
     """A plugin's state and parsed output, UNKNOWN when it did not behave."""
-    from selfheal import output
+    from selfheal.core import output
 
     parsed = output.parse(run.stdout.decode("utf-8", "replace"))
     program = os.path.basename(plugin[0])

@@ -20,21 +20,21 @@ from __future__ import annotations
 import os
 import time
 
-from selfheal import states
-from selfheal.decision import Decision, count_attempts, decide
-from selfheal.errors import StateError
-from selfheal.policy import KILL_GRACE
-from selfheal.record import CorruptRecord, Record
-from selfheal.state import LOCK_TIMEOUT, Locked, StateDir
+from selfheal.core import states
+from selfheal.core.decision import Decision, count_attempts, decide
+from selfheal.core.errors import StateError
+from selfheal.core.policy import KILL_GRACE
+from selfheal.core.record import CorruptRecord, Record
+from selfheal.edges.store import LOCK_TIMEOUT, Locked, StateDir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from selfheal.actions import Action
-    from selfheal.journal import Journal
-    from selfheal.policy import Policy
-    from selfheal.spawner import Spawner
+    from selfheal.core.actions import Action
+    from selfheal.core.policy import Policy
+    from selfheal.edges.journal import Journal
+    from selfheal.edges.spawner import Spawner
 
 
 #: How long a CRITICAL run holds out for the lock before it reads the
@@ -93,7 +93,7 @@ class Healer:
     @property
     def spawner(self) -> Spawner:
         if self._spawner is None:
-            from selfheal.spawner import Spawner
+            from selfheal.edges.spawner import Spawner
 
             self._spawner = Spawner()
         return self._spawner
@@ -345,7 +345,7 @@ class Healer:
         return self._outcome(decision, record, now, details)
 
     def _new_journal(self) -> Journal:
-        from selfheal.journal import Journal
+        from selfheal.edges.journal import Journal
 
         outputs = None
         if self.outputs:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 
-from selfheal.journal import EVENT_TYPES
+from selfheal.edges.journal import EVENT_TYPES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -101,9 +101,9 @@ def config_outputs(env: Mapping[str, str], state_dir: str) -> dict[str, object]:
     file lists the records of one state dir, so a wrap with a state dir of
     its own leaves it alone rather than replace it with its own records.
     """
-    from selfheal import config
-    from selfheal.errors import SelfhealError
-    from selfheal.state import resolve_state_dir
+    from selfheal.config import loader as config
+    from selfheal.core.errors import SelfhealError
+    from selfheal.edges.store import resolve_state_dir
 
     path = config.config_path(None, env)
     if not os.path.exists(path):
@@ -154,7 +154,7 @@ def syslog_message(settings: Mapping[str, str], entry: Mapping[str, object]) -> 
     import json
     import time
 
-    from selfheal.history import describe
+    from selfheal.commands.history import describe
 
     priority = FACILITIES[settings["facility"]] * 8 + severity(entry)
     stamp = time.strftime("%b %d %H:%M:%S", time.localtime())
@@ -203,9 +203,9 @@ def run_hook(argv: list[str], entry: Mapping[str, object], state_dir: str) -> No
     """Start the on_event command detached, the event as JSON on its stdin."""
     import json
 
-    from selfheal.errors import StateError
-    from selfheal.spawner import Spawner
-    from selfheal.state import open_regular
+    from selfheal.core.errors import StateError
+    from selfheal.edges.spawner import Spawner
+    from selfheal.edges.store import open_regular
 
     payload = (json.dumps(entry, default=str) + "\n").encode("utf-8", "replace")
     log = os.path.join(state_dir, "on_event.log")
@@ -242,9 +242,9 @@ METRICS = [
 
 def metrics_text(state_dir: str, now: float) -> str:
     """Every check's record in the Prometheus text exposition format."""
-    from selfheal.errors import StateError
-    from selfheal.record import CorruptRecord
-    from selfheal.state import StateDir, check_name
+    from selfheal.core.errors import StateError
+    from selfheal.core.record import CorruptRecord
+    from selfheal.edges.store import StateDir, check_name
 
     records = []
     with StateDir.open(state_dir, create=False) as directory:
@@ -278,6 +278,6 @@ def write_metrics(path: str, state_dir: str) -> None:
     """Write the textfile atomically: node_exporter never reads half of it."""
     import time
 
-    from selfheal.state import replace_file
+    from selfheal.edges.store import replace_file
 
     replace_file(path, metrics_text(state_dir, time.time()).encode())

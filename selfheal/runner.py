@@ -12,11 +12,11 @@ import os
 import sys
 import time
 
-from selfheal import jsonio
-from selfheal.errors import SelfhealError
-from selfheal.journal import iso_utc
-from selfheal.spawner import Spawner
-from selfheal.state import StateDir
+from selfheal.core import jsonio
+from selfheal.core.errors import SelfhealError
+from selfheal.edges.journal import iso_utc
+from selfheal.edges.spawner import Spawner
+from selfheal.edges.store import StateDir
 
 #: The runner is in no hurry: it may wait this long for the record's lock.
 RUNNER_LOCK_TIMEOUT = 30.0
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     log("attempt no longer in the record (reset?); journaling only")
             prune_logs(state_dir, name)
-        from selfheal.journal import Journal
+        from selfheal.edges.journal import Journal
 
         outputs = None
         if spec.get("outputs"):
@@ -131,7 +131,7 @@ def last_line(path: object) -> str | None:
     """The last line the action printed, as the journal's reason."""
     if not isinstance(path, str):
         return None
-    from selfheal.state import open_regular
+    from selfheal.edges.store import open_regular
 
     try:
         fd = open_regular(path, os.O_RDONLY)

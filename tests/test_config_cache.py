@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import run_selfheal
 
-from selfheal import config as configuration
-from selfheal import config_cache
-from selfheal.errors import ConfigError
+from selfheal.config import cache as config_cache
+from selfheal.config import loader as configuration
+from selfheal.core.errors import ConfigError
 
 CONFIG = """\
 state_dir: {state}
@@ -172,7 +172,7 @@ def test_a_cache_naming_a_foreign_class_is_refused():
     with pytest.raises(config_cache.Uncacheable):
         config_cache.decode(encoded)
     with pytest.raises(config_cache.Uncacheable):
-        config_cache.decode(("object", "selfheal.actions", "shellwords.split", []))
+        config_cache.decode(("object", "selfheal.core.actions", "shellwords.split", []))
 
 
 def test_a_symlinked_cache_is_not_followed(setup, tmp_path):

@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from selfheal import states
-from selfheal.decision import SPAWN_LIMIT, decide
-from selfheal.policy import Policy
-from selfheal.record import RECORD_VERSION, Attempt, CorruptRecord, Record
+from selfheal.core import states
+from selfheal.core.decision import SPAWN_LIMIT, decide
+from selfheal.core.policy import Policy
+from selfheal.core.record import RECORD_VERSION, Attempt, CorruptRecord, Record
 
 NAME = "nginx"
 ACTION = "systemctl restart nginx"

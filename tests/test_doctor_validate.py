@@ -327,7 +327,16 @@ def run_as(user: str, lib: Path, *args: object, cwd: Path) -> subprocess.Complet
         if not python:
             continue
         probe = subprocess.run(
-            ["runuser", "-u", user, "--", python, "-s", "-c", "import selfheal.doctor, yaml, psutil"],
+            [
+                "runuser",
+                "-u",
+                user,
+                "--",
+                python,
+                "-s",
+                "-c",
+                "import selfheal.commands.doctor, yaml, psutil",
+            ],
             env=env,
             cwd=cwd,
             capture_output=True,

@@ -15,11 +15,11 @@ from pathlib import Path
 from conftest import journal_events, wait_for
 
 from selfheal import hooks
-from selfheal.actions import Command
+from selfheal.core.actions import Command
+from selfheal.core.policy import Policy
+from selfheal.core.record import Record
+from selfheal.edges.store import StateDir
 from selfheal.engine import Healer
-from selfheal.policy import Policy
-from selfheal.record import Record
-from selfheal.state import StateDir
 
 
 def lock_is_free(state: Path, name: str) -> bool:
@@ -77,7 +77,7 @@ def test_the_attempt_is_on_disk_before_the_runner_starts_and_only_the_pid_write_
     """Recorded first means durable first: the rename of the record holding
     the attempt is fsynced (the dir) before the runner is spawned. Only the
     second write, the runner's pid, skips that fsync, while Nagios waits."""
-    from selfheal.spawner import Spawner
+    from selfheal.edges.spawner import Spawner
 
     state = tmp_path / "state"
     steps: list[str] = []

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from selfheal.record import Attempt, Record
-from selfheal.state import StateDir
+from selfheal.core.record import Attempt, Record
+from selfheal.edges.store import StateDir
 from tests.conftest import CHECK_DUMMY
 
 ROOT = Path(__file__).resolve().parent.parent

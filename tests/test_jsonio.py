@@ -1,4 +1,4 @@
-"""``selfheal.jsonio`` reads and writes exactly what ``json`` does."""
+"""``selfheal.core.jsonio`` reads and writes exactly what ``json`` does."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from selfheal import jsonio
-from selfheal.record import Attempt, Record
+from selfheal.core import jsonio
+from selfheal.core.record import Attempt, Record
 
 
 def random_value(rng: random.Random, depth: int = 0) -> object:

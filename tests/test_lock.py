@@ -18,8 +18,8 @@ from pathlib import Path
 import filelock
 import pytest
 
-from selfheal.errors import StateError
-from selfheal.state import StateDir
+from selfheal.core.errors import StateError
+from selfheal.edges.store import StateDir
 
 
 def hold_in_child(code: str, ready: Path) -> subprocess.Popen[bytes]:

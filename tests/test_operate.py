@@ -91,7 +91,7 @@ def test_status_json_agrees_with_the_journal(healed: Path) -> None:
     assert db["last_heal"]["ended"][:19] == end["ts"][:19]
     assert db["cooldown"] == 3600
     assert db["next_attempt"]["verdict"] == "cooldown"
-    from selfheal.history import parse_ts
+    from selfheal.commands.history import parse_ts
 
     assert abs(parse_ts(db["next_attempt"]["after"]) - (parse_ts(end["ts"]) + 3600)) < 1
 

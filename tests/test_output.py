@@ -1,6 +1,6 @@
 """The Nagios plugin output format: parsing a wrapped plugin, writing ours."""
 
-from selfheal import output, states
+from selfheal.core import output, states
 
 
 def test_parse_text_perfdata_long_output_and_multiline_perfdata():

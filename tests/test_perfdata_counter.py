@@ -14,11 +14,11 @@ from pathlib import Path
 
 from conftest import CHECK_DUMMY, assert_no_traceback, run_selfheal
 
-from selfheal.record import Attempt, Record
-from selfheal.state import StateDir
+from selfheal.core.record import Attempt, Record
+from selfheal.edges.store import StateDir
 
 HOLDER = (
-    "import sys, time\nfrom selfheal.state import StateDir\n"
+    "import sys, time\nfrom selfheal.edges.store import StateDir\n"
     "with StateDir.open(sys.argv[1]) as d, d.lock('web'):\n"
     "    print('held', flush=True); time.sleep(60)\n"
 )

@@ -15,7 +15,7 @@ import time
 
 import psutil
 
-from selfheal.spawner import Spawner, proc_stat
+from selfheal.edges.spawner import Spawner, proc_stat
 
 
 def test_start_time_equals_psutils():

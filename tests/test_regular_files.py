@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import CHECK_DUMMY, assert_no_traceback, clean_env, run_selfheal, write_script
 
-from selfheal.errors import StateError
-from selfheal.state import StateDir
+from selfheal.core.errors import StateError
+from selfheal.edges.store import StateDir
 
 #: A hang is a failure; a prompt run takes well under a second.
 PROMPT = 20
@@ -57,8 +57,8 @@ def test_a_fifo_attempt_log_refuses_the_heal_without_blocking(tmp_path):
     code = textwrap.dedent(f"""
         import functools
         from selfheal import engine
-        from selfheal.actions import Command
-        from selfheal.policy import Policy
+        from selfheal.core.actions import Command
+        from selfheal.core.policy import Policy
         engine.decide = functools.partial(engine.decide, attempt_id="a1")
         outcome = engine.Healer("web", Command([{str(heal)!r}]), Policy(), {str(state)!r}).handle(2)
         print(outcome.decision.row, outcome.note)

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from conftest import assert_no_traceback, journal_events, read_record, run_selfheal, wait_for
 
-from selfheal import states
-from selfheal.actions import Command
+from selfheal.core import states
+from selfheal.core.actions import Command
+from selfheal.core.policy import Policy
 from selfheal.engine import Healer
-from selfheal.policy import Policy
 
 DAY = 86400
 #: Midnight UTC four days ago: day 1 of the sequence, inside --since 30d.
@@ -229,7 +229,7 @@ def test_report_html_is_self_contained_and_loads_in_chromium(journal: Path, tmp_
 
 def test_report_html_marks_a_script_error(tmp_path: Path) -> None:
     """The counter-check: a broken page is caught by the same markers."""
-    from selfheal.report_html import render_html
+    from selfheal.commands.report_html import render_html
 
     broken = render_html(
         {"checks": [], "days": None, "since": None, "until": "x", "journal": "j", "skipped": 0}

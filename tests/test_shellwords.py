@@ -1,4 +1,4 @@
-"""``selfheal.shellwords`` splits and quotes exactly as ``shlex`` does.
+"""``selfheal.core.shellwords`` splits and quotes exactly as ``shlex`` does.
 
 The heal command is parsed by it, so it is compared with shlex on every
 tricky case we know and on thousands of generated strings.
@@ -9,7 +9,7 @@ import shlex
 
 import pytest
 
-from selfheal import shellwords
+from selfheal.core import shellwords
 
 CASES = [
     "",

@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from selfheal.errors import StateError
-from selfheal.record import Attempt, Record
-from selfheal.state import StateDir, check_name, resolve_state_dir
+from selfheal.core.errors import StateError
+from selfheal.core.record import Attempt, Record
+from selfheal.edges.store import StateDir, check_name, resolve_state_dir
 
 
 def test_created_0700_and_record_round_trip(tmp_path):
@@ -98,8 +98,8 @@ def test_lock_times_out_with_a_state_error(tmp_path):
         import sys
 
         code = (
-            "from selfheal.state import StateDir\n"
-            "from selfheal.errors import StateError\n"
+            "from selfheal.edges.store import StateDir\n"
+            "from selfheal.core.errors import StateError\n"
             f"d = StateDir.open({str(tmp_path / 's')!r})\n"
             "try:\n"
             "    d.lock('web', 0.3).__enter__()\n"

@@ -17,13 +17,13 @@ import time
 
 import pytest
 
-from selfheal import states
-from selfheal.actions import Command
+from selfheal.core import states
+from selfheal.core.actions import Command
+from selfheal.core.policy import Policy
+from selfheal.core.record import Attempt, Record
+from selfheal.edges.spawner import Spawner
+from selfheal.edges.store import StateDir
 from selfheal.engine import Healer
-from selfheal.policy import Policy
-from selfheal.record import Attempt, Record
-from selfheal.spawner import Spawner
-from selfheal.state import StateDir
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_a_run_waiting_for_the_lock_answers_once_the_heal_is_recorded(tmp_path, 
             textwrap.dedent(
                 f"""
                 import os, time
-                from selfheal.state import StateDir
+                from selfheal.edges.store import StateDir
                 with StateDir.open({str(state)!r}) as d, d.lock("web"):
                     open({str(ready)!r}, "w").close()
                     while not os.path.exists({str(release)!r}):

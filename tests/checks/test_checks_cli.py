@@ -231,9 +231,9 @@ def test_a_probe_past_the_timeout_is_unknown_by_default() -> None:
 
 
 def test_timeout_state_critical_heals(tmp_path: Path) -> None:
-    from selfheal.actions import Command
     from selfheal.checks.plugin import Healing
-    from selfheal.policy import Policy
+    from selfheal.core.actions import Command
+    from selfheal.core.policy import Policy
 
     out = io.StringIO()
     healing = Healing(Command(["true"]), Policy(), str(tmp_path / "s"), None, True, 0)

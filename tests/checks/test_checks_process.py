@@ -201,10 +201,15 @@ def test_rss_and_cpu_of_the_largest_process(spawned: Spawned) -> None:
 def test_kill_terminates_the_whole_tree_then_restarts(spawned: Spawned, tmp_path: Path) -> None:
     marker = f"tree-{spawned.name}"
     # A parent that ignores SIGTERM (so SIGKILL is needed) with two children.
+    # It blocks in the shell's own read on a FIFO: a polling loop would
+    # start short-lived children of its own, and the count of the tree
+    # would depend on whether one happened to be alive.
+    fifo = tmp_path / "block"
+    os.mkfifo(fifo)
     tree = spawned.start(
         "/bin/sh",
         "-c",
-        f'trap "" TERM; "{spawned.binary}" 300 & "{spawned.binary}" 301 & while :; do sleep 0.2; done',
+        f'trap "" TERM; "{spawned.binary}" 300 & "{spawned.binary}" 301 & exec 3<>"{fifo}"; read x <&3',
         marker,
     )
     wait_for(

@@ -21,7 +21,7 @@ from conftest import run_selfheal
 
 from e2e.conftest import need, need_executable
 from e2e.daemons import CHECK_NRPE, ICINGA2, NAGIOS4, NRPE, PLUGIN_DIR, RUN_AS, RUNUSER, Deployment, Nrpe
-from selfheal import config
+from selfheal.config import loader as config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 #: The object files of Debian's stock Nagios the example builds on, and

@@ -1,7 +1,7 @@
 """A toy HTTP service with a start script that writes a pidfile.
 
 The same service the ``selfheal demo`` heals (its source is reused from
-``selfheal.demo``), laid out as an operator's service would be: a start
+``selfheal.commands.demo``), laid out as an operator's service would be: a start
 script that starts the daemon detached and returns once it answers, and a
 pidfile. It runs as the ``nagios`` user, which is the user the heal runs
 as under Nagios.
@@ -18,7 +18,7 @@ from pathlib import Path
 from conftest import process_gone, wait_for
 
 from e2e.daemons import RUN_AS, RUNUSER, free_port, give_to_nagios
-from selfheal.demo import SERVICE, START
+from selfheal.commands.demo import SERVICE, START
 
 
 class ToyService:

@@ -208,7 +208,7 @@ def held_lock_run(tmp_path: Path, record: dict[str, object]) -> tuple[subprocess
 
     from conftest import CHECK_DUMMY, run_selfheal
 
-    from selfheal.state import StateDir
+    from selfheal.edges.store import StateDir
 
     state = tmp_path / "state"
     marker = tmp_path / "healed"
@@ -218,7 +218,7 @@ def held_lock_run(tmp_path: Path, record: dict[str, object]) -> tuple[subprocess
         holder = subprocess.Popen(
             [
                 sys.executable, "-c",
-                "import sys, time\nfrom selfheal.state import StateDir\n"
+                "import sys, time\nfrom selfheal.edges.store import StateDir\n"
                 "with StateDir.open(sys.argv[1]) as d, d.lock('held'):\n"
                 "    print('held', flush=True); time.sleep(60)\n",
                 str(state),

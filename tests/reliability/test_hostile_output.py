@@ -20,7 +20,7 @@ import pytest
 from conftest import assert_no_traceback, process_gone, run_selfheal, wait_for, write_script
 from harness import figure
 
-from selfheal.output import MAX_LINE, MAX_OUTPUT
+from selfheal.core.output import MAX_LINE, MAX_OUTPUT
 
 #: A perfdata item as the plugin guidelines define it:
 #: 'label'=value[UOM];[warn];[crit];[min];[max]

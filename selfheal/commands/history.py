@@ -15,8 +15,8 @@ import json
 import os
 import time
 
-from selfheal import ops
-from selfheal.errors import SelfhealError
+from selfheal.commands import common as ops
+from selfheal.core.errors import SelfhealError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def journal_files(path: str) -> list[str]:
 
 
 def _lines(path: str) -> Iterator[bytes]:
-    from selfheal.state import open_regular
+    from selfheal.edges.store import open_regular
 
     try:
         fd = open_regular(path, os.O_RDONLY, shown=f"journal {path}")
@@ -173,7 +173,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     values, name = ops.parse_name(command, args, OPTIONS, out)
     site = ops.Site(values, env)
     if name is not None:
-        from selfheal.state import check_name
+        from selfheal.edges.store import check_name
 
         try:
             check_name(name)

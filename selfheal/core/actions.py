@@ -9,7 +9,7 @@ argument ``systemctl`` rejects.
 
 from __future__ import annotations
 
-from selfheal import shellwords
+from selfheal.core import shellwords
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: keep the import off the plugin's path

@@ -19,16 +19,16 @@ from __future__ import annotations
 import os
 import stat
 
-from selfheal import ops
-from selfheal.errors import SelfhealError, StateError
+from selfheal.commands import common as ops
+from selfheal.core.errors import SelfhealError, StateError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import TextIO
 
-    from selfheal.actions import Action
-    from selfheal.config import CheckConfig
+    from selfheal.config.loader import CheckConfig
+    from selfheal.core.actions import Action
 
 OPTIONS = [ops.JSON_OPTION, *ops.SITE_OPTIONS, *ops.HELP_OPTIONS]
 #: sudo's usual secure_path: where sudo finds a heal's executable.
@@ -115,7 +115,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
 
 
 def state_dir_item(path: str, who: str, group: str) -> Item:
-    from selfheal.state import StateDir
+    from selfheal.edges.store import StateDir
 
     create = f"install -d -o {who} -g {group} -m 0700 {path}"
     if not os.path.lexists(path):
@@ -140,7 +140,7 @@ def state_dir_item(path: str, who: str, group: str) -> Item:
         else:
             fix = f"chown {who}:{group} {path} && chmod 0700 {path}"
         return Item("state dir", False, str(exc), fix)
-    from selfheal.trust import state_dir_writers
+    from selfheal.config.trust import state_dir_writers
 
     findings = state_dir_writers(path)
     if findings:
@@ -149,7 +149,7 @@ def state_dir_item(path: str, who: str, group: str) -> Item:
 
 
 def finding_item(what: str, finding: str) -> Item:
-    """A FAIL from a selfheal.trust finding, ``WHY: run: FIX``."""
+    """A FAIL from a selfheal.config.trust finding, ``WHY: run: FIX``."""
     why, _, fix = finding.rpartition(": run: ")
     return Item(what, False, why or finding, fix or None)
 
@@ -160,7 +160,7 @@ def config_item(path: str) -> Item:
     What ``run`` refuses outright stops doctor earlier, when the config is
     loaded; this reports the milder findings.
     """
-    from selfheal.trust import config_writers
+    from selfheal.config.trust import config_writers
 
     warnings = config_writers(path)[1]
     if warnings:
@@ -245,7 +245,7 @@ def output_items(outputs: Mapping[str, object], env: Mapping[str, str], who: str
 
 
 def check_items(check: CheckConfig, env: Mapping[str, str], who: str) -> list[Item]:
-    from selfheal.config import find_plugin
+    from selfheal.config.loader import find_plugin
 
     items = []
     if check.plugin is not None:
@@ -286,14 +286,14 @@ def check_items(check: CheckConfig, env: Mapping[str, str], who: str) -> list[It
 
 
 def which(program: str, path: str) -> str | None:
-    from selfheal.spawner import find_executable
+    from selfheal.edges.spawner import find_executable
 
     return find_executable(program, path.split(os.pathsep))
 
 
 def sudo_item(check: CheckConfig, action: Action, executable: str, who: str) -> Item:
     """``sudo -n -l ARGV``: allowed without a password (-n) for this user?"""
-    from selfheal.spawner import Spawner
+    from selfheal.edges.spawner import Spawner
 
     words = ["/bin/sh", "-c", action.words[0]] if action.shell else [executable, *action.words[1:]]
     rule = f"{who} ALL=(root) NOPASSWD: {' '.join(words)}"

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import time
 
-from selfheal import ops
-from selfheal.history import read_journal
+from selfheal.commands import common as ops
+from selfheal.commands.history import read_journal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
 
         text = json.dumps(data, indent=2) + "\n"
     elif form == "html":
-        from selfheal.report_html import render_html
+        from selfheal.commands.report_html import render_html
 
         text = render_html(data)
     else:
@@ -192,8 +192,8 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
 
 def write_atomically(path: str, text: str) -> None:
     """Temp file in the same dir, then rename: a reader never sees half a page."""
-    from selfheal.errors import SelfhealError
-    from selfheal.state import replace_file
+    from selfheal.core.errors import SelfhealError
+    from selfheal.edges.store import replace_file
 
     try:
         replace_file(path, text.encode("utf-8"))
@@ -202,7 +202,7 @@ def write_atomically(path: str, text: str) -> None:
 
 
 def duration_text(seconds: float | None) -> str:
-    from selfheal.durations import format_duration
+    from selfheal.core.durations import format_duration
 
     return "-" if seconds is None else format_duration(seconds)
 

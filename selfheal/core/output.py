@@ -11,7 +11,7 @@ wrapped plugin's output that way and writes its own as::
 
 from __future__ import annotations
 
-from selfheal import states
+from selfheal.core import states
 
 MAX_LINE = 4096
 #: The most selfheal prints, in bytes: what NRPE (protocol 3, NRPE 3.0 and

@@ -15,26 +15,26 @@ from __future__ import annotations
 import os
 import time
 
-from selfheal import states
 from selfheal.cli import Usage, common_flags, parse_options
-from selfheal.errors import SelfhealError
+from selfheal.core import states
+from selfheal.core.errors import SelfhealError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import TextIO
 
-    from selfheal.config import Config
+    from selfheal.config.loader import Config
 
 COMMANDS = {
-    "status": "selfheal.status",
-    "history": "selfheal.history",
-    "report": "selfheal.report",
-    "reset": "selfheal.control",
-    "pause": "selfheal.control",
-    "resume": "selfheal.control",
-    "validate": "selfheal.validate",
-    "doctor": "selfheal.doctor",
+    "status": "selfheal.commands.status",
+    "history": "selfheal.commands.history",
+    "report": "selfheal.commands.report",
+    "reset": "selfheal.commands.control",
+    "pause": "selfheal.commands.control",
+    "resume": "selfheal.commands.control",
+    "validate": "selfheal.commands.validate",
+    "doctor": "selfheal.commands.doctor",
 }
 
 CONFIG_OPTION = (
@@ -112,8 +112,8 @@ class Site:
     def __init__(
         self, values: Mapping[str, object], env: Mapping[str, str], need_config: bool = False
     ) -> None:
-        from selfheal import config as configuration
-        from selfheal.state import resolve_state_dir
+        from selfheal.config import loader as configuration
+        from selfheal.edges.store import resolve_state_dir
 
         explicit = values.get("config") or env.get("SELFHEAL_CONFIG")
         path = configuration.config_path(values.get("config"), env)  # type: ignore[arg-type]
@@ -133,7 +133,7 @@ class Site:
 
     def recorded(self) -> list[str]:
         """Checks with a record in the state dir."""
-        from selfheal.state import check_name
+        from selfheal.edges.store import check_name
 
         try:
             entries = os.listdir(self.state_dir)
@@ -164,7 +164,7 @@ class Site:
 
     def policy(self, name: str, record: object = None) -> object:
         """The configured policy, else the one the last attempt recorded."""
-        from selfheal.policy import Policy
+        from selfheal.core.policy import Policy
 
         if self.config and name in self.config.checks:
             return self.config.checks[name].policy
@@ -191,7 +191,7 @@ def since(values: Mapping[str, object], default: str | None) -> float | None:
     text = values.get("since") or default
     if text is None or text == "all":
         return None
-    from selfheal.durations import parse_duration
+    from selfheal.core.durations import parse_duration
 
     try:
         return time.time() - parse_duration(text)
@@ -203,7 +203,7 @@ def iso(timestamp: float | None) -> str | None:
     """ISO 8601 in UTC for JSON output (the journal's own format)."""
     if timestamp is None:
         return None
-    from selfheal.journal import iso_utc
+    from selfheal.edges.journal import iso_utc
 
     return iso_utc(timestamp)
 
@@ -212,7 +212,7 @@ def local(timestamp: float | None, now: float | None = None) -> str:
     """Wall-clock time as in the check's notes (``decision.when``); "-" for none."""
     if timestamp is None:
         return "-"
-    from selfheal.decision import when
+    from selfheal.core.decision import when
 
     return when(timestamp, time.time() if now is None else now)
 

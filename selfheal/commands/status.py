@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import time
 
-from selfheal import ops, states
-from selfheal.decision import count_attempts, counted_attempts, decide
-from selfheal.errors import StateError
-from selfheal.record import CorruptRecord, Record
+from selfheal.commands import common as ops
+from selfheal.core import states
+from selfheal.core.decision import count_attempts, counted_attempts, decide
+from selfheal.core.errors import StateError
+from selfheal.core.record import CorruptRecord, Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import TextIO
 
-    from selfheal.policy import Policy
+    from selfheal.core.policy import Policy
 
 OPTIONS = [ops.JSON_OPTION, *ops.SITE_OPTIONS, *ops.HELP_OPTIONS]
 
@@ -50,7 +51,7 @@ def read_records(site: ops.Site, names: list[str]) -> dict[str, Record | str | N
     """Each check's record, None if it has none, or why it cannot be read."""
     import os
 
-    from selfheal.state import StateDir
+    from selfheal.edges.store import StateDir
 
     if not os.path.lexists(site.state_dir):
         return dict.fromkeys(names)
@@ -80,7 +81,7 @@ def check_status(site: ops.Site, name: str, found: Record | str | None, now: flo
 
     alive = None
     if last is not None and last.ended is None and last.pid is not None:
-        from selfheal.spawner import Spawner
+        from selfheal.edges.spawner import Spawner
 
         alive = Spawner().runner_alive(last.pid, last.create_time)
     unhealthy = states.CRITICAL if states.CRITICAL in policy.heal_on else min(policy.heal_on)
@@ -129,7 +130,7 @@ def render(rows: list[dict[str, object]], now: float, colour: bool) -> str:
     header = ["CHECK", "STATE", "ATTEMPTS", "COOLDOWN", "NEXT ATTEMPT", "RUNNING", "PAUSED", "LAST HEAL"]
     lines = [header]
     colours: list[str | None] = [None]
-    from selfheal.durations import format_duration
+    from selfheal.core.durations import format_duration
 
     for row in rows:
         state = row["last_state"] or "-"

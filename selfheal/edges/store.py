@@ -26,8 +26,8 @@ import os
 import stat
 import time
 
-from selfheal.errors import StateError
-from selfheal.record import CorruptRecord, Record
+from selfheal.core.errors import StateError
+from selfheal.core.record import CorruptRecord, Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ class StateDir:
         there is left over from a run killed mid-write, and goes. No
         listing of the state dir, whose size grows with the checks.
         """
-        from selfheal import jsonio
+        from selfheal.core import jsonio
 
         data = jsonio.dumps(record.to_json(), sort_keys=True).encode()
         self.write_file(f"{name}.json", data + b"\n", temp=f".{name}.json.tmp", durable=durable)
@@ -427,7 +427,7 @@ def create_owned(dir_fd: int, filename: str, owner: int, mode: int = 0o600) -> N
 def load_record(data: bytes | None, name: str) -> Record:
     if data is None:
         return Record(check=name)
-    from selfheal import jsonio
+    from selfheal.core import jsonio
 
     try:
         record = Record.from_json(jsonio.loads(data.decode("utf-8")))

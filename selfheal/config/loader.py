@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import os
 
-from selfheal import shellwords, states
-from selfheal.actions import Action, Command, InitScript, Systemd
-from selfheal.durations import parse_duration
-from selfheal.errors import ConfigError
-from selfheal.policy import DEFAULTS, Policy
-from selfheal.state import check_name
+from selfheal.core import shellwords, states
+from selfheal.core.actions import Action, Command, InitScript, Systemd
+from selfheal.core.durations import parse_duration
+from selfheal.core.errors import ConfigError
+from selfheal.core.policy import DEFAULTS, Policy
+from selfheal.edges.store import check_name
 
 DEFAULT_CONFIG = "/etc/selfheal/selfheal.yaml"
 #: Where distributions install Nagios plugins, searched after PATH so a
@@ -123,7 +123,7 @@ def config_path(option: str | None, env: Mapping[str, str]) -> str:
 
 
 def find_plugin(command: str, env: Mapping[str, str]) -> str | None:
-    from selfheal.spawner import find_executable
+    from selfheal.edges.spawner import find_executable
 
     found = find_executable(command, [*(env.get("PATH") or os.defpath).split(os.pathsep), *PLUGIN_DIRS])
     return os.path.abspath(found) if found is not None and "/" in command else found
@@ -150,7 +150,7 @@ def read(path: str) -> tuple[bytes, os.stat_result]:
         raise ConfigError("config path is a directory, not a file", path) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", path) from None
-    from selfheal.trust import config_writers
+    from selfheal.config.trust import config_writers
 
     refusals, _ = config_writers(path, st)
     if refusals:

@@ -58,10 +58,10 @@ import time
 import zlib
 
 from selfheal import __version__
-from selfheal import config as configuration
-from selfheal.errors import StateError
-from selfheal.record import CorruptRecord
-from selfheal.state import StateDir, resolve_state_dir
+from selfheal.config import loader as configuration
+from selfheal.core.errors import StateError
+from selfheal.core.record import CorruptRecord
+from selfheal.edges.store import StateDir, resolve_state_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -16,15 +16,15 @@ from __future__ import annotations
 import os
 import time
 
-from selfheal import ops
-from selfheal.errors import SelfhealError
+from selfheal.commands import common as ops
+from selfheal.core.errors import SelfhealError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import TextIO
 
-    from selfheal.record import Record
+    from selfheal.core.record import Record
 
 ALL_OPTION = (("--all",), "all", "flag", "", "every configured or recorded check")
 OPTIONS = {
@@ -71,7 +71,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     elif command == "pause" and positional[0] not in site.names():
         # A wrap check that was never unhealthy has no record yet, and it
         # may need pausing before a deploy; but say so, in case of a typo.
-        from selfheal.state import check_name
+        from selfheal.edges.store import check_name
 
         try:
             names = [check_name(positional[0])]
@@ -82,7 +82,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
         names = site.names(positional[0])
     now = time.time()
     if command == "pause":
-        from selfheal.durations import parse_duration
+        from selfheal.core.durations import parse_duration
 
         if values["duration"] is None:
             raise ops.Usage("pause needs --for DURATION, e.g. --for 2h")
@@ -138,8 +138,8 @@ def reset(record: Record, now: float) -> dict[str, object]:
 
 def apply(site: ops.Site, name: str, change, now: float) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """Lock, read, change, write, journal: the order a check run uses."""
-    from selfheal.journal import Journal
-    from selfheal.state import StateDir
+    from selfheal.edges.journal import Journal
+    from selfheal.edges.store import StateDir
 
     with StateDir.open(site.state_dir, create=True) as state_dir:
         journal = Journal(site.journal, outputs=site.outputs())

@@ -20,8 +20,8 @@ import sys
 import tempfile
 import time
 
-from selfheal import states
-from selfheal.spawner import Spawner, kill_trees
+from selfheal.core import states
+from selfheal.edges.spawner import Spawner, kill_trees
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -183,7 +183,7 @@ class Spawner:
         to the attempt's log, never to the plugin's pipes: NRPE reads the
         plugin's stdout until EOF, and an inherited pipe would hang it.
         """
-        from selfheal import jsonio
+        from selfheal.core import jsonio
 
         package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(os.environ)

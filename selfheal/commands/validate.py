@@ -12,22 +12,22 @@ as root through sudo.
 
 from __future__ import annotations
 
-from selfheal import ops
-from selfheal.errors import ConfigError, SelfhealError
+from selfheal.commands import common as ops
+from selfheal.core.errors import ConfigError, SelfhealError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import TextIO
 
-    from selfheal.config import CheckConfig
+    from selfheal.config.loader import CheckConfig
 
 OPTIONS = [ops.CONFIG_OPTION, ops.JSON_OPTION, *ops.HELP_OPTIONS]
 
 
 def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
     values, _ = ops.parse(command, args, OPTIONS, out, no_name="give the file with -c CONFIG")
-    from selfheal import config as configuration
+    from selfheal.config import loader as configuration
 
     path = configuration.config_path(values["config"], env)  # type: ignore[arg-type]
     problems: list[ConfigError] = []
@@ -38,7 +38,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     except ConfigError as exc:
         problems.append(exc)
     else:
-        from selfheal.state import resolve_state_dir
+        from selfheal.edges.store import resolve_state_dir
 
         state_dir = resolve_state_dir(None, env, cfg.state_dir)
         names = sorted(cfg.checks)
@@ -50,7 +50,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     problems.sort(key=lambda p: p.line or 0)
     warnings = permission_warnings(path)
     if state_dir is not None:
-        from selfheal.trust import state_dir_writers
+        from selfheal.config.trust import state_dir_writers
 
         warnings += state_dir_writers(state_dir)
     if values["json"]:
@@ -110,6 +110,6 @@ def permission_warnings(path: str) -> list[str]:
     What ``selfheal run`` refuses outright comes back from loading the
     config as a problem; these are the milder findings it lets pass.
     """
-    from selfheal.trust import config_writers
+    from selfheal.config.trust import config_writers
 
     return config_writers(path)[1]

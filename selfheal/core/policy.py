@@ -6,8 +6,8 @@ operator's form (``"15m"``) and stored as seconds.
 
 from __future__ import annotations
 
-from selfheal import states
-from selfheal.durations import parse_duration
+from selfheal.core import states
+from selfheal.core.durations import parse_duration
 
 #: Defaults chosen for a daemon restart: one attempt, then 15 minutes to see
 #: whether it helped, doubling up to 4 hours; at most 3 attempts in 6 hours.

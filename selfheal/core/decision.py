@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import time
 
-from selfheal import states
-from selfheal.durations import format_duration
-from selfheal.record import Attempt, Record
+from selfheal.core import states
+from selfheal.core.durations import format_duration
+from selfheal.core.record import Attempt, Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from selfheal.policy import Policy
+    from selfheal.core.policy import Policy
 
 #: A recorded attempt with no runner pid yet is being spawned right now by
 #: another invocation; after this long without a pid it was lost.
