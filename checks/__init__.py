@@ -7,25 +7,13 @@ Each check is one module and works three ways:
   ``selfheal run NAME``;
 - from Python, as nagiosplugin Resources and Contexts to compose.
 
-This package is imported by the config loader to validate ``check:``
-names, so it imports nothing: each check module (which does import
+The config loader knows the names (it validates ``check:``); this
+package imports nothing else: each check module (which does import
 nagiosplugin) is loaded only when that check runs.
 """
 
 from __future__ import annotations
 
-#: Every built-in check, by the name ``check:`` uses.
-NAMES = ("process", "tcp", "http", "disk", "memory", "load", "file_age", "systemd")
+from selfheal.config.loader import BUILTIN_CHECKS as NAMES
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from selfheal.checks.plugin import Spec
-
-
-def spec(name: str) -> Spec:
-    """The command-line description of the built-in check ``name``."""
-    if name not in NAMES:
-        raise KeyError(name)
-    import importlib
-
-    return importlib.import_module(f"selfheal.checks.{name}").SPEC  # type: ignore[no-any-return]
+__all__ = ["NAMES"]

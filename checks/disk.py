@@ -21,6 +21,7 @@ import nagiosplugin
 
 from selfheal.checks.plugin import Spec, Values, plain
 from selfheal.checks.plugin import main as plugin_main
+from selfheal.core.argv import Option
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -175,32 +176,36 @@ SPEC = Spec(
     "disk",
     "Check the space and inodes used on the filesystem that holds PATH; or clean up old files (--clean).",
     [
-        (
+        Option(
             ("-p", "--path"),
             "path",
             "value",
             "PATH",
             "a mount point, or any path on the filesystem (required)",
         ),
-        (
+        Option(
             ("--free-warning",),
             "free_warning",
             "value",
             "RANGE",
             "free MiB that gives WARNING (e.g. 1024: = below 1 GiB)",
         ),
-        (("--free-critical",), "free_critical", "value", "RANGE", "free MiB that gives CRITICAL"),
-        (("--inodes-warning",), "inodes_warning", "value", "RANGE", "inodes used % that gives WARNING"),
-        (("--inodes-critical",), "inodes_critical", "value", "RANGE", "inodes used % that gives CRITICAL"),
-        (("--clean",), "clean", "value", "DIR", "heal mode: delete old files under DIR instead of checking"),
-        (
+        Option(("--free-critical",), "free_critical", "value", "RANGE", "free MiB that gives CRITICAL"),
+        Option(("--inodes-warning",), "inodes_warning", "value", "RANGE", "inodes used % that gives WARNING"),
+        Option(
+            ("--inodes-critical",), "inodes_critical", "value", "RANGE", "inodes used % that gives CRITICAL"
+        ),
+        Option(
+            ("--clean",), "clean", "value", "DIR", "heal mode: delete old files under DIR instead of checking"
+        ),
+        Option(
             ("--older-than",),
             "older_than",
             "value",
             "AGE",
             "with --clean: files not modified for AGE (e.g. 7d)",
         ),
-        (
+        Option(
             ("--match",),
             "match",
             "value",

@@ -16,6 +16,7 @@ import nagiosplugin
 from selfheal.checks.plugin import Spec, Values, plain
 from selfheal.checks.plugin import main as plugin_main
 from selfheal.checks.verdict import verdict
+from selfheal.core.argv import Option
 
 
 class FileAge(nagiosplugin.Resource):
@@ -69,16 +70,20 @@ SPEC = Spec(
     "file_age",
     "Check the age (time since the last modification) and size of a file.",
     [
-        (("-f", "--file"), "file", "value", "PATH", "the file (required)"),
-        (
+        Option(("-f", "--file"), "file", "value", "PATH", "the file (required)"),
+        Option(
             ("-W", "--size-warning"),
             "size_warning",
             "value",
             "RANGE",
             "size in bytes that gives WARNING (1: = empty)",
         ),
-        (("-C", "--size-critical"), "size_critical", "value", "RANGE", "size in bytes that gives CRITICAL"),
-        (("-i", "--ignore-missing"), "ignore_missing", "flag", "", "a missing file is OK, not CRITICAL"),
+        Option(
+            ("-C", "--size-critical"), "size_critical", "value", "RANGE", "size in bytes that gives CRITICAL"
+        ),
+        Option(
+            ("-i", "--ignore-missing"), "ignore_missing", "flag", "", "a missing file is OK, not CRITICAL"
+        ),
     ],
     build,
     warning="age in seconds that gives WARNING (default 240)",

@@ -25,6 +25,7 @@ from selfheal.checks.plugin import Spec, Values, plain
 from selfheal.checks.plugin import main as plugin_main
 from selfheal.checks.tcp import reason, tls_context
 from selfheal.checks.verdict import verdict
+from selfheal.core.argv import Option
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -196,31 +197,31 @@ SPEC = Spec(
     "http",
     "Fetch a URL and check the status code, the body, the response time and, for https, the certificate expiry.",
     [
-        (("-u", "--url"), "url", "value", "URL", "http:// or https:// URL (required)"),
-        (
+        Option(("-u", "--url"), "url", "value", "URL", "http:// or https:// URL (required)"),
+        Option(
             ("-e", "--expect"),
             "expect",
             "value",
             "CODES",
             "status codes that are OK, e.g. 200,204 or 2xx (others CRITICAL)",
         ),
-        (("-r", "--regex"), "regex", "value", "REGEX", "the body must match this regular expression"),
-        (("-j", "--method"), "method", "value", "METHOD", "request method (default GET)"),
-        (
+        Option(("-r", "--regex"), "regex", "value", "REGEX", "the body must match this regular expression"),
+        Option(("-j", "--method"), "method", "value", "METHOD", "request method (default GET)"),
+        Option(
             ("-I", "--address"),
             "address",
             "value",
             "ADDRESS",
             "connect to ADDRESS, not the URL's host (which stays the Host header and TLS name)",
         ),
-        (
+        Option(
             ("--cert-warning",),
             "cert_warning",
             "value",
             "RANGE",
             "days to certificate expiry that give WARNING (30: = under 30)",
         ),
-        (
+        Option(
             ("--cert-critical",),
             "cert_critical",
             "value",

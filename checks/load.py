@@ -13,6 +13,7 @@ import nagiosplugin
 
 from selfheal.checks.plugin import Spec, Values
 from selfheal.checks.plugin import main as plugin_main
+from selfheal.core.argv import Option
 
 PERIODS = ("load1", "load5", "load15")
 
@@ -58,7 +59,7 @@ def build(values: Values) -> list[object]:
 SPEC = Spec(
     "load",
     "Check the 1, 5 and 15-minute load averages.",
-    [(("-r", "--percpu"), "percpu", "flag", "", "divide the load averages by the number of CPUs")],
+    [Option(("-r", "--percpu"), "percpu", "flag", "", "divide the load averages by the number of CPUs")],
     build,
     warning="load that gives WARNING: one range, or three for 1,5,15 minutes (e.g. 15,10,5)",
     critical="load that gives CRITICAL: one range, or three for 1,5,15 minutes",

@@ -13,6 +13,7 @@ import nagiosplugin
 
 from selfheal.checks.plugin import Spec, Values
 from selfheal.checks.plugin import main as plugin_main
+from selfheal.core.argv import Option
 
 MEMINFO = "/proc/meminfo"
 
@@ -89,8 +90,10 @@ SPEC = Spec(
     "memory",
     "Check the memory available (MemAvailable) and the swap used, in percent.",
     [
-        (("--swap-warning",), "swap_warning", "value", "RANGE", "swap used % that gives WARNING (e.g. 50)"),
-        (
+        Option(
+            ("--swap-warning",), "swap_warning", "value", "RANGE", "swap used % that gives WARNING (e.g. 50)"
+        ),
+        Option(
             ("--swap-critical",),
             "swap_critical",
             "value",

@@ -24,18 +24,11 @@ import os
 import sys
 
 from selfheal import __version__
-from selfheal.cli import (
-    WRAP_OPTIONS,
-    Usage,
-    downtime,
-    heal_policy,
-    internal_error,
-    parse_options,
-    plugin_timeout,
-    unknown,
-)
 from selfheal.core import states
-from selfheal.core.errors import ConfigError, SelfhealError
+from selfheal.core.argv import Option, downtime, option_lines, parse_options, plugin_timeout
+from selfheal.core.errors import ConfigError, SelfhealError, Usage
+from selfheal.core.heal_flags import WRAP_OPTIONS, heal_policy
+from selfheal.core.output import internal_error, unknown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,32 +40,41 @@ if TYPE_CHECKING:
     from selfheal.core.actions import Action
     from selfheal.core.policy import Policy
 
-#: (names, dest, kind, metavar, help) as in ``selfheal.cli``; kind is
-#: ``flag``, ``count`` or ``value``.
-Option = tuple[tuple[str, ...], str, str, str, str]
-
 #: The monitoring-plugins' own default plugin timeout.
 DEFAULT_TIMEOUT = 10.0
 
 CONTROL: list[Option] = [
-    (
+    Option(
         ("-t", "--timeout"),
         "timeout",
         "value",
         "SECONDS",
         f"give up after this long (default {DEFAULT_TIMEOUT:g}s)",
     ),
-    (("-v", "--verbose"), "verbose", "count", "", "more detail (repeatable)"),
-    (("-h", "--help"), "help", "flag", "", "show this help"),
-    (("-V", "--version"), "version", "flag", "", "show the version"),
+    Option(("-v", "--verbose"), "verbose", "count", "", "more detail (repeatable)"),
+    Option(("-h", "--help"), "help", "flag", "", "show this help"),
+    Option(("-V", "--version"), "version", "flag", "", "show the version"),
 ]
 #: The healing flags of ``selfheal wrap``, minus what CONTROL already has.
-HEALING: list[Option] = [o for o in WRAP_OPTIONS if o[1] not in {"timeout", "verbose", "help", "version"}]
+HEALING: list[Option] = [o for o in WRAP_OPTIONS if o.dest not in {"timeout", "verbose", "help", "version"}]
 #: Healing flags that mean nothing without ``--heal``: refused, not ignored.
 #: (A timeout state, a name, a state dir or a downtime are fine without.)
 NEEDS_HEAL = tuple(
-    o[1] for o in HEALING if o[1] not in {"heal", "name", "state_dir", "journal", "downtime", "timeout_state"}
+    o.dest
+    for o in HEALING
+    if o.dest not in {"heal", "name", "state_dir", "journal", "downtime", "timeout_state"}
 )
+
+
+def find_spec(name: str) -> Spec:
+    """The command-line description of the built-in check ``name``."""
+    from selfheal.config.loader import BUILTIN_CHECKS
+
+    if name not in BUILTIN_CHECKS:
+        raise KeyError(name)
+    module = __import__(f"selfheal.checks.{name}", fromlist=["SPEC"])
+    spec: Spec = module.SPEC
+    return spec
 
 
 class Spec:
@@ -95,8 +97,8 @@ class Spec:
         self.build = build
         self.options: list[Option] = [
             *options,
-            (("-w", "--warning"), "warning", "value", "RANGE", warning),
-            (("-c", "--critical"), "critical", "value", "RANGE", critical),
+            Option(("-w", "--warning"), "warning", "value", "RANGE", warning),
+            Option(("-c", "--critical"), "critical", "value", "RANGE", critical),
         ]
         #: Flags that turn the program into a heal action (``--kill``,
         #: ``--clean``, ``--restart``) instead of a check.
@@ -112,10 +114,9 @@ class Spec:
         """The options ``args:`` may set, by key (long name, ``-`` as ``_``)."""
         table = {}
         for option in self.options:
-            if option[1] in self.modes or option[1] in self.mode_options:
+            if option.dest in self.modes or option.dest in self.mode_options:
                 continue
-            long = next(n for n in option[0] if n.startswith("--"))
-            table[long[2:].replace("-", "_")] = option
+            table[option.long[2:].replace("-", "_")] = option
         return table
 
     def help(self) -> str:
@@ -134,9 +135,7 @@ class Spec:
         for title, options in sections:
             if title:
                 lines += ["", f"{title}:"]
-            for names, _, _, metavar, text in options:
-                label = ", ".join(names) + (f" {metavar}" if metavar else "")
-                lines.append(f"  {label:<30} {text}")
+            lines += option_lines(options, width=30)
         lines += [
             "",
             "Ranges use the Nagios syntax: 10 (alert outside 0..10), 10: (below 10),",
@@ -167,7 +166,7 @@ class Values:
         self.positional: list[str] = []
         #: The environment the check runs in (PATH for the commands it runs).
         self.env: Mapping[str, str] = os.environ
-        self.labels = {dest: next(n for n in names if n.startswith("--")) for names, dest, *_ in options}
+        self.labels = {option.dest: option.long for option in options}
 
     def fail(self, dest: str, message: str) -> SelfhealError:
         label = self.labels.get(dest, dest)
@@ -423,8 +422,7 @@ def config_argv(spec: Spec, check: CheckConfig) -> list[str]:
             raise ConfigError(
                 f"{where}: not an option of check: {spec.name} (known: {known})", check.path, line
             )
-        names, _, kind, _, _ = table[key]
-        option = next(n for n in names if n.startswith("--"))
+        kind, option = table[key].kind, table[key].long
         if kind in ("flag", "count"):
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}: must be true or false", check.path, line)
@@ -441,7 +439,6 @@ def run_configured(
     check: CheckConfig, cfg: Config, run_values: dict[str, object], env: Mapping[str, str], out: TextIO
 ) -> int:
     """``selfheal run NAME`` for a check configured as ``check:`` + ``args:``."""
-    from selfheal.checks import spec as find_spec
 
     spec = find_spec(str(check.builtin))
     raw, _ = parse_options(config_argv(spec, check), spec.options)
@@ -544,13 +541,12 @@ def preview(heal: Action) -> list[str]:
     """
     import io
 
-    from selfheal.checks import NAMES
-    from selfheal.checks import spec as find_spec
+    from selfheal.config.loader import BUILTIN_CHECKS
 
     words = list(heal.words)
     program = os.path.basename(words[0])
     name = program[len("check_selfheal_") :]
-    if heal.shell or not program.startswith("check_selfheal_") or name not in NAMES:
+    if heal.shell or not program.startswith("check_selfheal_") or name not in BUILTIN_CHECKS:
         return []
     spec = find_spec(name)
     args = words[1:]

@@ -30,6 +30,7 @@ import nagiosplugin
 
 from selfheal.checks.plugin import Spec, Values, plain
 from selfheal.checks.plugin import main as plugin_main
+from selfheal.core.argv import Option
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -306,44 +307,58 @@ SPEC = Spec(
     "process",
     "Count the processes that match (name, command-line regex, pidfile, user) and judge them; or kill them (--kill).",
     [
-        (("-C", "--command"), "command", "value", "NAME", "the process name (as check_procs -C)"),
-        (
+        Option(("-C", "--command"), "command", "value", "NAME", "the process name (as check_procs -C)"),
+        Option(
             ("-a", "--argument-regex"),
             "argument_regex",
             "value",
             "REGEX",
             "a regular expression over the full command line",
         ),
-        (("-p", "--pidfile"), "pidfile", "value", "FILE", "only the process whose pid is in FILE"),
-        (("-u", "--user"), "user", "value", "USER", "only processes of this user"),
-        (("--rss-warning",), "rss_warning", "value", "RANGE", "largest RSS in MiB that gives WARNING"),
-        (("--rss-critical",), "rss_critical", "value", "RANGE", "largest RSS in MiB that gives CRITICAL"),
-        (("--cpu-warning",), "cpu_warning", "value", "RANGE", "highest lifetime CPU% that gives WARNING"),
-        (("--cpu-critical",), "cpu_critical", "value", "RANGE", "highest lifetime CPU% that gives CRITICAL"),
-        (
+        Option(("-p", "--pidfile"), "pidfile", "value", "FILE", "only the process whose pid is in FILE"),
+        Option(("-u", "--user"), "user", "value", "USER", "only processes of this user"),
+        Option(("--rss-warning",), "rss_warning", "value", "RANGE", "largest RSS in MiB that gives WARNING"),
+        Option(
+            ("--rss-critical",), "rss_critical", "value", "RANGE", "largest RSS in MiB that gives CRITICAL"
+        ),
+        Option(
+            ("--cpu-warning",), "cpu_warning", "value", "RANGE", "highest lifetime CPU% that gives WARNING"
+        ),
+        Option(
+            ("--cpu-critical",), "cpu_critical", "value", "RANGE", "highest lifetime CPU% that gives CRITICAL"
+        ),
+        Option(
             ("--zombies-warning",),
             "zombies_warning",
             "value",
             "RANGE",
             "zombie count that gives WARNING (e.g. 0)",
         ),
-        (("--zombies-critical",), "zombies_critical", "value", "RANGE", "zombie count that gives CRITICAL"),
-        (
+        Option(
+            ("--zombies-critical",), "zombies_critical", "value", "RANGE", "zombie count that gives CRITICAL"
+        ),
+        Option(
             ("--dstate-warning",),
             "dstate_warning",
             "value",
             "RANGE",
             "count in D state that gives WARNING (e.g. 0)",
         ),
-        (("--dstate-critical",), "dstate_critical", "value", "RANGE", "count in D state that gives CRITICAL"),
-        (
+        Option(
+            ("--dstate-critical",),
+            "dstate_critical",
+            "value",
+            "RANGE",
+            "count in D state that gives CRITICAL",
+        ),
+        Option(
             ("--kill",),
             "kill",
             "flag",
             "",
             "heal mode: kill the matched process trees, then run the command after --",
         ),
-        (
+        Option(
             ("--kill-wait",),
             "kill_wait",
             "value",

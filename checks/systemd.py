@@ -29,6 +29,7 @@ import nagiosplugin
 from selfheal.checks.plugin import Spec, Values, plain
 from selfheal.checks.plugin import main as plugin_main
 from selfheal.checks.verdict import verdict
+from selfheal.core.argv import Option
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -172,15 +173,15 @@ SPEC = Spec(
     "systemd",
     "Check a systemd unit's state; or restart it (--restart), resetting its start limit first when it was hit.",
     [
-        (("-u", "--unit"), "unit", "value", "UNIT", "the unit, e.g. nginx.service (required)"),
-        (
+        Option(("-u", "--unit"), "unit", "value", "UNIT", "the unit, e.g. nginx.service (required)"),
+        Option(
             ("-s", "--expect"),
             "expect",
             "value",
             "STATES",
             "ActiveStates that are OK (default active), e.g. active,inactive",
         ),
-        (
+        Option(
             ("--restart",),
             "restart",
             "flag",

@@ -18,6 +18,7 @@ from selfheal.checks import tls
 from selfheal.checks.plugin import Spec, Values, plain
 from selfheal.checks.plugin import main as plugin_main
 from selfheal.checks.verdict import STATES, verdict
+from selfheal.core.argv import Option
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -176,18 +177,18 @@ SPEC = Spec(
     "tcp",
     "Connect to HOST:PORT (optionally over TLS), optionally send a string and expect a reply.",
     [
-        (("-H", "--host"), "host", "value", "HOST", "host name or address (required)"),
-        (("-p", "--port"), "port", "value", "PORT", "TCP port (required)"),
-        (("-s", "--send"), "send", "value", "STRING", "send this after connecting"),
-        (("-e", "--expect"), "expect", "value", "STRING", "expect this string in the reply"),
-        (
+        Option(("-H", "--host"), "host", "value", "HOST", "host name or address (required)"),
+        Option(("-p", "--port"), "port", "value", "PORT", "TCP port (required)"),
+        Option(("-s", "--send"), "send", "value", "STRING", "send this after connecting"),
+        Option(("-e", "--expect"), "expect", "value", "STRING", "expect this string in the reply"),
+        Option(
             ("-M", "--mismatch"),
             "mismatch",
             "value",
             "STATE",
             "state when --expect does not match (default warning)",
         ),
-        (("-S", "--ssl"), "ssl", "flag", "", "speak TLS; the certificate is verified"),
+        Option(("-S", "--ssl"), "ssl", "flag", "", "speak TLS; the certificate is verified"),
         *tls.TLS_OPTIONS,
     ],
     build,

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import time
 
+from selfheal.core.argv import Option
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
 
 TLS_OPTIONS = [
-    (
+    Option(
         ("--ca-file",),
         "ca_file",
         "value",
         "FILE",
         "trust the CA certificates in FILE (PEM) instead of the system's",
     ),
-    (("-k", "--insecure"), "insecure", "flag", "", "do not verify the certificate (no expiry check then)"),
+    Option(
+        ("-k", "--insecure"), "insecure", "flag", "", "do not verify the certificate (no expiry check then)"
+    ),
 ]
 
 

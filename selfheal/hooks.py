@@ -23,100 +23,14 @@ from __future__ import annotations
 
 import os
 
-from selfheal.edges.journal import EVENT_TYPES
+from selfheal.config.outputs import FACILITIES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-#: Syslog facilities by name (RFC 5424 numbers).
-FACILITIES = {
-    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
-    "local0": 16, "local1": 17, "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23,
-}  # fmt: skip
 WARNING, INFO = 4, 6
-SYSLOG_DEFAULTS = {"address": "/dev/log", "facility": "daemon", "tag": "selfheal"}
 MAX_DATAGRAM = 4000
-TOP_KEYS = ("syslog", "metrics", "on_event")
-
-
-# -- reading the config -----------------------------------------------------
-
-
-def read_outputs(reader: object, top: Mapping[str, tuple[object, object]]) -> dict[str, object]:
-    """The ``syslog:``, ``metrics:`` and ``on_event:`` settings, checked."""
-    outputs: dict[str, object] = {}
-    if "syslog" in top:
-        node = top["syslog"][1]
-        value = reader.value(node)  # type: ignore[attr-defined]
-        if isinstance(value, bool):
-            outputs["syslog"] = dict(SYSLOG_DEFAULTS) if value else None
-        elif isinstance(value, dict):
-            unknown = set(value) - set(SYSLOG_DEFAULTS)
-            if unknown:
-                raise reader.error(
-                    f"syslog: unknown key {sorted(unknown)[0]!r} (allowed: address, facility, tag)", node
-                )  # type: ignore[attr-defined]
-            settings = {**SYSLOG_DEFAULTS, **value}
-            if settings["facility"] not in FACILITIES:
-                raise reader.error(f"syslog: facility must be one of {', '.join(FACILITIES)}", node)  # type: ignore[attr-defined]
-            if not all(isinstance(settings[k], str) and settings[k] for k in ("address", "tag")):
-                raise reader.error("syslog: address and tag must be non-empty strings", node)  # type: ignore[attr-defined]
-            outputs["syslog"] = settings
-        else:
-            raise reader.error("syslog must be true, false or a mapping (address, facility, tag)", node)  # type: ignore[attr-defined]
-    if "metrics" in top:
-        node = top["metrics"][1]
-        value = reader.value(node)  # type: ignore[attr-defined]
-        if not isinstance(value, str) or not value.endswith(".prom") or not os.path.isabs(value):
-            raise reader.error(
-                "metrics must be the absolute path of a .prom file in node_exporter's textfile directory",
-                node,
-            )  # type: ignore[attr-defined]
-        outputs["metrics"] = value
-    if "on_event" in top:
-        node = top["on_event"][1]
-        fields = reader.mapping(node, "on_event")  # type: ignore[attr-defined]
-        reader.known_keys(fields, ("command", "events"), "on_event")  # type: ignore[attr-defined]
-        if "command" not in fields:
-            raise reader.error("on_event needs a command: (an argv list or a command string)", node)  # type: ignore[attr-defined]
-        argv = reader.argv(fields["command"][1], "on_event: command")  # type: ignore[attr-defined]
-        events = list(EVENT_TYPES)
-        if "events" in fields:
-            events_node = fields["events"][1]
-            events = reader.value(events_node)  # type: ignore[attr-defined]
-            if not isinstance(events, list) or not events or not all(e in EVENT_TYPES for e in events):
-                raise reader.error(
-                    f"on_event: events must be a list of: {', '.join(EVENT_TYPES)}", events_node
-                )  # type: ignore[attr-defined]
-        outputs["on_event"] = {"argv": argv, "events": events}
-    return {key: value for key, value in outputs.items() if value}
-
-
-def config_outputs(env: Mapping[str, str], state_dir: str) -> dict[str, object]:
-    """The config file's outputs, for ``selfheal wrap``, which has no ``-c``.
-
-    No config, or one that does not load, means no outputs: a wrap check
-    must not fail over a config it does not otherwise need. The metrics
-    file lists the records of one state dir, so a wrap with a state dir of
-    its own leaves it alone rather than replace it with its own records.
-    """
-    from selfheal.config import loader as config
-    from selfheal.core.errors import SelfhealError
-    from selfheal.edges.store import resolve_state_dir
-
-    path = config.config_path(None, env)
-    if not os.path.exists(path):
-        return {}
-    try:
-        cfg = config.load(path)
-    except SelfhealError:
-        return {}
-    outputs = dict(cfg.outputs)
-    if outputs.get("metrics") and resolve_state_dir(None, env, cfg.state_dir) != state_dir:
-        del outputs["metrics"]
-    return outputs
-
 
 # -- sending ----------------------------------------------------------------
 
@@ -154,7 +68,7 @@ def syslog_message(settings: Mapping[str, str], entry: Mapping[str, object]) -> 
     import json
     import time
 
-    from selfheal.commands.history import describe
+    from selfheal.core.events import describe
 
     priority = FACILITIES[settings["facility"]] * 8 + severity(entry)
     stamp = time.strftime("%b %d %H:%M:%S", time.localtime())

@@ -229,7 +229,7 @@ def test_report_html_is_self_contained_and_loads_in_chromium(journal: Path, tmp_
 
 def test_report_html_marks_a_script_error(tmp_path: Path) -> None:
     """The counter-check: a broken page is caught by the same markers."""
-    from selfheal.commands.report_html import render_html
+    from selfheal.commands.report.html import render_html
 
     broken = render_html(
         {"checks": [], "days": None, "since": None, "until": "x", "journal": "j", "skipped": 0}

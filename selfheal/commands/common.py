@@ -3,7 +3,7 @@
 ``status``, ``history``, ``report``, ``reset``, ``pause``, ``resume``,
 ``validate`` and ``doctor`` are for people, not for Nagios: they may
 import what they need. Each lives in its own module with a
-``main(args, env, out)``; ``dispatch`` finds it.
+``main(command, args, env, out)``; ``selfheal.cli`` finds it.
 
 The config is optional for the reading commands: checks run by ``selfheal
 wrap`` exist only in the state dir. An explicit ``-c`` or
@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 import time
 
-from selfheal.cli import Usage, common_flags, parse_options
+from selfheal import __version__
 from selfheal.core import states
-from selfheal.core.errors import SelfhealError
+from selfheal.core.argv import Answered, Option, option_lines, parse_options
+from selfheal.core.errors import SelfhealError, Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,58 +27,41 @@ if TYPE_CHECKING:
 
     from selfheal.config.loader import Config
 
-COMMANDS = {
-    "status": "selfheal.commands.status",
-    "history": "selfheal.commands.history",
-    "report": "selfheal.commands.report",
-    "reset": "selfheal.commands.control",
-    "pause": "selfheal.commands.control",
-    "resume": "selfheal.commands.control",
-    "validate": "selfheal.commands.validate",
-    "doctor": "selfheal.commands.doctor",
+#: Each command's usage line, for its -h and for ``selfheal -h``.
+USAGE = {
+    "status": "selfheal status [NAME] [--json]",
+    "history": "selfheal history [NAME] [--since 7d] [--json]",
+    "report": "selfheal report [--since 30d] [--format text|json|html] [-o FILE]",
+    "reset": "selfheal reset NAME",
+    "pause": "selfheal pause NAME|--all --for 2h [--reason TEXT]",
+    "resume": "selfheal resume NAME|--all",
+    "validate": "selfheal validate [-c CONFIG]",
+    "doctor": "selfheal doctor [NAME]",
 }
 
-CONFIG_OPTION = (
+CONFIG_OPTION = Option(
     ("-c", "--config"),
     "config",
     "value",
     "CONFIG",
     "config file (default $SELFHEAL_CONFIG, /etc/selfheal/selfheal.yaml)",
 )
-STATE_DIR_OPTION = (
+STATE_DIR_OPTION = Option(
     ("--state-dir",),
     "state_dir",
     "value",
     "DIR",
     "state dir (default: $SELFHEAL_STATE_DIR, the config, /var/lib/selfheal)",
 )
-JOURNAL_OPTION = (
+JOURNAL_OPTION = Option(
     ("--journal",),
     "journal",
     "value",
     "FILE",
     "journal file (default: STATE_DIR/journal.jsonl)",
 )
-JSON_OPTION = (("--json",), "json", "flag", "", "print JSON (the schema is in docs/commands.md)")
-HELP_OPTIONS = [
-    (("-h", "--help"), "help", "flag", "", "show this help"),
-    (("-V", "--version"), "version", "flag", "", "show the version"),
-]
+JSON_OPTION = Option(("--json",), "json", "flag", "", "print JSON (the schema is in docs/commands.md)")
 SITE_OPTIONS = [CONFIG_OPTION, STATE_DIR_OPTION, JOURNAL_OPTION]
-
-
-def dispatch(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
-    import importlib
-
-    module = importlib.import_module(COMMANDS[command])
-    try:
-        return module.main(command, args, env, out)  # type: ignore[no-any-return]
-    except Answered:
-        return 0
-
-
-class Answered(Exception):
-    """-h or -V printed its answer: the command is done, with exit code 0."""
 
 
 def parse(
@@ -89,7 +73,12 @@ def parse(
     ``no_name`` says what to do instead.
     """
     values, positional = parse_options(args, options)
-    if common_flags(values, out, command, options):
+    if values["help"]:
+        lines = ["usage: " + USAGE[command], "", "options:", *option_lines(options)]
+        out.write("\n".join(lines) + "\n")
+        raise Answered
+    if values["version"]:
+        out.write(f"selfheal {__version__}\n")
         raise Answered
     if no_name is not None and positional:
         raise Usage(f"{command} takes no NAME; {no_name}")

@@ -17,7 +17,8 @@ import os
 import time
 
 from selfheal.commands import common as ops
-from selfheal.core.errors import SelfhealError
+from selfheal.core.argv import HELP_OPTIONS, Option
+from selfheal.core.errors import SelfhealError, Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,17 +27,17 @@ if TYPE_CHECKING:
 
     from selfheal.core.record import Record
 
-ALL_OPTION = (("--all",), "all", "flag", "", "every configured or recorded check")
+ALL_OPTION = Option(("--all",), "all", "flag", "", "every configured or recorded check")
 OPTIONS = {
-    "reset": [*ops.SITE_OPTIONS, *ops.HELP_OPTIONS],
+    "reset": [*ops.SITE_OPTIONS, *HELP_OPTIONS],
     "pause": [
-        (("--for",), "duration", "value", "DURATION", "how long, e.g. 2h (required)"),
-        (("--reason",), "reason", "value", "TEXT", "why, shown in the check's output and in status"),
+        Option(("--for",), "duration", "value", "DURATION", "how long, e.g. 2h (required)"),
+        Option(("--reason",), "reason", "value", "TEXT", "why, shown in the check's output and in status"),
         ALL_OPTION,
         *ops.SITE_OPTIONS,
-        *ops.HELP_OPTIONS,
+        *HELP_OPTIONS,
     ],
-    "resume": [ALL_OPTION, *ops.SITE_OPTIONS, *ops.HELP_OPTIONS],
+    "resume": [ALL_OPTION, *ops.SITE_OPTIONS, *HELP_OPTIONS],
 }
 
 
@@ -60,14 +61,12 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     unknown = None
     if values.get("all"):
         if positional:
-            raise ops.Usage(f"{command} takes either NAME or --all, not both")
+            raise Usage(f"{command} takes either NAME or --all, not both")
         names = site.names()
         if not names:
             raise SelfhealError(f"no checks configured or recorded (state dir {site.state_dir})")
     elif len(positional) != 1:
-        raise ops.Usage(
-            f"{command} needs exactly one check NAME" + (" or --all" if command != "reset" else "")
-        )
+        raise Usage(f"{command} needs exactly one check NAME" + (" or --all" if command != "reset" else ""))
     elif command == "pause" and positional[0] not in site.names():
         # A wrap check that was never unhealthy has no record yet, and it
         # may need pausing before a deploy; but say so, in case of a typo.
@@ -76,7 +75,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
         try:
             names = [check_name(positional[0])]
         except ValueError as exc:
-            raise ops.Usage(str(exc)) from None
+            raise Usage(str(exc)) from None
         unknown = names[0]
     else:
         names = site.names(positional[0])
@@ -85,13 +84,13 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
         from selfheal.core.durations import parse_duration
 
         if values["duration"] is None:
-            raise ops.Usage("pause needs --for DURATION, e.g. --for 2h")
+            raise Usage("pause needs --for DURATION, e.g. --for 2h")
         try:
             length = parse_duration(values["duration"])
         except ValueError as exc:
-            raise ops.Usage(f"bad --for: {exc}") from None
+            raise Usage(f"bad --for: {exc}") from None
         if length <= 0:
-            raise ops.Usage("bad --for: must be longer than 0s")
+            raise Usage("bad --for: must be longer than 0s")
         reason = " ".join(str(values["reason"] or "").split()) or None
         change = pause(now + length, reason)
     else:

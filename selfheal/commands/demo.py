@@ -21,6 +21,7 @@ import tempfile
 import time
 
 from selfheal.core import states
+from selfheal.core.errors import Usage
 from selfheal.edges.spawner import Spawner, kill_trees
 
 TYPE_CHECKING = False
@@ -62,13 +63,14 @@ print(f"OK - port {sys.argv[1]} answers"); sys.exit(0)
 """
 
 
-def demo(args: list[str], out: TextIO) -> int:
+USAGE = {"demo": "selfheal demo"}
+
+
+def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
     if args and args[0] in ("-h", "--help"):
         out.write("usage: selfheal demo\n\n" + (__doc__ or "") + "\n")
         return 0
     if args:
-        from selfheal.cli import Usage
-
         raise Usage("demo takes no arguments")
     work = tempfile.mkdtemp(prefix="selfheal-demo-")
     try:

@@ -20,6 +20,7 @@ import os
 import stat
 
 from selfheal.commands import common as ops
+from selfheal.core.argv import HELP_OPTIONS
 from selfheal.core.errors import SelfhealError, StateError
 
 TYPE_CHECKING = False
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from selfheal.config.loader import CheckConfig
     from selfheal.core.actions import Action
 
-OPTIONS = [ops.JSON_OPTION, *ops.SITE_OPTIONS, *ops.HELP_OPTIONS]
+OPTIONS = [ops.JSON_OPTION, *ops.SITE_OPTIONS, *HELP_OPTIONS]
 #: sudo's usual secure_path: where sudo finds a heal's executable.
 SECURE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SUDO_TIMEOUT = 10.0

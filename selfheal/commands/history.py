@@ -16,7 +16,9 @@ import os
 import time
 
 from selfheal.commands import common as ops
-from selfheal.core.errors import SelfhealError
+from selfheal.core.argv import HELP_OPTIONS, Option
+from selfheal.core.errors import SelfhealError, Usage
+from selfheal.core.events import describe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -123,50 +125,11 @@ def read_journal(path: str, since: float | None = None, check: str | None = None
 # -- selfheal history -----------------------------------------------------
 
 OPTIONS = [
-    (("--since",), "since", "value", "DURATION", "only events newer than this, e.g. 7d (default: all)"),
+    Option(("--since",), "since", "value", "DURATION", "only events newer than this, e.g. 7d (default: all)"),
     ops.JSON_OPTION,
     *ops.SITE_OPTIONS,
-    *ops.HELP_OPTIONS,
+    *HELP_OPTIONS,
 ]
-
-
-def number(event: dict[str, object], key: str) -> int | float | None:
-    """The event's figure ``key``, or None when it is missing or not a number.
-
-    A line can parse and still carry a string where a figure belongs (an
-    editor, another tool); history shows no figure rather than ``xs``.
-    """
-    value = event.get(key)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
-    return None
-
-
-def describe(event: dict[str, object]) -> str:
-    """The event's details in a few words, for the text listing."""
-    kind = event["event"]
-    parts = []
-    if number(event, "attempt") is not None:
-        parts.append(f"attempt {event['attempt']}")
-    if kind == "attempt" and event.get("argv"):
-        parts.append(" ".join(str(word) for word in event["argv"]))  # type: ignore[union-attr]
-    if kind in ("action_end", "action_lost"):
-        if event.get("timed_out"):
-            parts.append("timed out")
-        elif number(event, "exit_code") is not None:
-            parts.append(f"exited {event['exit_code']}")
-        if number(event, "duration") is not None:
-            parts.append(f"after {event['duration']}s")
-    if kind == "recovered" and number(event, "time_to_recover") is not None:
-        parts.append(f"{event['time_to_recover']}s after the first heal")
-    if kind == "paused" and event.get("until"):
-        parts.append(f"until {event['until']}")
-    if event.get("by"):
-        parts.append(f"by {event['by']}")
-    text = ", ".join(parts)
-    if event.get("reason"):
-        text += f" ({event['reason']})" if text else f"({event['reason']})"
-    return text
 
 
 def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
@@ -178,7 +141,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
         try:
             check_name(name)
         except ValueError as exc:
-            raise ops.Usage(str(exc)) from None
+            raise Usage(str(exc)) from None
     reading = read_journal(site.journal, ops.since(values, None), name)
     if values["json"]:
         events = [{k: v for k, v in event.items() if k != "_t"} for event in reading.events]

@@ -12,6 +12,7 @@ import time
 
 from selfheal.commands import common as ops
 from selfheal.core import states
+from selfheal.core.argv import HELP_OPTIONS
 from selfheal.core.decision import count_attempts, counted_attempts, decide
 from selfheal.core.errors import StateError
 from selfheal.core.record import CorruptRecord, Record
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
     from selfheal.core.policy import Policy
 
-OPTIONS = [ops.JSON_OPTION, *ops.SITE_OPTIONS, *ops.HELP_OPTIONS]
+OPTIONS = [ops.JSON_OPTION, *ops.SITE_OPTIONS, *HELP_OPTIONS]
 
 #: Decision table rows, as the verdict on "what if the check is CRITICAL now".
 VERDICTS = {3: "paused", 4: "state_error", 5: "running", 6: "grace", 7: "gave_up", 8: "cooldown", 9: "heal"}

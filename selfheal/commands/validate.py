@@ -13,6 +13,7 @@ as root through sudo.
 from __future__ import annotations
 
 from selfheal.commands import common as ops
+from selfheal.core.argv import HELP_OPTIONS
 from selfheal.core.errors import ConfigError, SelfhealError
 
 TYPE_CHECKING = False
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
     from selfheal.config.loader import CheckConfig
 
-OPTIONS = [ops.CONFIG_OPTION, ops.JSON_OPTION, *ops.HELP_OPTIONS]
+OPTIONS = [ops.CONFIG_OPTION, ops.JSON_OPTION, *HELP_OPTIONS]
 
 
 def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
@@ -88,9 +89,8 @@ def runnable(check: CheckConfig, env: Mapping[str, str]) -> None:
     # A built-in check's args are read by the check itself when it runs
     # (selfheal.checks.plugin.run_configured); build it the same way, without
     # probing anything, so a bad arg is reported here with its line.
-    from selfheal.checks import spec as find_spec
-    from selfheal.checks.plugin import Values, config_argv
-    from selfheal.cli import parse_options
+    from selfheal.checks.plugin import Values, config_argv, find_spec
+    from selfheal.core.argv import parse_options
 
     spec = find_spec(str(check.builtin))
     try:

@@ -35,6 +35,8 @@ PLUGIN_DIRS = ("/usr/lib/nagios/plugins", "/usr/lib64/nagios/plugins", "/usr/loc
 #: own 10s default, below Nagios's 60s service_check_timeout.
 DEFAULT_TIMEOUT = 30.0
 
+#: Every built-in check (``selfheal.checks``), by the name ``check:`` uses.
+BUILTIN_CHECKS = ("process", "tcp", "http", "disk", "memory", "load", "file_age", "systemd")
 TOP_KEYS = ("state_dir", "journal", "defaults", "checks", "syslog", "metrics", "on_event")
 CHECK_SETTINGS = ("sudo", "timeout", "timeout_state")
 CHECK_KEYS = ("plugin", "check", "args", "heal", "description", *CHECK_SETTINGS, *DEFAULTS)
@@ -192,7 +194,7 @@ def parse(text: bytes | str, path: str = "<config>", problems: list[ConfigError]
             checks[name] = check
     outputs = {}
     if any(key in top for key in ("syslog", "metrics", "on_event")):
-        from selfheal.hooks import read_outputs
+        from selfheal.config.outputs import read_outputs
 
         outputs = attempt(read_outputs, reader, top) or {}
     return Config(path, checks, state_dir, journal, outputs)
@@ -419,12 +421,12 @@ class _Reader:
         (``selfheal.checks.plugin``): that needs the check's module, which
         a config holding plain plugins should not pay for.
         """
-        from selfheal.checks import NAMES
-
         _, node = fields["check"]
         name = self.value(node)
-        if name not in NAMES:
-            raise self.error(f"{where}: unknown built-in check {name!r} (built-in: {', '.join(NAMES)})", node)
+        if name not in BUILTIN_CHECKS:
+            raise self.error(
+                f"{where}: unknown built-in check {name!r} (built-in: {', '.join(BUILTIN_CHECKS)})", node
+            )
         args: dict[str, object] = {}
         lines: dict[str, int] = {}
         if "args" in fields:

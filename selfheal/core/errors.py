@@ -32,3 +32,7 @@ class ConfigError(SelfhealError):
 
 class StateError(SelfhealError):
     """The state dir or a state record cannot be used safely (table row 4)."""
+
+
+class Usage(SelfhealError):
+    """A bad command line."""

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 from selfheal.core import states
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
+
 MAX_LINE = 4096
 #: The most selfheal prints, in bytes: what NRPE (protocol 3, NRPE 3.0 and
 #: later) carries in one response. Nagios Core 4 reads more; a longer
@@ -165,3 +169,18 @@ def attempts_perfdata(count: int) -> str:
 def heals_perfdata(total: int) -> str:
     """Heals ever started: a counter (``c``), for graphing beside the service."""
     return f"selfheal_heals_total={total}c;;;0"
+
+
+def internal_error(out: TextIO, name: str, exc: Exception, verbose: int) -> int:
+    """A bug reported as one UNKNOWN line; the traceback only with -vvv."""
+    if verbose >= 3:
+        import traceback
+
+        traceback.print_exc(file=out)
+    return unknown(out, name, f"internal error: {type(exc).__name__}: {exc} (run with -vvv for a traceback)")
+
+
+def unknown(out: TextIO, name: str, message: str) -> int:
+    """A problem the operator can fix, as one UNKNOWN line."""
+    out.write(f"{name.upper()} UNKNOWN - {clean(message)}\n")
+    return states.UNKNOWN

@@ -37,7 +37,7 @@ class Run(NamedTuple):
 
 def check(name: str, *args: object, env: dict[str, str] | None = None) -> Run:
     """The check's ``main`` in this process, as the console script calls it."""
-    from selfheal.checks import spec
+    from selfheal.checks.plugin import find_spec as spec
     from selfheal.checks.plugin import main
 
     out = io.StringIO()

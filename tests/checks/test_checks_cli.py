@@ -176,7 +176,7 @@ def test_a_healthy_check_with_heal_flags_stays_ok(tmp_path: Path) -> None:
 
 LEAN_PROBE = """
 import io, sys
-from selfheal.checks import spec
+from selfheal.checks.plugin import find_spec as spec
 from selfheal.checks.plugin import main
 out = io.StringIO()
 code = main(spec({name!r}), {args!r}, stdout=out)

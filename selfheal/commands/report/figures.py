@@ -1,4 +1,4 @@
-"""``selfheal report [--since 30d] [--format text|json|html]``.
+"""The report's figures, per check, from the journal.
 
 Per check, over the period, from the journal: heals started, heals that
 led to recovery and the success rate, the median and worst time to
@@ -22,21 +22,6 @@ import time
 
 from selfheal.commands import common as ops
 from selfheal.commands.history import read_journal
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import TextIO
-
-FORMATS = ("text", "json", "html")
-OPTIONS = [
-    (("--since",), "since", "value", "DURATION", "the period, e.g. 7d (default 30d; 'all' for everything)"),
-    (("--format",), "format", "value", "FORMAT", "text (default), json or html"),
-    (("-o", "--output"), "output", "value", "FILE", "write to FILE instead of stdout (atomically)"),
-    ops.JSON_OPTION,
-    *ops.SITE_OPTIONS,
-    *ops.HELP_OPTIONS,
-]
 
 
 def day(timestamp: float) -> str:
@@ -163,96 +148,3 @@ def build(journal: str, since: float | None, now: float) -> dict[str, object]:
             "gave_up": sum(f.gave_up for f in ranked),
         },
     }
-
-
-def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
-    values, _ = ops.parse(command, args, OPTIONS, out, no_name="it covers every check")
-    form = "json" if values["json"] else str(values["format"] or "text")
-    if form not in FORMATS:
-        raise ops.Usage(f"bad --format: {form!r} (use text, json or html)")
-    site = ops.Site(values, env)
-    now = time.time()
-    data = build(site.journal, ops.since(values, "30d"), now)
-    if form == "json":
-        import json
-
-        text = json.dumps(data, indent=2) + "\n"
-    elif form == "html":
-        from selfheal.commands.report_html import render_html
-
-        text = render_html(data)
-    else:
-        text = render_text(data, values.get("since") or "30d")
-    if values["output"]:
-        write_atomically(str(values["output"]), text)
-    else:
-        out.write(text)
-    return 0
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Temp file in the same dir, then rename: a reader never sees half a page."""
-    from selfheal.core.errors import SelfhealError
-    from selfheal.edges.store import replace_file
-
-    try:
-        replace_file(path, text.encode("utf-8"))
-    except OSError as exc:
-        raise SelfhealError(f"cannot write {path}: {exc.strerror}") from None
-
-
-def duration_text(seconds: float | None) -> str:
-    from selfheal.core.durations import format_duration
-
-    return "-" if seconds is None else format_duration(seconds)
-
-
-def rate_text(rate: float | None) -> str:
-    return "-" if rate is None else f"{rate * 100:.0f}%"
-
-
-HEADERS = ["Rank", "Check", "Heals", "Recovered", "Rate", "Median TTR", "Worst TTR", "Gave up", "Busiest day"]
-
-
-def cells(check: dict) -> list[str]:  # type: ignore[type-arg]
-    """One check's row, as the text and HTML tables show it."""
-    busiest = check["busiest_day"]
-    return [
-        str(check["rank"]),
-        check["name"],
-        str(check["heals_started"]),
-        str(check["heals_recovered"]),
-        rate_text(check["success_rate"]),
-        duration_text(check["time_to_recover"]["median"]),
-        duration_text(check["time_to_recover"]["worst"]),
-        str(check["gave_up"]),
-        f"{busiest['date']} ({busiest['heals']})" if busiest else "-",
-    ]
-
-
-def render_text(data: dict[str, object], period: object) -> str:
-    lines = [f"selfheal report: {period} up to {data['until']} (UTC), from {data['journal']}"]
-    checks: list[dict] = data["checks"]  # type: ignore[assignment]
-    if not checks:
-        lines.append("no heals or other events in this period")
-    else:
-        rows = [[header.upper() for header in HEADERS]]
-        rows += [cells(check) for check in checks]
-        totals: dict = data["totals"]  # type: ignore[assignment]
-        rows.append(
-            [
-                "",
-                "total",
-                str(totals["heals_started"]),
-                str(totals["heals_recovered"]),
-                rate_text(totals["success_rate"]),
-                "",
-                "",
-                str(totals["gave_up"]),
-                "",
-            ]
-        )
-        lines.append(ops.table(rows).rstrip("\n"))
-    if data["skipped"]:
-        lines.append(f"({data['skipped']} corrupt journal lines skipped)")
-    return "\n".join(lines) + "\n"

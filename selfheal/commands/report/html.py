@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from html import escape
 
-from selfheal.commands.report import HEADERS, cells
+from selfheal.commands.report.text import HEADERS, cells
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }

@@ -1,0 +1,80 @@
+"""``selfheal report [--since 30d] [--format text|json|html]``.
+
+Per check, over the period, from the journal: heals started, heals that
+led to recovery and the success rate, the median and worst time to
+recover, how often it gave up, and the busiest day. Checks are ranked by
+how often they healed: the list to hand to the developers, because the
+more often the automatic fix runs, the worse the underlying bug.
+
+Definitions (the figures must agree with ``history``):
+
+- a heal *led to recovery* when the check's next ``recovered`` event came
+  before any ``gave_up``; a recovery after giving up was a human's work and
+  is counted apart (``recovered_after_gave_up``);
+- *time to recover* is the ``recovered`` event's ``time_to_recover``: from
+  the episode's first heal to the first healthy result;
+- days are UTC dates, as in the journal.
+"""
+
+from __future__ import annotations
+
+import time
+
+from selfheal.commands import common as ops
+from selfheal.commands.report.figures import build
+from selfheal.commands.report.text import render_text
+from selfheal.core.argv import HELP_OPTIONS, Option
+from selfheal.core.errors import Usage
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import TextIO
+
+FORMATS = ("text", "json", "html")
+OPTIONS = [
+    Option(
+        ("--since",), "since", "value", "DURATION", "the period, e.g. 7d (default 30d; 'all' for everything)"
+    ),
+    Option(("--format",), "format", "value", "FORMAT", "text (default), json or html"),
+    Option(("-o", "--output"), "output", "value", "FILE", "write to FILE instead of stdout (atomically)"),
+    ops.JSON_OPTION,
+    *ops.SITE_OPTIONS,
+    *HELP_OPTIONS,
+]
+
+
+def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
+    values, _ = ops.parse(command, args, OPTIONS, out, no_name="it covers every check")
+    form = "json" if values["json"] else str(values["format"] or "text")
+    if form not in FORMATS:
+        raise Usage(f"bad --format: {form!r} (use text, json or html)")
+    site = ops.Site(values, env)
+    now = time.time()
+    data = build(site.journal, ops.since(values, "30d"), now)
+    if form == "json":
+        import json
+
+        text = json.dumps(data, indent=2) + "\n"
+    elif form == "html":
+        from selfheal.commands.report.html import render_html
+
+        text = render_html(data)
+    else:
+        text = render_text(data, values.get("since") or "30d")
+    if values["output"]:
+        write_atomically(str(values["output"]), text)
+    else:
+        out.write(text)
+    return 0
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Temp file in the same dir, then rename: a reader never sees half a page."""
+    from selfheal.core.errors import SelfhealError
+    from selfheal.edges.store import replace_file
+
+    try:
+        replace_file(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise SelfhealError(f"cannot write {path}: {exc.strerror}") from None

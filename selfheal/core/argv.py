@@ -1,0 +1,150 @@
+"""The hand-written option parser every command shares.
+
+Hand-written on purpose: every Nagios check pays Python's start-up, and
+``argparse`` (with ``re`` and ``gettext``) would cost a healthy ``selfheal
+wrap`` several milliseconds per run. The parsers for plugin commands and
+for people's commands are the same; only what they print differs.
+"""
+
+from __future__ import annotations
+
+from selfheal.core.errors import Usage
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+
+class Option:
+    """One command-line option: its names, where its value goes, and its help.
+
+    ``kind`` is ``flag`` (True when given), ``count`` (how often given)
+    or ``value`` (the next word, or the text after ``=``).
+    """
+
+    __slots__ = ("dest", "help", "kind", "metavar", "names")
+
+    def __init__(self, names: tuple[str, ...], dest: str, kind: str, metavar: str, help: str) -> None:
+        if kind not in ("flag", "count", "value"):
+            raise ValueError(f"option kind {kind!r}")
+        self.names = names
+        self.dest = dest
+        self.kind = kind
+        self.metavar = metavar
+        self.help = help
+
+    @property
+    def long(self) -> str:
+        """The long name (``--max-attempts``), as messages quote it."""
+        return next((n for n in self.names if n.startswith("--")), self.names[0])
+
+    def __repr__(self) -> str:
+        return f"Option({self.names!r}, {self.dest!r}, {self.kind!r})"
+
+
+#: -h and -V, which every command has.
+HELP_OPTIONS = [
+    Option(("-h", "--help"), "help", "flag", "", "show this help"),
+    Option(("-V", "--version"), "version", "flag", "", "show the version"),
+]
+
+
+def parse_options(args: list[str], options: Iterable[Option]) -> tuple[dict[str, object], list[str]]:
+    """Options and positional arguments; everything after ``--`` is positional."""
+    by_name = {name: option for option in options for name in option.names}
+    values: dict[str, object] = {o.dest: (0 if o.kind == "count" else None) for o in by_name.values()}
+    positional: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if arg == "--":
+            positional.extend(args[index:])
+            break
+        if not arg.startswith("-") or arg == "-":
+            positional.append(arg)
+            continue
+        name, has_value, inline = arg.partition("=")
+        if name not in by_name and not arg.startswith("--") and len(arg) > 2:
+            # Clustered short options: -vvv, or -t10.
+            if set(arg[1:]) == {"v"} and "-v" in by_name:
+                values["verbose"] = count(values, "verbose") + len(arg) - 1
+                continue
+            name, has_value, inline = arg[:2], "=", arg[2:]
+        if name not in by_name:
+            raise Usage(f"unknown option {name}")
+        option = by_name[name]
+        if option.kind == "flag":
+            if has_value:
+                raise Usage(f"option {name} takes no value")
+            values[option.dest] = True
+        elif option.kind == "count":
+            values[option.dest] = count(values, option.dest) + 1
+        else:
+            if not has_value:
+                if index >= len(args):
+                    raise Usage(f"option {name} needs a value")
+                inline = args[index]
+                index += 1
+            values[option.dest] = inline
+    return values, positional
+
+
+def count(values: Mapping[str, object], dest: str) -> int:
+    """A ``count`` option's value (0 when not given)."""
+    value = values.get(dest)
+    return value if isinstance(value, int) else 0
+
+
+def text(values: Mapping[str, object], dest: str) -> str | None:
+    """A ``value`` option's text, or None when not given."""
+    value = values.get(dest)
+    return value if isinstance(value, str) else None
+
+
+def option_lines(options: Iterable[Option], width: int = 28) -> list[str]:
+    """One aligned help line per option."""
+    lines = []
+    for option in options:
+        label = ", ".join(option.names) + (f" {option.metavar}" if option.metavar else "")
+        lines.append(f"  {label:<{width}} {option.help}")
+    return lines
+
+
+def number(values: Mapping[str, object], dest: str, option: str) -> float | None:
+    """A duration option's value in seconds, or None when not given."""
+    given = values.get(dest)
+    if given is None:
+        return None
+    from selfheal.core.durations import parse_duration
+
+    try:
+        return parse_duration(given)
+    except ValueError as exc:
+        raise Usage(f"bad {option}: {exc}") from None
+
+
+def downtime(values: Mapping[str, object]) -> float:
+    """``--downtime``, for wrap, run and the built-in checks alike.
+
+    Nagios passes ``$SERVICEDOWNTIME$``, a bare depth, often "0" or "";
+    a duration (``1m``) is read as one too. More than 0 means no heal.
+    """
+    given = values.get("downtime")
+    if given is None or not str(given).strip():
+        return 0.0
+    return number({"downtime": given}, "downtime", "--downtime") or 0.0
+
+
+def plugin_timeout(values: Mapping[str, object], default: float) -> float:
+    """``-t SECONDS``, for wrap, run and the built-in checks alike: more than 0."""
+    seconds = number(values, "timeout", "--timeout")
+    if seconds is None:
+        return default
+    if seconds <= 0:
+        raise Usage("bad --timeout: must be longer than 0s")
+    return seconds
+
+
+class Answered(Exception):
+    """-h or -V printed its answer: the command is done, with exit code 0."""

@@ -1,0 +1,46 @@
+"""Journal events in words: what ``history`` lists and syslog sends.
+
+A journal line can parse and still carry odd values (another tool, an
+editor): each figure is shown only when it is a number.
+"""
+
+from __future__ import annotations
+
+
+def number(event: dict[str, object], key: str) -> int | float | None:
+    """The event's figure ``key``, or None when it is missing or not a number.
+
+    A line can parse and still carry a string where a figure belongs (an
+    editor, another tool); history shows no figure rather than ``xs``.
+    """
+    value = event.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def describe(event: dict[str, object]) -> str:
+    """The event's details in a few words, for the text listing."""
+    kind = event["event"]
+    parts = []
+    if number(event, "attempt") is not None:
+        parts.append(f"attempt {event['attempt']}")
+    if kind == "attempt" and event.get("argv"):
+        parts.append(" ".join(str(word) for word in event["argv"]))  # type: ignore[union-attr]
+    if kind in ("action_end", "action_lost"):
+        if event.get("timed_out"):
+            parts.append("timed out")
+        elif number(event, "exit_code") is not None:
+            parts.append(f"exited {event['exit_code']}")
+        if number(event, "duration") is not None:
+            parts.append(f"after {event['duration']}s")
+    if kind == "recovered" and number(event, "time_to_recover") is not None:
+        parts.append(f"{event['time_to_recover']}s after the first heal")
+    if kind == "paused" and event.get("until"):
+        parts.append(f"until {event['until']}")
+    if event.get("by"):
+        parts.append(f"by {event['by']}")
+    text = ", ".join(parts)
+    if event.get("reason"):
+        text += f" ({event['reason']})" if text else f"({event['reason']})"
+    return text

@@ -1,0 +1,210 @@
+"""``selfheal run`` and ``selfheal wrap``: the plugin commands Nagios calls.
+
+Both go check → decide → heal → record: run the plugin (``probe``), let the
+``Healer`` decide and act, print one Nagios status line. ``run`` takes the
+check from the config (through the config cache); ``wrap`` from its
+options, with no config read unless an event is journaled.
+"""
+
+from __future__ import annotations
+
+import os
+
+from selfheal import __version__
+from selfheal.core import states
+from selfheal.core.argv import Option, downtime, option_lines, parse_options, plugin_timeout
+from selfheal.core.errors import Usage
+from selfheal.core.heal_flags import COMMON_OPTIONS, WRAP_OPTIONS, heal_policy
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import TextIO
+
+    from selfheal.engine import Healer
+
+USAGE = {
+    "run": "selfheal run NAME [-c CONFIG] [--dry-run] [--downtime N] [-t SECONDS] [-v]",
+    "wrap": "selfheal wrap [--name NAME] --heal 'CMD ARGS' [options] -- PLUGIN [ARGS...]",
+}
+
+RUN_OPTIONS = [
+    Option(
+        ("-c", "--config"),
+        "config",
+        "value",
+        "CONFIG",
+        "config file (default $SELFHEAL_CONFIG, /etc/selfheal/selfheal.yaml)",
+    ),
+    Option(
+        ("--state-dir",),
+        "state_dir",
+        "value",
+        "DIR",
+        "state dir (default: $SELFHEAL_STATE_DIR, the config's state_dir, /var/lib/selfheal)",
+    ),
+    *COMMON_OPTIONS,
+]
+# wrap has no -c, yet it is not blind to the config file: say so in its help.
+WRAP_NOTE = """
+wrap reads no config for the check itself, but when it journals an event
+(never on a healthy run) it reads the config file ($SELFHEAL_CONFIG, else
+/etc/selfheal/selfheal.yaml), if one exists, for syslog: and on_event:, and
+for metrics: when the state dir is the config's. --state-dir is never taken
+from the config.
+"""
+
+
+def common_flags(values: dict[str, object], out: TextIO, command: str, options: list[Option]) -> bool:
+    """Handle -h/-V; True when the command should stop here."""
+    if values["help"]:
+        lines = ["usage: " + USAGE[command], "", "options:", *option_lines(options)]
+        out.write("\n".join(lines) + "\n" + (WRAP_NOTE if command == "wrap" else ""))
+        return True
+    if values["version"]:
+        out.write(f"selfheal {__version__}\n")
+        return True
+    return False
+
+
+def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
+    return cmd_run(args, env, out) if command == "run" else cmd_wrap(args, env, out)
+
+
+# -- run ------------------------------------------------------------------
+
+
+def cmd_run(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
+    values, positional = parse_options(args, RUN_OPTIONS)
+    if common_flags(values, out, "run", RUN_OPTIONS):
+        return 0
+    if len(positional) != 1:
+        raise Usage("run needs exactly one check NAME: selfheal run NAME [-c CONFIG]")
+    name = positional[0]
+    from selfheal.config import cache as config_cache
+    from selfheal.config.loader import config_path
+    from selfheal.engine import Healer
+
+    cfg, state_dir = config_cache.load(
+        config_path(values["config"], env),  # type: ignore[arg-type]
+        values["state_dir"],  # type: ignore[arg-type]
+        env,
+        write=not values["dry_run"],
+        wanted=(name,),
+    )
+    check = cfg.check(name)
+    if check.builtin:
+        from selfheal.checks.plugin import run_configured
+
+        return run_configured(check, cfg, values, env, out)
+    plugin = check.resolved_plugin(env)
+    timeout = plugin_timeout(values, check.timeout)
+    healer = Healer(name, check.heal, check.policy, state_dir, cfg.journal, outputs=cfg.outputs)
+    return heal_plugin(name, plugin, timeout, check.timeout_state, healer, values, out)
+
+
+# -- wrap -----------------------------------------------------------------
+
+
+def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
+    values, plugin = parse_options(args, WRAP_OPTIONS)
+    if common_flags(values, out, "wrap", WRAP_OPTIONS):
+        return 0
+    if not plugin:
+        raise Usage("wrap needs the plugin to run after --: selfheal wrap --heal 'CMD' -- PLUGIN [ARGS]")
+    if not values["heal"] or not str(values["heal"]).strip():
+        raise Usage("wrap needs --heal 'CMD ARGS'")
+    from selfheal.edges.store import check_name, resolve_state_dir
+    from selfheal.engine import Healer
+
+    name = str(values["name"] or os.path.basename(plugin[0]))
+    try:
+        check_name(name)
+    except ValueError as exc:
+        raise Usage(f"bad --name: {exc}") from None
+    policy, timeout_state = heal_policy(values)
+    heal_text, sudo, shell = str(values["heal"]), bool(values["sudo"]), bool(values["shell"])
+
+    def build_heal() -> object:
+        from selfheal.core.actions import Command
+
+        try:
+            return Command(heal_text, sudo=sudo, shell=shell)
+        except ValueError as exc:
+            raise Usage(f"bad --heal: {exc}") from None
+
+    state_dir = resolve_state_dir(values["state_dir"], env)  # type: ignore[arg-type]
+
+    def outputs() -> dict[str, object]:
+        # Read only when an event is journaled: a healthy wrap reads no config.
+        return config_outputs(env, state_dir)
+
+    healer = Healer(
+        name,
+        build_heal,  # type: ignore[arg-type]
+        policy,
+        state_dir,
+        values["journal"],  # type: ignore[arg-type]
+        outputs=outputs,
+    )
+    timeout = plugin_timeout(values, 30.0)
+    return heal_plugin(name, plugin, timeout, timeout_state, healer, values, out)
+
+
+# -- shared by run and wrap -----------------------------------------------
+
+
+def heal_plugin(
+    name: str,
+    plugin: list[str],
+    timeout: float,
+    timeout_state: int,
+    healer: Healer,
+    values: dict[str, object],
+    out: TextIO,
+) -> int:
+    """Run the plugin, let the healer decide, print the plugin output."""
+    from selfheal.core import output
+    from selfheal.probe import probe
+
+    depth = downtime(values)
+    state, result = probe(healer.spawner, plugin, timeout, timeout_state)
+    outcome = healer.handle(state, dry_run=bool(values["dry_run"]), downtime=depth)
+    long = list(result.long)
+    if values["verbose"]:
+        long.append(f"selfheal: {states.name(state)} from the plugin, decision row {outcome.decision.row}")
+        long.extend(f"selfheal: {detail}" for detail in outcome.details)
+    if values["dry_run"]:
+        long.append("selfheal: dry run, nothing was started or recorded")
+    perfdata = [
+        *result.perfdata,
+        output.attempts_perfdata(outcome.attempts),
+        output.heals_perfdata(outcome.heals_total),
+    ]
+    out.write(output.render(name, outcome.state, result.text, outcome.note, perfdata, long))
+    return outcome.state
+
+
+def config_outputs(env: Mapping[str, str], state_dir: str) -> dict[str, object]:
+    """The config file's outputs, for ``selfheal wrap``, which has no ``-c``.
+
+    No config, or one that does not load, means no outputs: a wrap check
+    must not fail over a config it does not otherwise need. The metrics
+    file lists the records of one state dir, so a wrap with a state dir of
+    its own leaves it alone rather than replace it with its own records.
+    """
+    from selfheal.config import loader as config
+    from selfheal.core.errors import SelfhealError
+    from selfheal.edges.store import resolve_state_dir
+
+    path = config.config_path(None, env)
+    if not os.path.exists(path):
+        return {}
+    try:
+        cfg = config.load(path)
+    except SelfhealError:
+        return {}
+    outputs = dict(cfg.outputs)
+    if outputs.get("metrics") and resolve_state_dir(None, env, cfg.state_dir) != state_dir:
+        del outputs["metrics"]
+    return outputs
