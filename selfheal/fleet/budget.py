@@ -175,6 +175,18 @@ class FleetUnreachable(FleetError):
     """No etcd endpoint answered within the deadline."""
 
 
+class FleetRefused(FleetError):
+    """etcd answered with an error: authentication failed, permission denied, a bad request.
+
+    ``code`` is the gRPC status code etcd gave (5: not found, 7: permission
+    denied, 16: unauthenticated), None when its answer had none.
+    """
+
+    def __init__(self, endpoint: Endpoint, code: int | None, message: str) -> None:
+        super().__init__(f"etcd at {endpoint}: {message}")
+        self.code = code
+
+
 def resolve_host(configured: str | None = None) -> str:
     """This host's name in the fleet: ``$SELFHEAL_HOST``, else the config's ``host``, else the host name."""
     return os.environ.get("SELFHEAL_HOST") or configured or socket.gethostname()
@@ -571,7 +583,9 @@ class Fleet:
                 continue
             except exceptions.Etcd3Exception as exc:
                 detail = getattr(exc, "detail_text", None) or str(exc)
-                raise _Answered(self.settings.parsed[index], _grpc_code(detail), _message(detail)) from None
+                raise FleetRefused(
+                    self.settings.parsed[index], _grpc_code(detail), _message(detail)
+                ) from None
             except (OSError, ValueError) as exc:
                 # requests' own errors outside etcd3gw's mapping: a CA bundle or key it cannot load,
                 # a reply that is not JSON.
@@ -752,7 +766,7 @@ class Fleet:
     def _revoke(self, lease: int, deadline: float) -> bool:
         try:
             self._post("/lease/revoke", {"ID": lease}, deadline)
-        except _Answered as exc:
+        except FleetRefused as exc:
             if exc.code == _NOT_FOUND:
                 return False
             raise
@@ -817,14 +831,6 @@ class Fleet:
         return int(reply.get("deleted", 0))
 
 
-class _Answered(FleetError):
-    """etcd answered with an error (kept apart so that 'lease not found' can be told from the rest)."""
-
-    def __init__(self, endpoint: Endpoint, code: int | None, message: str) -> None:
-        super().__init__(f"etcd at {endpoint}: {message}")
-        self.code = code
-
-
 def _absent(key: str) -> dict[str, Any]:
     return {"key": _b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": 0}
 
@@ -872,7 +878,16 @@ def _short(exc: BaseException) -> str:
         ("Connection refused", "connection refused"),
         ("timed out", "timed out"),
         ("Name or service not known", "unknown host"),
-        ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed"),
+        (
+            "CERTIFICATE_VERIFY_FAILED",
+            "certificate verify failed (is fleet.etcd.ca the CA that signed etcd's certificate?)",
+        ),
+        # etcd with --client-cert-auth hangs up on a client without a certificate it trusts.
+        (
+            "EOF occurred in violation of protocol",
+            "etcd closed the TLS handshake (no client certificate, or one it does not trust: "
+            "fleet.etcd.cert and key)",
+        ),
         ("SSLError", "TLS handshake failed"),
     ):
         if marker in text:
