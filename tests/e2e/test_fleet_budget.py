@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -24,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from e2e.conftest import need
-from e2e.etcd import ETCD, EtcdCluster, EtcdUnavailable
+from e2e.etcd import ETCD, EtcdCluster, EtcdUnavailable, Tls
 from selfheal.fleet.budget import (
     DEFERRED,
     GRANTED,
@@ -33,6 +34,7 @@ from selfheal.fleet.budget import (
     Fleet,
     FleetClientMissing,
     FleetConfigError,
+    FleetRefused,
     FleetSettings,
     FleetUnreachable,
     client_available,
@@ -46,10 +48,10 @@ def need_etcd() -> None:
     need(client_available(), "the etcd3gw client is missing (pip install -e '.[fleet]')")
 
 
-def start_cluster(size: int) -> EtcdCluster:
+def start_cluster(size: int, tls: bool = False) -> EtcdCluster:
     need_etcd()
     try:
-        return EtcdCluster(size).__enter__()
+        return EtcdCluster(size, tls=tls).__enter__()
     except EtcdUnavailable as exc:
         need(False, str(exc))
         raise
@@ -376,6 +378,70 @@ def test_three_member_cluster_survives_one_member_and_fails_fast_without_quorum(
             figure(f"{what}: {call} raised FleetUnreachable after {took:.2f} s (timeout {timeout:g} s)")
             assert took < 2 * timeout
         survivors[1].kill()
+
+
+def test_tls_with_client_certificates() -> None:
+    cluster = start_cluster(1, tls=True)
+    try:
+        tls = cluster.tls
+        assert tls is not None and cluster.endpoints[0].startswith("https://")
+        files = {"ca": str(tls.ca), "cert": str(tls.client), "key": str(tls.client_key)}
+        client = Fleet(FleetSettings(cluster.endpoints, host="a", **files))
+        grant = client.acquire(Budget("web", 1), "nginx", ttl=30)
+        assert grant.granted and grant.lease is not None and client.release(grant.lease)
+
+        stranger = Tls(cluster.root / "stranger", name="stranger-ca")
+        refused = {
+            "certificate verify failed (is fleet.etcd.ca the CA": {**files, "ca": str(stranger.ca)},
+            "etcd closed the TLS handshake (no client certificate": {"ca": str(tls.ca)},
+            "etcd closed the TLS handshake (no client certificate, or one it does not trust": {
+                **files,
+                "cert": str(stranger.client),
+                "key": str(stranger.client_key),
+            },
+        }
+        for message, settings in refused.items():
+            began = time.monotonic()
+            with pytest.raises(FleetUnreachable, match=re.escape(message)):
+                Fleet(FleetSettings(cluster.endpoints, host="a", timeout=1, **settings)).peek(
+                    Budget("web", 1)
+                )
+            assert time.monotonic() - began < 2
+        mismatched = FleetSettings(
+            cluster.endpoints, host="a", cert=str(tls.client), key=str(stranger.client_key)
+        )
+        (problem,) = mismatched.problems()
+        assert problem.startswith(f"fleet.etcd.cert/key: {tls.client} and {stranger.client_key} are not")
+    finally:
+        cluster.stop()
+
+
+def test_user_and_password(tmp_path: Path) -> None:
+    cluster = start_cluster(1)
+    try:
+        cluster.enable_auth("selfheal", "s3cret", "/selfheal/fleet/")
+        password = tmp_path / "etcd-password"
+        password.write_text("s3cret\n")
+        login = {"user": "selfheal", "password_file": str(password)}
+        client = Fleet(FleetSettings(cluster.endpoints, host="a", **login))
+        budget = Budget("web", 1, max_per_window=5, window=60)
+        grant = client.acquire(budget, "nginx", ttl=30)
+        assert grant.granted and grant.lease is not None
+        (status,) = client.status()
+        assert [s.host for s in status.slots] == ["a"] and len(status.heals) == 1
+        assert client.release(grant.lease)
+
+        with pytest.raises(FleetRefused, match="etcdserver: user name is empty"):
+            Fleet(FleetSettings(cluster.endpoints, host="a")).peek(budget)
+        # The role allows /selfheal/fleet/ only.
+        with pytest.raises(FleetRefused, match="permission denied") as raised:
+            Fleet(FleetSettings(cluster.endpoints, host="a", prefix="/elsewhere/", **login)).peek(budget)
+        assert raised.value.code == 7
+        password.write_text("wrong\n")
+        with pytest.raises(FleetRefused, match="authentication failed"):
+            Fleet(FleetSettings(cluster.endpoints, host="a", **login)).peek(budget)
+    finally:
+        cluster.stop()
 
 
 def test_unreachable_endpoints_fail_within_twice_the_timeout() -> None:
