@@ -4,7 +4,7 @@
 as PID 1 of new pid, mount, net, uts, ipc and cgroup namespaces, with the
 test's unit files and nothing of the host's: every unit an installed target
 pulls in is masked, only the basic targets stay (``systemd-run`` needs
-them). It boots in a fraction of a second, and ``systemctl``, ``systemd-run``,
+them). start() returns a running systemd in about 0.2 s, and ``systemctl``, ``systemd-run``,
 start limits, ``Restart=`` and ``KillMode=`` behave as on a real host.
 Root only. There is no D-Bus daemon and no journald inside: root's
 ``systemctl`` and ``systemd-run`` talk to PID 1 over its private socket,
@@ -14,9 +14,9 @@ and ``journalctl`` shows nothing (the console log has the units' output).
 How it is launched (host side, then inside)::
 
     setsid --ctty  timeout -s KILL MAX_LIFE  unshare --pid --fork --kill-child ...
-        python sysns.py stage1   # PID 1: joins its own cgroup2 subtree
-        unshare --cgroup python sysns.py stage2   # private /proc, /sys, /run, /tmp, /dev
-        setpriv ... systemd --system
+        python sysns.py inside   # PID 1: its own cgroup2 subtree and cgroup namespace,
+                                 # private /proc, /sys, /run, /tmp, /dev, the units
+        setpriv --bounding-set=... systemd --system
 
 Its lifetime is bounded twice. The session's controlling terminal is a pty
 whose master only the test process holds: when the test process dies, the
@@ -31,17 +31,19 @@ namespace only), and ``/run``, ``/tmp`` and ``/dev`` are private tmpfs.
 The work dir (under /var/tmp, on the root filesystem, never under /tmp)
 stays writable at the same path inside and out, so a test puts its state
 there. Nothing here imports anything but the standard library: this file
-also runs as the namespace's first two stages, with ``python -I -S``.
+also runs as the namespace's first process, with ``python -I -S``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import select
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -159,8 +161,8 @@ def generators(generator_dirs: Iterable[str] = GENERATOR_DIRS) -> list[str]:
 def _alive(pid: int) -> bool:
     """True while ``pid`` runs (a zombie has exited: not alive)."""
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rpartition(")")[2].split()[0] != "Z"
+        with open(f"/proc/{pid}/stat") as proc:
+            return proc.read().rpartition(")")[2].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
 
@@ -270,7 +272,6 @@ class SystemdNamespace:
             ("nsenter", "util-linux"),
             ("setpriv", "util-linux"),
             ("setsid", "util-linux"),
-            ("mount", "mount"),
             ("timeout", "coreutils"),
             ("systemctl", "systemd"),
         ):
@@ -316,7 +317,7 @@ class SystemdNamespace:
             "-I",
             "-S",
             os.path.abspath(__file__),
-            "stage1",
+            "inside",
             str(self.workdir),
             str(self.cgroup),
             str(_ns_inode("mnt")),
@@ -451,8 +452,8 @@ class SystemdNamespace:
 
     def alive(self, pid: int | str) -> bool:
         """True while ``pid`` (a pid as seen inside) runs in the namespace."""
-        stat = self.exec(["cat", f"/proc/{pid}/stat"], timeout=10)
-        return stat.returncode == 0 and stat.stdout.rpartition(")")[2].split()[:1] != ["Z"]
+        proc = self.exec(["cat", f"/proc/{pid}/stat"], timeout=10)
+        return proc.returncode == 0 and proc.stdout.rpartition(")")[2].split()[:1] != ["Z"]
 
     def console(self) -> str:
         """What systemd and the units wrote to the console so far."""
@@ -539,50 +540,75 @@ def _drain(master: int, log: BinaryIO, stopping: threading.Event) -> None:
 # -- inside the namespaces -------------------------------------------------------------
 
 
-def _run(*argv: str) -> None:
-    subprocess.run(argv, check=True)
+# mount(2) flags and unshare(2)'s CLONE_NEWCGROUP, from <sys/mount.h> and <sched.h>.
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 0x1, 0x2, 0x4, 0x8, 0x20
+MS_BIND, MS_MOVE = 0x1000, 0x2000
+CLONE_NEWCGROUP = 0x02000000
 
 
-def stage1(workdir: str, cgroup: str, host_mnt_ns: str) -> None:
-    """PID 1 of the new pid namespace: say who it is on the host, enter its cgroup."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("NSpid:"):
-                Path(workdir, "pid.tmp").write_text(line.split()[1])
-    Path(cgroup, "cgroup.procs").write_text("0")
-    # A new cgroup namespace rooted here: systemd sees its own subtree as /.
-    here = os.path.abspath(__file__)
-    os.execvp(
-        "unshare", ["unshare", "--cgroup", sys.executable, "-I", "-S", here, "stage2", workdir, host_mnt_ns]
-    )
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    libc.unshare.argtypes = [ctypes.c_int]
+    return libc
 
 
-def stage2(workdir: str, host_mnt_ns: str) -> None:
-    """Private /proc, /sys, /run, /tmp and /dev on a read-only /, then exec systemd."""
+def _mount(
+    source: str | None, target: str, fstype: str | None = None, flags: int = 0, data: str = ""
+) -> None:
+    """mount(2) itself: a dozen mount(8) processes would double the boot time."""
+
+    def b(text: str | None) -> bytes | None:
+        return None if text is None else text.encode()
+
+    if _libc().mount(b(source), target.encode(), b(fstype), flags, b(data or None)) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mount {source} on {target} ({fstype or 'bind/move'}): {os.strerror(errno)}")
+
+
+def _read_only(path: str) -> None:
+    """Bind ``path`` to itself and make that mount read-only.
+
+    MS_BIND on the remount: only this mount's flags change, not the
+    filesystem's (without it, a remount of / would turn the host's root
+    filesystem read-only too).
+    """
+    _mount(path, path, flags=MS_BIND)
+    _mount(None, path, flags=MS_REMOUNT | MS_BIND | MS_RDONLY)
+
+
+def inside(workdir: str, cgroup: str, host_mnt_ns: str) -> None:
+    """PID 1 of the new namespaces: its cgroup, private mounts, the units; then exec systemd."""
     # Refuse to touch the mounts unless they are this namespace's own: a
     # remount of / in the host's mount namespace would make the host read-only.
     if os.getpid() != 1 or str(_ns_inode("mnt")) == host_mnt_ns:
-        sys.exit("sysns stage2: not in a private pid and mount namespace; refusing to mount")
+        sys.exit("sysns: not in a private pid and mount namespace; refusing to mount")
+    with open("/proc/self/status") as status:
+        host_pid = next(line.split()[1] for line in status if line.startswith("NSpid:"))
+    Path(cgroup, "cgroup.procs").write_text("0")
+    # A cgroup namespace rooted in that cgroup: systemd sees its own subtree as /.
+    if _libc().unshare(CLONE_NEWCGROUP) != 0:
+        sys.exit(f"sysns: unshare(CLONE_NEWCGROUP): {os.strerror(ctypes.get_errno())}")
     console = os.ttyname(0) if os.isatty(0) else None
-    _run("mount", "--bind", workdir, workdir)
-    # "bind": only this mount's flags change, not the filesystem's.
-    _run("mount", "-o", "remount,bind,ro", "/")
-    _run("mount", "-t", "proc", "-o", "nosuid,nodev,noexec", "proc", "/proc")
+
+    # The work dir stays writable on a read-only /.
+    _mount(workdir, workdir, flags=MS_BIND)
+    _mount(None, "/", flags=MS_REMOUNT | MS_BIND | MS_RDONLY)
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for path in ("/proc/sys", "/proc/sysrq-trigger"):
         if os.path.exists(path):
-            _run("mount", "--bind", path, path)
-            _run("mount", "-o", "remount,bind,ro", path)
-    _run("mount", "-t", "sysfs", "-o", "ro,nosuid,nodev,noexec", "sysfs", "/sys")
-    _run("mount", "-t", "cgroup2", "-o", "nosuid,nodev,noexec", "cgroup2", "/sys/fs/cgroup")
-    _run("mount", "-t", "tmpfs", "-o", "mode=755,nosuid,nodev", "tmpfs", "/run")
-    _run("mount", "-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "tmpfs", "/tmp")
+            _read_only(path)
+    _mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     if console:
         # Parked on /run while /dev is replaced, then moved to /dev/console.
         Path("/run/.console").touch()
-        _run("mount", "--bind", console, "/run/.console")
-    _run("mount", "-t", "tmpfs", "-o", "mode=755,nosuid", "tmpfs", "/dev")
+        _mount(console, "/run/.console", flags=MS_BIND)
+    _mount("tmpfs", "/dev", "tmpfs", MS_NOSUID, "mode=755")
     for name, (major, minor) in DEVICES.items():
-        os.mknod(f"/dev/{name}", 0o666 | 0o020000, os.makedev(major, minor))
+        os.mknod(f"/dev/{name}", 0o666 | stat.S_IFCHR, os.makedev(major, minor))
         os.chmod(f"/dev/{name}", 0o666)
     for link, target in (
         ("fd", "/proc/self/fd"),
@@ -594,8 +620,9 @@ def stage2(workdir: str, host_mnt_ns: str) -> None:
         os.symlink(target, f"/dev/{link}")
     if console:
         Path("/dev/console").touch()
-        _run("mount", "--move", "/run/.console", "/dev/console")
+        _mount("/run/.console", "/dev/console", flags=MS_MOVE)
         os.unlink("/run/.console")
+
     # /run comes first in systemd's search paths: a link to /dev/null there masks.
     masks = Path("/run/systemd/system-generators")
     masks.mkdir(parents=True)
@@ -609,14 +636,13 @@ def stage2(workdir: str, host_mnt_ns: str) -> None:
         if (units / unit.name).is_symlink():
             (units / unit.name).unlink()
         shutil.copyfile(unit, units / unit.name)
+
+    Path(workdir, "pid.tmp").write_text(host_pid)
     os.rename(Path(workdir, "pid.tmp"), Path(workdir, "pid"))
+    setpriv = shutil.which("setpriv", path=PATH) or "setpriv"
     argv = [
-        "setpriv",
+        setpriv,
         "--bounding-set=" + ",".join(f"-{cap}" for cap in DROPPED_CAPS),
-        "env",
-        "-i",
-        "container=selfheal-test",
-        f"PATH={PATH}",
         SYSTEMD,
         "--system",
         f"--unit={TARGET}",
@@ -625,11 +651,10 @@ def stage2(workdir: str, host_mnt_ns: str) -> None:
         "--default-standard-output=tty",
         "--default-standard-error=tty",
     ]
-    os.execvp(argv[0], argv)
+    os.execve(setpriv, argv, {"container": "selfheal-test", "PATH": PATH})
 
 
 if __name__ == "__main__":
-    stages = {"stage1": stage1, "stage2": stage2}
-    if len(sys.argv) < 2 or sys.argv[1] not in stages:
-        sys.exit(f"usage: {shlex.quote(sys.argv[0])} stage1|stage2 ... (started by SystemdNamespace)")
-    stages[sys.argv[1]](*sys.argv[2:])
+    if sys.argv[1:2] != ["inside"] or len(sys.argv) != 5:
+        sys.exit(f"usage: {shlex.quote(sys.argv[0])} inside WORKDIR CGROUP MNT_NS (run by SystemdNamespace)")
+    inside(*sys.argv[2:])

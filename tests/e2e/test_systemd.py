@@ -61,6 +61,13 @@ WEB = unit(
 )
 
 
+@pytest.fixture(autouse=True)
+def _visible_inside() -> None:
+    # Everything runs from this virtualenv inside the namespace, where /tmp is private.
+    hidden = [p for p in ("/tmp", "/run", "/dev") if Path(sys.prefix).resolve().is_relative_to(p)]
+    need(not hidden, f"the virtualenv {sys.prefix} is under {hidden}, which the namespace hides")
+
+
 def check(ns: SystemdNamespace, *args: str) -> subprocess.CompletedProcess[str]:
     """``check_selfheal_systemd`` inside the namespace, as a plugin runs."""
     done = ns.exec([CHECK_SYSTEMD, *args])
@@ -132,6 +139,23 @@ def test_the_namespace_dies_with_its_test_process() -> None:
         return not cgroup.exists() and not workdir.exists()
 
     wait_for(swept, timeout=10, what="the dead namespace's cgroup and work dir to be removed")
+
+
+def test_the_namespace_ends_at_its_max_life() -> None:
+    """A hung test process cannot keep a namespace forever: timeout(1) kills it."""
+    try:
+        SystemdNamespace.preflight()
+    except Unavailable as exc:
+        need(False, str(exc))
+    ns = SystemdNamespace(max_life=3).start()
+    try:
+        assert ns.pid is not None and not process_gone(ns.pid)
+        pid = ns.pid
+        wait_for(lambda: process_gone(pid), timeout=10, what="the namespace to end after 3s")
+    finally:
+        # Nothing is left to kill; its cgroup and work dir still go.
+        ns.stop()
+    assert ns.cgroup is None and not ns.workdir.exists()
 
 
 # -- check_selfheal_systemd reads the real systemd ------------------------------------
