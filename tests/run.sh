@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs="nagios4-core nagios-nrpe-server nagios-nrpe-plugin monitoring-plugins-basic sudo icinga2-bin openssl chromium etcd-server"
+debs="nagios4-core nagios-nrpe-server nagios-nrpe-plugin monitoring-plugins-basic sudo icinga2-bin openssl chromium etcd-server systemd"
 missing=""
 for deb in $debs; do
     dpkg-query -W -f='${Status}\n' "$deb" 2>/dev/null | grep -q "install ok installed" || missing="$missing $deb"

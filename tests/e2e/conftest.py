@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from e2e.daemons import NAGIOS4, Deployment, Nagios, Unavailable, make_workdir, reap, run_as_ids
+from e2e.sysns import SystemdNamespace
+from e2e.sysns import Unavailable as NoNamespace
 
 REQUIRED = os.environ.get("SELFHEAL_E2E") == "require"
 
@@ -91,3 +93,34 @@ def nagios_factory(workdir: Path) -> Iterator[object]:
     yield start
     for nagios in started:
         nagios.stop()
+
+
+@pytest.fixture
+def systemd_namespace() -> Iterator[Callable[[Mapping[str, str]], SystemdNamespace]]:
+    """Boot a real systemd as PID 1 in private namespaces, with the given unit files.
+
+    Each is killed afterwards, its cgroup removed; a process left behind
+    fails the test. The tail of its console is printed, which pytest shows
+    when a test failed.
+    """
+    try:
+        SystemdNamespace.preflight()
+    except NoNamespace as exc:
+        need(False, str(exc))
+    booted: list[SystemdNamespace] = []
+
+    def boot(units: Mapping[str, str]) -> SystemdNamespace:
+        namespace = SystemdNamespace(units)
+        booted.append(namespace)
+        return namespace.start()
+
+    yield boot
+    errors = []
+    for namespace in booted:
+        print(f"--- console of the namespace (pid {namespace.pid}), last lines:")
+        print("\n".join(namespace.console().splitlines()[-40:]))
+        try:
+            namespace.stop()
+        except AssertionError as exc:
+            errors.append(str(exc))
+    assert not errors, errors
