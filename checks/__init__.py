@@ -14,6 +14,6 @@ nagiosplugin) is loaded only when that check runs.
 
 from __future__ import annotations
 
-from selfheal.config.loader import BUILTIN_CHECKS as NAMES
+from selfheal.config.schema import BUILTIN_CHECKS as NAMES
 
 __all__ = ["NAMES"]

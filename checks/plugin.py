@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from re import Pattern
     from typing import TextIO
 
-    from selfheal.config.loader import CheckConfig, Config
+    from selfheal.config.schema import CheckConfig, Config
     from selfheal.core.actions import Action
     from selfheal.core.policy import Policy
 
@@ -68,7 +68,7 @@ NEEDS_HEAL = tuple(
 
 def find_spec(name: str) -> Spec:
     """The command-line description of the built-in check ``name``."""
-    from selfheal.config.loader import BUILTIN_CHECKS
+    from selfheal.config.schema import BUILTIN_CHECKS
 
     if name not in BUILTIN_CHECKS:
         raise KeyError(name)
@@ -541,7 +541,7 @@ def preview(heal: Action) -> list[str]:
     """
     import io
 
-    from selfheal.config.loader import BUILTIN_CHECKS
+    from selfheal.config.schema import BUILTIN_CHECKS
 
     words = list(heal.words)
     program = os.path.basename(words[0])

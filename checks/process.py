@@ -269,7 +269,7 @@ def kill(values: Values, out: TextIO) -> int:
         except psutil.Error:
             continue
     if values.flag("dry_run"):
-        from selfheal.edges.spawner import tree_of
+        from selfheal.edges.proc import tree_of
 
         for process in targets:
             for member in tree_of(process):

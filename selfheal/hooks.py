@@ -118,8 +118,8 @@ def run_hook(argv: list[str], entry: Mapping[str, object], state_dir: str) -> No
     import json
 
     from selfheal.core.errors import StateError
+    from selfheal.edges.files import open_regular
     from selfheal.edges.spawner import Spawner
-    from selfheal.edges.store import open_regular
 
     payload = (json.dumps(entry, default=str) + "\n").encode("utf-8", "replace")
     log = os.path.join(state_dir, "on_event.log")
@@ -192,6 +192,6 @@ def write_metrics(path: str, state_dir: str) -> None:
     """Write the textfile atomically: node_exporter never reads half of it."""
     import time
 
-    from selfheal.edges.store import replace_file
+    from selfheal.edges.files import replace_file
 
     replace_file(path, metrics_text(state_dir, time.time()).encode())

@@ -131,7 +131,7 @@ def last_line(path: object) -> str | None:
     """The last line the action printed, as the journal's reason."""
     if not isinstance(path, str):
         return None
-    from selfheal.edges.store import open_regular
+    from selfheal.edges.files import open_regular
 
     try:
         fd = open_regular(path, os.O_RDONLY)

@@ -15,7 +15,8 @@ import time
 
 import psutil
 
-from selfheal.edges.spawner import Spawner, proc_stat
+from selfheal.edges.proc import proc_stat
+from selfheal.edges.spawner import Spawner
 
 
 def test_start_time_equals_psutils():

@@ -1,4 +1,4 @@
-"""Only ``selfheal/spawner.py`` starts or signals processes.
+"""Only ``selfheal/edges/spawner.py`` starts or signals processes.
 
 One module to audit for how children are started (no shell, restored
 signals, process groups) and killed (whole trees, pid reuse checked by
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = sorted([*(ROOT / "selfheal").glob("*.py"), *(ROOT / "checks").glob("*.py")])
-ALLOWED = {"selfheal/spawner.py"}
+SOURCES = sorted([*(ROOT / "selfheal").rglob("*.py"), *(ROOT / "checks").rglob("*.py")])
+ALLOWED = {"selfheal/edges/spawner.py"}
 OS_CALLS = {
     "kill",
     "killpg",

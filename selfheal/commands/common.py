@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import TextIO
 
-    from selfheal.config.loader import Config
+    from selfheal.config.schema import Config
 
 #: Each command's usage line, for its -h and for ``selfheal -h``.
 USAGE = {

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import TextIO
 
-    from selfheal.config.loader import CheckConfig
+    from selfheal.config.schema import CheckConfig
     from selfheal.core.actions import Action
 
 OPTIONS = [ops.JSON_OPTION, *ops.SITE_OPTIONS, *HELP_OPTIONS]
@@ -246,7 +246,7 @@ def output_items(outputs: Mapping[str, object], env: Mapping[str, str], who: str
 
 
 def check_items(check: CheckConfig, env: Mapping[str, str], who: str) -> list[Item]:
-    from selfheal.config.loader import find_plugin
+    from selfheal.config.schema import find_plugin
 
     items = []
     if check.plugin is not None:
@@ -287,7 +287,7 @@ def check_items(check: CheckConfig, env: Mapping[str, str], who: str) -> list[It
 
 
 def which(program: str, path: str) -> str | None:
-    from selfheal.edges.spawner import find_executable
+    from selfheal.edges.proc import find_executable
 
     return find_executable(program, path.split(os.pathsep))
 

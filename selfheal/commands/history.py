@@ -61,7 +61,7 @@ def journal_files(path: str) -> list[str]:
 
 
 def _lines(path: str) -> Iterator[bytes]:
-    from selfheal.edges.store import open_regular
+    from selfheal.edges.files import open_regular
 
     try:
         fd = open_regular(path, os.O_RDONLY, shown=f"journal {path}")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import TextIO
 
-    from selfheal.config.loader import CheckConfig
+    from selfheal.config.schema import CheckConfig
 
 OPTIONS = [ops.CONFIG_OPTION, ops.JSON_OPTION, *HELP_OPTIONS]
 

@@ -59,6 +59,7 @@ import zlib
 
 from selfheal import __version__
 from selfheal.config import loader as configuration
+from selfheal.config import schema
 from selfheal.core.errors import StateError
 from selfheal.core.record import CorruptRecord
 from selfheal.edges.store import StateDir, resolve_state_dir
@@ -84,7 +85,7 @@ def load(
     *,
     write: bool = True,
     wanted: tuple[str, ...] = (),
-) -> tuple[configuration.Config, str]:
+) -> tuple[schema.Config, str]:
     """The config at ``path`` and the state dir to use with it.
 
     From the cache when it is current (decoding only the ``wanted``
@@ -176,7 +177,7 @@ def read_cache(
     text: bytes,
     config_path: str,
     wanted: tuple[str, ...],
-) -> configuration.Config | None:
+) -> schema.Config | None:
     if not os.path.isdir(state_dir_path):
         return None
     try:
@@ -224,9 +225,9 @@ def _pread(fd: int, length: int, offset: int) -> bytes:
     return data
 
 
-def decode_check(blob: bytes, name: str) -> configuration.CheckConfig:
+def decode_check(blob: bytes, name: str) -> schema.CheckConfig:
     check = decode(marshal.loads(blob))
-    if not isinstance(check, configuration.CheckConfig) or check.name != name:
+    if not isinstance(check, schema.CheckConfig) or check.name != name:
         raise Uncacheable(f"not check {name}")
     return check
 
@@ -244,7 +245,7 @@ def move_aside(state_dir: StateDir, filename: str) -> None:
         pass
 
 
-class CachedConfig(configuration.Config):
+class CachedConfig(schema.Config):
     """A Config from the cache, holding the checks it was asked for.
 
     Anything else (another check, the whole ``checks`` mapping) parses the
@@ -252,11 +253,11 @@ class CachedConfig(configuration.Config):
     """
 
     def __init__(
-        self, attributes: object, decoded: dict[str, configuration.CheckConfig], text: bytes, path: str
+        self, attributes: object, decoded: dict[str, schema.CheckConfig], text: bytes, path: str
     ) -> None:
         self._decoded = decoded
         self._text = text
-        self._checks: dict[str, configuration.CheckConfig] | None = None
+        self._checks: dict[str, schema.CheckConfig] | None = None
         settings = decode(attributes)
         if not isinstance(settings, dict):
             raise Uncacheable("config")
@@ -265,16 +266,16 @@ class CachedConfig(configuration.Config):
         self.path = path
 
     @property  # type: ignore[override]
-    def checks(self) -> dict[str, configuration.CheckConfig]:
+    def checks(self) -> dict[str, schema.CheckConfig]:
         if self._checks is None:
             self._checks = configuration.parse(self._text, self.path).checks
         return self._checks
 
     @checks.setter
-    def checks(self, value: dict[str, configuration.CheckConfig]) -> None:
+    def checks(self, value: dict[str, schema.CheckConfig]) -> None:
         self._checks = value
 
-    def check(self, name: str) -> configuration.CheckConfig:
+    def check(self, name: str) -> schema.CheckConfig:
         if self._checks is None and name in self._decoded:
             return self._decoded[name]
         return super().check(name)
@@ -284,7 +285,7 @@ class CachedConfig(configuration.Config):
 
 
 def write_cache(
-    state_dir_path: str, filename: str, key: tuple[object, ...], text: bytes, config: configuration.Config
+    state_dir_path: str, filename: str, key: tuple[object, ...], text: bytes, config: schema.Config
 ) -> None:
     """Best effort: the cache only saves time, so no failure here is reported."""
     if not os.path.isdir(state_dir_path):

@@ -48,7 +48,7 @@ class Journal:
         """Open now, so a heal is refused (row 4) if it could not be journaled."""
         if self.fd >= 0:
             return
-        from selfheal.edges.store import open_regular
+        from selfheal.edges.files import open_regular
 
         self._vet_dir()
         owner = self._service_owner()
@@ -106,7 +106,7 @@ class Journal:
 
     def _create_owned(self, owner: int) -> None:
         # Created as that user's file from the start (see state.create_owned).
-        from selfheal.edges.store import create_owned
+        from selfheal.edges.files import create_owned
 
         if os.path.lexists(self.path):
             return

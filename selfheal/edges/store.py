@@ -28,6 +28,7 @@ import time
 
 from selfheal.core.errors import StateError
 from selfheal.core.record import CorruptRecord, Record
+from selfheal.edges.files import create_owned, open_regular
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -319,109 +320,6 @@ class StateDir:
                 f"cannot hand {os.path.join(self.path, filename)} over: {exc.strerror}"
             ) from None
         return fd
-
-
-def replace_file(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Replace a file outside the state dir (metrics textfile, report page)
-    through a temp file beside it, so a reader never sees half of it.
-
-    The temp name is a dot file: the textfile collector reads only
-    ``*.prom``. Raises OSError.
-    """
-    directory, name = os.path.split(path)
-    temp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fchmod(fd, mode)  # whatever the umask
-        finally:
-            os.close(fd)
-        os.rename(temp, path)
-    except OSError:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
-
-
-def open_regular(
-    path: str,
-    flags: int,
-    mode: int = 0o600,
-    *,
-    dir_fd: int | None = None,
-    shown: str | None = None,
-    single_link: bool = False,
-) -> int:
-    """A descriptor on a regular file, never via a symlink, never blocking to open.
-
-    Every file selfheal opens goes through here. O_NONBLOCK makes opening
-    a planted FIFO (or a device) return at once instead of waiting for a
-    peer while the record's lock is held; fstat then refuses anything that
-    is not a regular file, and the descriptor is made blocking again.
-    ``single_link`` refuses a file with other hard links: root appending
-    to (or handing over) a name in another user's dir must not write into
-    a file linked from elsewhere. FileNotFoundError passes through (the
-    callers that read treat it as "missing"); anything else is a
-    StateError naming ``shown`` (default: the path).
-    """
-    shown = shown or path
-    try:
-        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode, dir_fd=dir_fd)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise StateError(f"{shown} is a symlink; refusing to follow it") from None
-        if exc.errno == errno.ENXIO:  # a FIFO without a reader, opened for writing
-            raise StateError(f"{shown} is not a regular file") from None
-        raise StateError(f"cannot open {shown}: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise StateError(f"{shown} is not a regular file")
-        if single_link and st.st_nlink != 1:
-            raise StateError(f"{shown} has {st.st_nlink - 1} other hard link(s); refusing to write to it")
-        if not flags & os.O_NONBLOCK:
-            os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def create_owned(dir_fd: int, filename: str, owner: int, mode: int = 0o600) -> None:
-    """Create ``filename`` in a dir, already owned by ``owner``, unless it exists.
-
-    Root creating a file in a service user's dir must leave no moment in
-    which the file exists but belongs to root: a run by that user opening
-    it just then (the lock, the journal) would be refused. So the file is
-    made under a temporary name, given away, then linked into place; a
-    link never replaces a file that another run created meanwhile.
-    """
-    try:
-        os.stat(filename, dir_fd=dir_fd, follow_symlinks=False)
-        return
-    except FileNotFoundError:
-        pass
-    temp = f".{filename}.{os.getpid()}.{os.urandom(4).hex()}.new"
-    fd = os.open(
-        temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd
-    )
-    try:
-        try:
-            os.fchown(fd, owner, -1)
-        finally:
-            os.close(fd)
-        os.link(temp, filename, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(temp, dir_fd=dir_fd)
 
 
 def load_record(data: bytes | None, name: str) -> Record:

@@ -72,7 +72,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
 def write_atomically(path: str, text: str) -> None:
     """Temp file in the same dir, then rename: a reader never sees half a page."""
     from selfheal.core.errors import SelfhealError
-    from selfheal.edges.store import replace_file
+    from selfheal.edges.files import replace_file
 
     try:
         replace_file(path, text.encode("utf-8"))

@@ -1,0 +1,149 @@
+"""What the system says about processes: ``/proc``, psutil, the PATH.
+
+Read-only on purpose: finding a process, its tree and its start time, and
+whether a program is runnable. Starting and signalling processes is the
+spawner's alone (``selfheal.edges.spawner``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+NO_PROC = ("", 0.0)  # /proc is not there: ask psutil
+
+
+_boot_time: list[float] = []
+
+
+def proc_stat(pid: int) -> tuple[str, float] | None:
+    """A process's state letter and start time, read from ``/proc``.
+
+    The start time is computed as psutil computes ``create_time()`` on
+    Linux (boot time plus start ticks), so records written either way
+    compare equal; reading it here spares a heal the import of psutil.
+    None when there is no such process; ``NO_PROC`` without ``/proc``.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stream:
+            data = stream.read()
+    except FileNotFoundError:
+        return None if os.path.isdir("/proc/self") else NO_PROC
+    if not _boot_time:
+        with open("/proc/stat", "rb") as stream:
+            btime = [line for line in stream if line.startswith(b"btime ")]
+        if not btime:
+            return NO_PROC
+        _boot_time.append(float(btime[0].split()[1]))
+    # The command name (field 2) may hold spaces and parentheses: split
+    # after its last ')'. Field 3 is the state, field 22 the start ticks.
+    fields = data[data.rindex(b")") + 2 :].split()
+    return fields[0].decode("ascii", "replace"), int(fields[19]) / os.sysconf("SC_CLK_TCK") + _boot_time[0]
+
+
+def tree_of(process: object) -> list:  # psutil.Process -> list[psutil.Process]
+    """The process and all its descendants; [] when it is already gone."""
+    import psutil
+
+    try:
+        return [process, *process.children(recursive=True)]  # type: ignore[attr-defined]
+    except psutil.Error:
+        return []
+
+
+def descendants(pid: int) -> list:  # list[psutil.Process]
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)  # type: ignore[no-any-return]
+    except psutil.Error:
+        return []
+
+
+def wait_gone(processes: list, timeout: float) -> list:
+    """The processes still alive after up to ``timeout`` seconds.
+
+    A zombie counts as gone: it has exited, and reaping it is its
+    parent's business (which psutil.wait_procs would wait for).
+    """
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = []
+        for process in processes:
+            try:
+                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(process)
+            except psutil.Error:
+                continue
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def find_executable(program: str, directories: Iterable[str]) -> str | None:
+    """``program`` itself if it names a path, else the first executable file of
+    that name in ``directories``; None when it is not runnable."""
+    if "/" in program:
+        return program if runnable(program) else None
+    for directory in directories:
+        candidate = os.path.join(directory or ".", program)
+        if runnable(candidate):
+            return candidate
+    return None
+
+
+def runnable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def create_time(pid: int) -> float | None:
+    """The process's start time; with the pid, it names one process."""
+    try:
+        found = proc_stat(pid)
+    except OSError:
+        found = NO_PROC
+    if found is not NO_PROC:
+        return None if found is None else found[1]
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def alive_since(pid: int, create_time: float | None) -> bool:
+    """True if ``pid`` is still the process started at ``create_time``.
+
+    The pid alone could have been reused by an unrelated process since.
+    """
+    try:
+        found = proc_stat(pid)
+    except OSError:
+        # /proc/PID/stat exists but cannot be read: assume it is ours
+        # and alive, so we never start a second action beside it.
+        return True
+    if found is not NO_PROC:
+        if found is None:
+            return False
+        state, started = found
+        return create_time is not None and abs(started - create_time) < 0.05 and state != "Z"
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        same = create_time is not None and abs(process.create_time() - create_time) < 0.05
+        return same and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:
+        # Exists but cannot be inspected: assume it is ours and alive, so
+        # we never start a second action beside it.
+        return True
