@@ -18,7 +18,5 @@ tar -C "$root" \
     --exclude='*.egg-info' --exclude=__pycache__ --exclude=.pytest_cache --exclude=.ruff_cache \
     -cf - . | tar -C "$work/src" -xf -
 cd "$work/src"
-# The distribution's tools only: a pyenv or virtualenv python3 first on
-# PATH would otherwise be the one pybuild builds with.
-PATH=/usr/sbin:/usr/bin:/sbin:/bin dpkg-buildpackage -us -uc -b
+dpkg-buildpackage -us -uc -b
 mv "$work"/selfheal_*.deb "$work"/selfheal_*.changes "$work"/selfheal_*.buildinfo "$out"/
