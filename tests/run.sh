@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs="nagios4-core nagios-nrpe-server nagios-nrpe-plugin monitoring-plugins-basic sudo icinga2-bin openssl chromium etcd-server systemd"
+# From build-essential on: what tests/e2e/test_debian_package.py needs to
+# build (debian/control's Build-Depends), check and install the package.
+debs="nagios4-core nagios-nrpe-server nagios-nrpe-plugin monitoring-plugins-basic sudo icinga2-bin openssl chromium etcd-server systemd build-essential debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-wheel python3-nagiosplugin python3-psutil python3-yaml lintian logrotate"
 missing=""
 for deb in $debs; do
     dpkg-query -W -f='${Status}\n' "$deb" 2>/dev/null | grep -q "install ok installed" || missing="$missing $deb"

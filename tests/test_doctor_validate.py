@@ -278,7 +278,7 @@ def throwaway() -> Iterator[ThrowawayUser]:
 
 
 #: What ``selfheal doctor`` imports besides selfheal itself (the [project] dependencies).
-DEPENDENCIES = ("nagiosplugin", "psutil", "filelock", "PyYAML")
+DEPENDENCIES = ("nagiosplugin", "psutil", "PyYAML")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,9 @@
 - ``Deployment``: selfheal installed where the ``nagios`` user can run it:
   a copy of the package and its dependencies plus a ``bin/selfheal``
   launcher, as ``pip install`` would put them under /usr/local. The
-  test's own virtualenv may live where ``nagios`` cannot read it.
+  test's own virtualenv may live where ``nagios`` cannot read it. With
+  ``SELFHEAL_E2E_DEB=1`` it is the installed Debian package instead:
+  /usr/bin/selfheal on /usr/bin/python3, nothing copied.
 - ``Nagios``: ``nagios4`` in the foreground with its own main config, all
   its files in one temp dir, ``interval_length=1`` so that "minutes" are
   seconds. Started as root, it runs the plugins as ``nagios``, as a
@@ -43,7 +45,12 @@ RUNUSER = shutil.which("runuser", path=os.pathsep.join((os.defpath, "/usr/sbin",
 RUN_AS = "nagios"
 
 #: What a selfheal install needs at run time (``_yaml`` is optional).
-MODULES = ("selfheal", "nagiosplugin", "psutil", "filelock", "yaml", "_yaml")
+MODULES = ("selfheal", "nagiosplugin", "psutil", "yaml", "_yaml")
+
+#: SELFHEAL_E2E_DEB=1: the tests run the installed Debian package (built
+#: from this tree: tests/deb/build.sh), as an admin's Nagios would.
+FROM_DEB = os.environ.get("SELFHEAL_E2E_DEB") == "1"
+DEB_SELFHEAL = "/usr/bin/selfheal"
 
 
 class Unavailable(Exception):
@@ -128,6 +135,9 @@ class Deployment:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        if FROM_DEB:
+            self._from_package()
+            return
         self.lib = root / "lib"
         self.lib.mkdir(parents=True)
         for name in MODULES:
@@ -171,6 +181,49 @@ class Deployment:
                 )
         root.chmod(0o755)
 
+    def _from_package(self) -> None:
+        """The installed package: its own files, run as they are installed.
+
+        ``bin/`` holds links to them, for tests that put one directory where
+        the examples say /usr/local/bin.
+        """
+        from importlib.metadata import version
+
+        if not os.access(DEB_SELFHEAL, os.X_OK):
+            raise Unavailable(
+                f"SELFHEAL_E2E_DEB=1, but {DEB_SELFHEAL} is not installed "
+                "(bash tests/deb/build.sh DIR && apt-get install DIR/selfheal_*.deb)"
+            )
+        self.python = "/usr/bin/python3"
+        self.lib = Path("/usr/lib/python3/dist-packages")
+        self.selfheal = Path(DEB_SELFHEAL)
+        self.scripts = {"selfheal": self.selfheal}
+        for entry in entry_points(group="console_scripts"):
+            if entry.value.startswith("selfheal.") and entry.name != "selfheal":
+                self.scripts[entry.name] = Path(PLUGIN_DIR) / entry.name
+        result = subprocess.run(
+            [RUNUSER, "-u", RUN_AS, "--", DEB_SELFHEAL, "--version"],
+            env={"PATH": os.defpath},
+            cwd="/",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        # The package under test is the one built from this tree.
+        if result.stdout.split() != ["selfheal", version("selfheal")]:
+            raise Unavailable(
+                f"{RUN_AS} ran {DEB_SELFHEAL} --version: {(result.stdout + result.stderr).strip()!r}, "
+                f"expected selfheal {version('selfheal')}"
+            )
+        missing = [str(path) for path in self.scripts.values() if not os.access(path, os.X_OK)]
+        if missing:
+            raise Unavailable(f"the installed package lacks {', '.join(missing)}")
+        self.bin = self.root / "bin"
+        self.bin.mkdir()
+        for name, path in self.scripts.items():
+            (self.bin / name).symlink_to(path)
+        self.root.chmod(0o755)
+
     def _launcher(self, name: str, load: str) -> Path:
         """A console script, as pip would write it, with our PYTHONPATH."""
         path = self.bin / name
@@ -188,7 +241,7 @@ class Deployment:
         """An interpreter of this Python version that ``nagios`` may run."""
         version = f"{sys.version_info[0]}.{sys.version_info[1]}"
         candidates = [sys.executable, getattr(sys, "_base_executable", ""), f"/usr/bin/python{version}"]
-        probe = "import sys, selfheal, psutil, yaml, filelock, nagiosplugin; print('%d.%d' % sys.version_info[:2])"
+        probe = "import sys, selfheal, psutil, yaml, nagiosplugin; print('%d.%d' % sys.version_info[:2])"
         tried = []
         for python in dict.fromkeys(c for c in candidates if c):
             result = subprocess.run(
