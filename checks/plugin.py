@@ -505,7 +505,8 @@ def evaluate(
             outputs=healing.outputs,
         )
     else:
-        check = nagiosplugin.Check(name=name)
+        check = nagiosplugin.Check()  # no name= keyword in nagiosplugin 1.3.2
+        check.name = name
     check.add(Summary(), *objects)
     if "verdict" not in check.contexts:
         check.add(Verdict())

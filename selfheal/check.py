@@ -46,7 +46,11 @@ class Check(nagiosplugin.Check):
         downtime: float = 0,
         outputs: dict[str, object] | None = None,
     ) -> None:
-        super().__init__(*objects, name=name)
+        # No name= keyword: nagiosplugin 1.3.2 (Debian 11 and 12) lacks it.
+        # A name set before add() is kept; add() only fills an empty one.
+        super().__init__()
+        self.name = name
+        self.add(*objects)
         check_name(name)
         self.healer = Healer(
             name,

@@ -128,11 +128,6 @@ def test_the_plugins_are_where_debian_puts_nagios_plugins(installed: list[str]) 
         assert as_nagios(f"{PLUGIN_DIR}/{name}", "-h").returncode == 0, name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="selfheal/check.py and checks/plugin.py pass name= to nagiosplugin.Check, an argument "
-    "nagiosplugin 1.3.2 (Debian 11 and 12) does not have: every built-in check is UNKNOWN there",
-)
 def test_a_builtin_check_runs_on_the_distribution_nagiosplugin(installed: list[str], workdir: Path) -> None:
     """check_selfheal_tcp as a plugin, then as ``check: tcp`` in a config, against a real listener."""
     with socket.socket() as listener:
