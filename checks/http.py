@@ -21,7 +21,8 @@ import nagiosplugin
 
 from selfheal import __version__
 from selfheal.checks import tls
-from selfheal.checks.plugin import Spec, Values, plain
+from selfheal.checks.options import Values, plain
+from selfheal.checks.plugin import Spec
 from selfheal.checks.plugin import main as plugin_main
 from selfheal.checks.tcp import reason, tls_context
 from selfheal.checks.verdict import verdict

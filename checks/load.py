@@ -11,7 +11,8 @@ import os
 
 import nagiosplugin
 
-from selfheal.checks.plugin import Spec, Values
+from selfheal.checks.options import Values
+from selfheal.checks.plugin import Spec
 from selfheal.checks.plugin import main as plugin_main
 from selfheal.core.argv import Option
 

@@ -24,7 +24,8 @@ import os
 import sys
 
 from selfheal import __version__
-from selfheal.core import states
+from selfheal.checks.evaluate import Healing, evaluate
+from selfheal.checks.options import DEFAULT_TIMEOUT, Values
 from selfheal.core.argv import Option, downtime, option_lines, parse_options, plugin_timeout
 from selfheal.core.errors import ConfigError, SelfhealError, Usage
 from selfheal.core.heal_flags import WRAP_OPTIONS, heal_policy
@@ -33,15 +34,11 @@ from selfheal.core.output import internal_error, unknown
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from re import Pattern
     from typing import TextIO
 
     from selfheal.config.schema import CheckConfig, Config
     from selfheal.core.actions import Action
-    from selfheal.core.policy import Policy
 
-#: The monitoring-plugins' own default plugin timeout.
-DEFAULT_TIMEOUT = 10.0
 
 CONTROL: list[Option] = [
     Option(
@@ -145,173 +142,6 @@ class Spec:
         return "\n".join(lines) + "\n"
 
 
-class Values:
-    """Parsed option values, converted on demand; errors name the option.
-
-    From the command line an error reads ``bad --port: ...``; from the
-    config it is a ConfigError at the ``FILE:LINE`` of that ``args:`` key.
-    """
-
-    def __init__(
-        self,
-        raw: dict[str, object],
-        options: list[Option],
-        config: CheckConfig | None = None,
-    ) -> None:
-        self.raw = raw
-        self.config = config
-        #: The -t budget, for resources that set their own socket timeouts.
-        self.timeout = DEFAULT_TIMEOUT
-        #: Words after the options (``-- CMD ARGS``), for the heal modes.
-        self.positional: list[str] = []
-        #: The environment the check runs in (PATH for the commands it runs).
-        self.env: Mapping[str, str] = os.environ
-        self.labels = {option.dest: option.long for option in options}
-
-    def fail(self, dest: str, message: str) -> SelfhealError:
-        label = self.labels.get(dest, dest)
-        if self.config is None:
-            return Usage(f"bad {label}: {message}")
-        key = label[2:].replace("-", "_")
-        line = self.config.arg_lines.get(key, self.config.line)
-        return ConfigError(f"check {self.config.name!r}: args: {key}: {message}", self.config.path, line)
-
-    def given(self, dest: str) -> bool:
-        return self.raw.get(dest) not in (None, False, 0)
-
-    def flag(self, dest: str) -> bool:
-        return bool(self.raw.get(dest))
-
-    def count(self, dest: str) -> int:
-        return int(self.raw.get(dest) or 0)  # type: ignore[call-overload]
-
-    def text(self, dest: str, default: str | None = None) -> str | None:
-        value = self.raw.get(dest)
-        if value is None:
-            return default
-        if not str(value):
-            raise self.fail(dest, "must not be empty")
-        return str(value)
-
-    def required(self, dest: str) -> str:
-        value = self.text(dest)
-        if value is None:
-            raise self.fail(dest, "is required")
-        return value
-
-    def number(self, dest: str, default: float | None = None, minimum: float | None = None) -> float | None:
-        text = self.text(dest)
-        if text is None:
-            return default
-        try:
-            value = float(text)
-        except ValueError:
-            raise self.fail(dest, f"{text!r} is not a number") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise self.fail(dest, f"{text!r} is not a finite number")
-        if minimum is not None and value < minimum:
-            raise self.fail(dest, f"must be at least {minimum:g}")
-        return value
-
-    def integer(
-        self, dest: str, default: int | None = None, low: int = 0, high: int | None = None
-    ) -> int | None:
-        text = self.text(dest)
-        if text is None:
-            return default
-        try:
-            value = int(text)
-        except ValueError:
-            raise self.fail(dest, f"{text!r} is not a whole number") from None
-        if value < low or (high is not None and value > high):
-            raise self.fail(dest, f"{value} is out of range {low}..{high if high is not None else ''}")
-        return value
-
-    def duration(self, dest: str, default: float | None = None) -> float | None:
-        text = self.text(dest)
-        if text is None:
-            return default
-        from selfheal.core.durations import parse_duration
-
-        try:
-            return parse_duration(text)
-        except ValueError as exc:
-            raise self.fail(dest, str(exc)) from None
-
-    def range(self, dest: str, default: str | None = None) -> str | None:
-        """A threshold in the Nagios range syntax, checked; None when not set."""
-        text = self.text(dest, default)
-        if text is None:
-            return None
-        return check_range(text, lambda message: self.fail(dest, message))
-
-    def ranges(self, dest: str, count: int, default: str | None = None) -> list[str | None]:
-        """``R`` or ``R1,R2,...``: one range per item (a single one applies to all)."""
-        text = self.text(dest, default)
-        if text is None:
-            return [None] * count
-        parts = text.split(",")
-        if len(parts) == 1:
-            parts = parts * count
-        if len(parts) != count:
-            raise self.fail(dest, f"give one range or {count} separated by commas, not {text!r}")
-        return [check_range(p, lambda message: self.fail(dest, message)) if p else None for p in parts]
-
-    def regex(self, dest: str) -> Pattern[str] | None:
-        text = self.text(dest)
-        if text is None:
-            return None
-        import re
-
-        try:
-            return re.compile(text)
-        except re.error as exc:
-            raise self.fail(dest, f"not a regular expression: {exc}") from None
-
-    def choice(self, dest: str, choices: tuple[str, ...], default: str) -> str:
-        text = (self.text(dest) or default).lower()
-        if text not in choices:
-            raise self.fail(dest, f"{text!r} is not one of {', '.join(choices)}")
-        return text
-
-
-def plain(value: float) -> float:
-    """``9`` rather than ``9.0`` in perfdata and text."""
-    return int(value) if value == int(value) else value
-
-
-def check_range(text: str, fail: Callable[[str], Exception]) -> str:
-    import nagiosplugin
-
-    try:
-        nagiosplugin.Range(text.strip())
-    except (ValueError, TypeError):
-        raise fail(f"{text!r} is not a range (use e.g. 10, 10:, ~:10, 10:20 or @10:20)") from None
-    return text.strip()
-
-
-class Healing:
-    """What ``selfheal.Check`` needs to heal; None of it when there is no heal."""
-
-    def __init__(
-        self,
-        heal: Action,
-        policy: Policy,
-        state_dir: str,
-        journal: str | None,
-        dry_run: bool,
-        downtime: float,
-        outputs: dict[str, object] | None = None,
-    ) -> None:
-        self.outputs = outputs  # syslog:, metrics:, on_event: from the config
-        self.heal = heal
-        self.policy = policy
-        self.state_dir = state_dir
-        self.journal = journal
-        self.dry_run = dry_run
-        self.downtime = downtime
-
-
 # -- the command line ------------------------------------------------------
 
 
@@ -380,7 +210,7 @@ def main(
                 raise Usage(f"{unused[0]} is a healing option; it needs --heal 'CMD ARGS'")
         values.timeout = timeout
         objects = spec.build(values)
-        return evaluate(name, objects, timeout, timeout_state, healing, min(verbose, 3), out)
+        return evaluate(name, objects, timeout, timeout_state, healing, min(verbose, 3), out, preview)
     except SelfhealError as exc:
         return unknown(out, name, str(exc))
     except KeyboardInterrupt:
@@ -457,80 +287,10 @@ def run_configured(
         cfg.outputs,
     )
     verbose = min(int(run_values["verbose"] or 0), 3)  # type: ignore[call-overload]
-    return evaluate(check.name, objects, timeout, check.timeout_state, healing, verbose, out)
+    return evaluate(check.name, objects, timeout, check.timeout_state, healing, verbose, out, preview)
 
 
 # -- evaluation --------------------------------------------------------------
-
-
-class _Expired(Exception):
-    """The -t deadline passed during a probe (raised by SIGALRM)."""
-
-
-def evaluate(
-    name: str,
-    objects: list[object],
-    timeout: float,
-    timeout_state: int,
-    healing: Healing | None,
-    verbose: int,
-    out: TextIO,
-) -> int:
-    """Probe, evaluate, heal if configured, print; the exit code."""
-    import io
-    import logging
-    import time
-
-    import nagiosplugin
-    from nagiosplugin.output import Output
-
-    from selfheal.checks.verdict import STATES, Summary, Verdict
-
-    deadline = time.monotonic() + timeout
-    state = STATES[states.name(timeout_state).lower()]
-    for resource in objects:
-        if isinstance(resource, nagiosplugin.Resource):
-            bound_probe(resource, deadline, timeout, state)
-    if healing is not None:
-        from selfheal.check import Check
-
-        check: nagiosplugin.Check = Check(
-            name=name,
-            heal=healing.heal,
-            policy=healing.policy,
-            state_dir=healing.state_dir,
-            journal=healing.journal,
-            dry_run=healing.dry_run,
-            downtime=healing.downtime,
-            outputs=healing.outputs,
-        )
-    else:
-        check = nagiosplugin.Check()  # no name= keyword in nagiosplugin 1.3.2
-        check.name = name
-    check.add(Summary(), *objects)
-    if "verdict" not in check.contexts:
-        check.add(Verdict())
-
-    # nagiosplugin's log messages belong in the long output (-vv, -vvv).
-    channel = logging.StreamHandler(io.StringIO())
-    channel.setFormatter(logging.Formatter("%(message)s"))
-    channel.setLevel({0: logging.WARNING, 1: logging.WARNING, 2: logging.INFO}.get(verbose, logging.DEBUG))
-    logger = logging.getLogger("nagiosplugin")
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(channel)
-    try:
-        check()
-        output = Output(channel, verbose)
-        output.add(check)
-        outcome = getattr(check, "outcome", None)
-        if healing is not None and healing.dry_run:
-            if outcome is not None and outcome.decision.row == 9:
-                output.add_longoutput(preview(healing.heal))
-            output.add_longoutput("selfheal: dry run, nothing was started or recorded")
-        out.write(str(output))
-    finally:
-        logger.removeHandler(channel)
-    return int(check.exitcode)
 
 
 def preview(heal: Action) -> list[str]:
@@ -557,38 +317,3 @@ def preview(heal: Action) -> list[str]:
     shown = io.StringIO()
     main(spec, [*args[:end], "--dry-run", *args[end:]], stdout=shown)
     return [f"{program}: {line}" for line in shown.getvalue().splitlines()]
-
-
-def bound_probe(resource: object, deadline: float, timeout: float, state: object) -> None:
-    """Make ``resource.probe`` stop at the deadline with a timeout verdict.
-
-    Only the probes are bounded, not the healing step after them: a
-    SIGALRM in the middle of recording an attempt would do more harm
-    than a slow plugin.
-    """
-    import signal
-    import time
-
-    from selfheal.checks.verdict import verdict
-
-    original = resource.probe  # type: ignore[attr-defined]
-
-    def expire(signum: int, frame: object) -> None:
-        raise _Expired
-
-    def probe() -> list[object]:
-        remaining = deadline - time.monotonic()
-        try:
-            if remaining <= 0:
-                raise _Expired
-            previous = signal.signal(signal.SIGALRM, expire)
-            signal.setitimer(signal.ITIMER_REAL, remaining)
-            try:
-                return list(original() or [])
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, previous)
-        except _Expired:
-            return [verdict("timeout", state, f"timed out after {timeout:g}s")]
-
-    resource.probe = probe  # type: ignore[attr-defined]

@@ -28,7 +28,8 @@ import time
 
 import nagiosplugin
 
-from selfheal.checks.plugin import Spec, Values, plain
+from selfheal.checks.options import Values, plain
+from selfheal.checks.plugin import Spec
 from selfheal.checks.plugin import main as plugin_main
 from selfheal.core.argv import Option
 

@@ -15,7 +15,8 @@ import time
 import nagiosplugin
 
 from selfheal.checks import tls
-from selfheal.checks.plugin import Spec, Values, plain
+from selfheal.checks.options import Values, plain
+from selfheal.checks.plugin import Spec
 from selfheal.checks.plugin import main as plugin_main
 from selfheal.checks.verdict import STATES, verdict
 from selfheal.core.argv import Option

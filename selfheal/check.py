@@ -24,9 +24,10 @@ import nagiosplugin
 
 from selfheal.core import output
 from selfheal.core.actions import Action, Command
+from selfheal.core.decision import Outcome
 from selfheal.core.policy import Policy
 from selfheal.edges.store import check_name, resolve_state_dir
-from selfheal.engine import Healer, Outcome
+from selfheal.engine import Healer
 
 _STATES = {0: nagiosplugin.Ok, 1: nagiosplugin.Warn, 2: nagiosplugin.Critical, 3: nagiosplugin.Unknown}
 

@@ -21,7 +21,7 @@ import os
 import time
 
 from selfheal.core import states
-from selfheal.core.decision import Decision, count_attempts, decide
+from selfheal.core.decision import Decision, Outcome, count_attempts, decide
 from selfheal.core.errors import StateError
 from selfheal.core.policy import KILL_GRACE
 from selfheal.core.record import CorruptRecord, Record
@@ -40,28 +40,6 @@ if TYPE_CHECKING:
 #: How long a CRITICAL run holds out for the lock before it reads the
 #: record again (the run ahead may have recorded its heal meanwhile).
 LOCK_TURN = 0.05
-
-
-class Outcome:
-    """The decision plus what the caller prints: attempts and details."""
-
-    __slots__ = ("attempts", "decision", "details", "heals_total")
-
-    def __init__(
-        self, decision: Decision, attempts: int = 0, details: list[str] | None = None, heals_total: int = 0
-    ) -> None:
-        self.decision = decision
-        self.attempts = attempts
-        self.details = details or []
-        self.heals_total = heals_total  # heals ever started, for the perfdata counter
-
-    @property
-    def state(self) -> int:
-        return self.decision.state
-
-    @property
-    def note(self) -> str:
-        return self.decision.note
 
 
 class Healer:

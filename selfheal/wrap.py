@@ -82,7 +82,7 @@ def cmd_run(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         raise Usage("run needs exactly one check NAME: selfheal run NAME [-c CONFIG]")
     name = positional[0]
     from selfheal.config import cache as config_cache
-    from selfheal.config.loader import config_path
+    from selfheal.config import config_path
     from selfheal.engine import Healer
 
     cfg, state_dir = config_cache.load(
@@ -193,13 +193,15 @@ def config_outputs(env: Mapping[str, str], state_dir: str) -> dict[str, object]:
     file lists the records of one state dir, so a wrap with a state dir of
     its own leaves it alone rather than replace it with its own records.
     """
+    from selfheal.config import config_path
+
+    path = config_path(None, env)
+    if not os.path.exists(path):
+        return {}
     from selfheal.config import loader as config
     from selfheal.core.errors import SelfhealError
     from selfheal.edges.store import resolve_state_dir
 
-    path = config.config_path(None, env)
-    if not os.path.exists(path):
-        return {}
     try:
         cfg = config.load(path)
     except SelfhealError:

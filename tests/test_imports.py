@@ -60,11 +60,18 @@ import io
 out = io.StringIO()
 {call}
 new = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in {heavy!r})
-sys.stdout.write(repr((code, out.getvalue(), new)))
+ours = sorted(m for m in set(sys.modules) - before if m.split(".")[0] == "selfheal")
+sys.stdout.write(repr((code, out.getvalue(), new, ours)))
 """
 
 
 def loaded_by(call, prelude="", env=None):
+    """The exit code, the output, and the heavy modules that ``call`` imported."""
+    return probe(call, prelude, env)[:3]
+
+
+def probe(call, prelude="", env=None):
+    """As ``loaded_by``, plus every selfheal module that ``call`` imported."""
     code = PROBE.format(
         paths=SOURCE_PATH, prelude=textwrap.dedent(prelude), call=textwrap.dedent(call), heavy=HEAVY
     )
@@ -138,6 +145,60 @@ def test_heal_imports_nothing_heavy(tmp_path, check_dummy):
     while not (tmp_path / "healed").exists():  # the heal really ran
         assert time.monotonic() < deadline, "the heal never ran"
         time.sleep(0.05)
+
+
+#: The healthy path, whole: the router, the plugin command, the probe, the
+#: engine, and the core and edges they need. Anything more costs every
+#: check run its import; a command for people would be a layering bug.
+HEALTHY_WRAP = {
+    "selfheal",
+    "selfheal.cli",
+    "selfheal.wrap",
+    "selfheal.probe",
+    "selfheal.engine",
+    "selfheal.core",
+    "selfheal.core.argv",
+    "selfheal.core.decision",
+    "selfheal.core.durations",
+    "selfheal.core.errors",
+    "selfheal.core.heal_flags",
+    "selfheal.core.output",
+    "selfheal.core.policy",
+    "selfheal.core.record",
+    "selfheal.core.states",
+    "selfheal.edges",
+    "selfheal.edges.files",
+    "selfheal.edges.proc",
+    "selfheal.edges.spawner",
+    "selfheal.edges.store",
+}
+
+
+def cli_modules(args, state_dir):
+    call = f"""
+    from selfheal.cli import main
+    code = main({args!r}, env={{"SELFHEAL_STATE_DIR": {str(state_dir)!r}, "PATH": "/usr/bin:/bin"}}, stdout=out)
+    """
+    return probe(call)
+
+
+def test_healthy_wrap_imports_exactly_the_healthy_path(tmp_path, check_dummy):
+    code, out, _, ours = cli_modules(
+        ["wrap", "--heal", "true", "--", check_dummy, "0", "fine"], tmp_path / "s"
+    )
+    assert code == 0, out
+    assert set(ours) == HEALTHY_WRAP
+
+
+def test_a_critical_wrap_never_imports_a_command_for_people(tmp_path, check_dummy):
+    args = ["wrap", "--name", "web", "--heal", "true", "--", check_dummy, "2", "down"]
+    code, out, _, ours = cli_modules(args, tmp_path / "s")
+    assert code == 1 and "self-healing: started" in out, out
+    assert [m for m in ours if m.startswith("selfheal.commands")] == []
+    # Nor the YAML reader: wrap reads the config only for its outputs, and
+    # there is none here.
+    assert [m for m in ours if m in ("selfheal.config.loader", "selfheal.config.reader")] == []
+    assert set(ours) >= HEALTHY_WRAP  # the probe saw the heal path itself
 
 
 def write_config(tmp_path, check_dummy):

@@ -16,6 +16,7 @@ import os
 import time
 
 from selfheal import __version__
+from selfheal.config import config_path
 from selfheal.core import states
 from selfheal.core.argv import Answered, Option, option_lines, parse_options
 from selfheal.core.errors import SelfhealError, Usage
@@ -105,7 +106,7 @@ class Site:
         from selfheal.edges.store import resolve_state_dir
 
         explicit = values.get("config") or env.get("SELFHEAL_CONFIG")
-        path = configuration.config_path(values.get("config"), env)  # type: ignore[arg-type]
+        path = config_path(values.get("config"), env)  # type: ignore[arg-type]
         self.config: Config | None = None
         if explicit or need_config or os.path.exists(path):
             self.config = configuration.load(path)

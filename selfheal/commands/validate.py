@@ -13,6 +13,7 @@ as root through sudo.
 from __future__ import annotations
 
 from selfheal.commands import common as ops
+from selfheal.config import config_path
 from selfheal.core.argv import HELP_OPTIONS
 from selfheal.core.errors import ConfigError, SelfhealError
 
@@ -30,7 +31,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     values, _ = ops.parse(command, args, OPTIONS, out, no_name="give the file with -c CONFIG")
     from selfheal.config import loader as configuration
 
-    path = configuration.config_path(values["config"], env)  # type: ignore[arg-type]
+    path = config_path(values["config"], env)  # type: ignore[arg-type]
     problems: list[ConfigError] = []
     names: list[str] = []
     state_dir = None
@@ -89,7 +90,8 @@ def runnable(check: CheckConfig, env: Mapping[str, str]) -> None:
     # A built-in check's args are read by the check itself when it runs
     # (selfheal.checks.plugin.run_configured); build it the same way, without
     # probing anything, so a bad arg is reported here with its line.
-    from selfheal.checks.plugin import Values, config_argv, find_spec
+    from selfheal.checks.options import Values
+    from selfheal.checks.plugin import config_argv, find_spec
     from selfheal.core.argv import parse_options
 
     spec = find_spec(str(check.builtin))

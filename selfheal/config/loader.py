@@ -21,18 +21,13 @@ from __future__ import annotations
 import os
 
 from selfheal.config.reader import Reader
-from selfheal.config.schema import CHECK_SETTINGS, DEFAULT_CONFIG, TOP_KEYS, Config
+from selfheal.config.schema import CHECK_SETTINGS, TOP_KEYS, Config
 from selfheal.core.errors import ConfigError
 from selfheal.core.policy import DEFAULTS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-
-def config_path(option: str | None, env: Mapping[str, str]) -> str:
-    """``-c`` beats ``SELFHEAL_CONFIG`` beats ``/etc/selfheal/selfheal.yaml``."""
-    return option or env.get("SELFHEAL_CONFIG") or DEFAULT_CONFIG
+    pass
 
 
 def load(path: str, problems: list[ConfigError] | None = None) -> Config:

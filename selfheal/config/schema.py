@@ -18,9 +18,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
-DEFAULT_CONFIG = "/etc/selfheal/selfheal.yaml"
-
-
 #: Where distributions install Nagios plugins, searched after PATH so a
 #: config can say ``check_http`` as a Nagios command definition would.
 PLUGIN_DIRS = ("/usr/lib/nagios/plugins", "/usr/lib64/nagios/plugins", "/usr/local/nagios/libexec")

@@ -258,3 +258,25 @@ def _event(kind: str, rec: Record, attempt: Attempt | None, **fields: object) ->
             event.update(exit_code=attempt.exit_code, duration=attempt.duration, timed_out=attempt.timed_out)
     event.update(fields)
     return event
+
+
+class Outcome:
+    """The decision plus what the caller prints: attempts and details."""
+
+    __slots__ = ("attempts", "decision", "details", "heals_total")
+
+    def __init__(
+        self, decision: Decision, attempts: int = 0, details: list[str] | None = None, heals_total: int = 0
+    ) -> None:
+        self.decision = decision
+        self.attempts = attempts
+        self.details = details or []
+        self.heals_total = heals_total  # heals ever started, for the perfdata counter
+
+    @property
+    def state(self) -> int:
+        return self.decision.state
+
+    @property
+    def note(self) -> str:
+        return self.decision.note

@@ -22,7 +22,7 @@ from conftest import journal_events, wait_for, write_script
 
 import selfheal
 from selfheal.checks import NAMES
-from selfheal.checks.plugin import evaluate
+from selfheal.checks.evaluate import evaluate
 
 #: Enough arguments for each check to run.
 MINIMAL = {
@@ -231,7 +231,7 @@ def test_a_probe_past_the_timeout_is_unknown_by_default() -> None:
 
 
 def test_timeout_state_critical_heals(tmp_path: Path) -> None:
-    from selfheal.checks.plugin import Healing
+    from selfheal.checks.evaluate import Healing
     from selfheal.core.actions import Command
     from selfheal.core.policy import Policy
 
