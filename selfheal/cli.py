@@ -40,6 +40,9 @@ COMMANDS = {
     "demo": ("selfheal.commands.demo", "a self-contained demonstration on a throwaway service"),
 }
 
+#: How the command list names a command that takes an argument.
+LABELS = {"run": "run NAME"}
+
 ABOUT = """
 Self-healing Nagios checks: when the check says CRITICAL, start the heal
 action (detached), say WARNING with a self-healing note, and journal it.
@@ -104,5 +107,7 @@ def usage_lines() -> list[str]:
 def help_text() -> str:
     usage = [*usage_lines(), "selfheal -h | -V"]
     text = "usage: " + "\n       ".join(usage) + "\n" + ABOUT + "\ncommands:\n"
-    text += "".join(f"  {command:<13} {about}\n" for command, (_, about) in COMMANDS.items())
+    text += "".join(
+        f"  {LABELS.get(command, command):<13} {about}\n" for command, (_, about) in COMMANDS.items()
+    )
     return text + FOOTER

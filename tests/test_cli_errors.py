@@ -238,6 +238,24 @@ def test_wrap_help(tmp_path: Path) -> None:
     assert "-c, --config CONFIG" in run_help.stdout
 
 
+def test_top_level_help_lists_every_command_and_its_usage(tmp_path: Path) -> None:
+    # The router loads command modules lazily; a module that lost its usage
+    # or its main would only show here (click warns of the same with LazyGroup).
+    from selfheal.cli import COMMANDS
+
+    result = run_selfheal("-h", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert_no_traceback(result.stdout, result.stderr)
+    usage, _, listing = result.stdout.partition("\ncommands:\n")
+    for command in COMMANDS:
+        assert f"selfheal {command}" in usage, command
+        assert any(line.split()[:1] == [command] for line in listing.splitlines()), command
+    for command in COMMANDS:
+        sub = run_selfheal(command, "-h", cwd=tmp_path)
+        assert sub.returncode == 0, (command, sub.stdout)
+        assert sub.stdout.startswith(f"usage: selfheal {command}"), (command, sub.stdout)
+
+
 def test_wrap_help_starts_with_usage(tmp_path: Path) -> None:
     result = run_selfheal("wrap", "-h", cwd=tmp_path)
     assert result.stdout.startswith("usage: selfheal wrap "), result.stdout

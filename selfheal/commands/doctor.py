@@ -23,6 +23,8 @@ from selfheal.commands import common as ops
 from selfheal.core.argv import HELP_OPTIONS
 from selfheal.core.errors import SelfhealError, StateError
 
+#: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
+USAGE = ops.USAGE
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -20,6 +20,8 @@ from selfheal.core.argv import HELP_OPTIONS, Option
 from selfheal.core.errors import SelfhealError, Usage
 from selfheal.core.events import describe
 
+#: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
+USAGE = ops.USAGE
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping

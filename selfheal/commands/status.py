@@ -17,6 +17,8 @@ from selfheal.core.decision import count_attempts, counted_attempts, decide
 from selfheal.core.errors import StateError
 from selfheal.core.record import CorruptRecord, Record
 
+#: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
+USAGE = ops.USAGE
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -17,6 +17,8 @@ from selfheal.config import config_path
 from selfheal.core.argv import HELP_OPTIONS
 from selfheal.core.errors import ConfigError, SelfhealError
 
+#: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
+USAGE = ops.USAGE
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping

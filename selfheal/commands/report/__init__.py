@@ -26,6 +26,8 @@ from selfheal.commands.report.text import render_text
 from selfheal.core.argv import HELP_OPTIONS, Option
 from selfheal.core.errors import Usage
 
+#: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
+USAGE = ops.USAGE
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
