@@ -120,3 +120,31 @@ def test_root_does_not_append_to_a_hard_linked_log_in_a_service_users_dir(tmp_pa
     with StateDir.open(str(state)) as state_dir, pytest.raises(StateError, match="hard link"):
         state_dir.open_append("log.txt")
     assert victim.read_text() == "keep" and victim.stat().st_uid == 0
+
+
+def test_a_second_link_that_is_a_file_being_made_is_waited_out(tmp_path):
+    # root's create_owned links its temp name into place, then unlinks it:
+    # a run opening the file in that moment saw two links and refused the
+    # lock (a state_error in the two-user concurrency storm).
+    import threading
+
+    from selfheal.edges.files import open_regular
+
+    (tmp_path / "web.lock").write_text("")
+    os.link(tmp_path / "web.lock", tmp_path / ".web.lock.123.new")
+    unlink = threading.Timer(0.02, os.unlink, [tmp_path / ".web.lock.123.new"])
+    unlink.start()
+    try:
+        fd = open_regular(str(tmp_path / "web.lock"), os.O_RDWR, single_link=True)
+    finally:
+        unlink.join()
+    os.close(fd)
+
+
+def test_a_second_link_that_stays_is_still_refused(tmp_path):
+    from selfheal.edges.files import open_regular
+
+    (tmp_path / "victim").write_text("keep")
+    os.link(tmp_path / "victim", tmp_path / "web.lock")
+    with pytest.raises(StateError, match="1 other hard link"):
+        open_regular(str(tmp_path / "web.lock"), os.O_RDWR, single_link=True)

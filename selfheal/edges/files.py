@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 
 from selfheal.core.errors import StateError
 
@@ -77,7 +78,7 @@ def open_regular(
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise StateError(f"{shown} is not a regular file")
-        if single_link and st.st_nlink != 1:
+        if single_link and st.st_nlink != 1 and links_after_settling(fd) != 1:
             raise StateError(f"{shown} has {st.st_nlink - 1} other hard link(s); refusing to write to it")
         if not flags & os.O_NONBLOCK:
             os.set_blocking(fd, True)
@@ -85,6 +86,22 @@ def open_regular(
         os.close(fd)
         raise
     return fd
+
+
+#: How long a second hard link may be a file still being made: root's
+#: ``create_owned`` links its temp name into place and unlinks that name a
+#: moment later; a run opening the file in between must not be refused.
+LINK_SETTLE = 0.1
+
+
+def links_after_settling(fd: int) -> int:
+    """The file's link count once a ``create_owned`` in flight has finished."""
+    deadline = time.monotonic() + LINK_SETTLE
+    links = os.fstat(fd).st_nlink
+    while links != 1 and time.monotonic() < deadline:
+        time.sleep(0.005)
+        links = os.fstat(fd).st_nlink
+    return links
 
 
 def create_owned(dir_fd: int, filename: str, owner: int, mode: int = 0o600) -> None:
