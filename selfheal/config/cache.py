@@ -87,18 +87,9 @@ class Uncacheable(Exception):
 #: each means "parse the YAML". OSError: a read at an offset the file
 #: forged; MemoryError and OverflowError: a length it forged.
 _BAD_CACHE = (
-    ValueError,
-    EOFError,
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    OverflowError,
-    MemoryError,
-    RecursionError,
-    OSError,
-    Uncacheable,
-)
+    ValueError, EOFError, TypeError, LookupError, AttributeError, ArithmeticError, MemoryError, RecursionError,
+    OSError, Uncacheable,
+)  # fmt: skip
 
 
 def load(
