@@ -20,8 +20,13 @@ Safety, as for state records: the cache is read and written only in a
 vetted state dir (not a symlink, not world-writable), opened with
 O_NOFOLLOW, written to a temp file, fsynced and renamed; a cache that
 does not decode is moved aside (``.corrupt-<ts>``), never overwritten.
-It holds plain data only: decoding builds instances of selfheal's own
-classes by setting their attributes, so a cache file cannot run code.
+It holds plain data only (each check's ``to_json`` form: dicts, lists,
+strings, numbers), and decoding names no class or module: it rebuilds a
+check through ``CheckConfig.from_json``, whose constructors validate
+again as the YAML reader does. Anything in the file that does not fit,
+from its header's offsets to one check's fields, is a miss: the YAML is
+parsed instead, and the cache moved aside and rewritten. No exception
+from a cache file reaches the run.
 
 But the cache says which plugin and heal run, so it must be exactly as
 trustworthy as the config itself: it is used (and written) only when
@@ -69,13 +74,22 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 #: Bumped whenever the layout below changes.
-FORMAT = 3
+FORMAT = 4
 #: A cache bigger than this is not ours (a 10000-check config makes ~8 MiB).
 MAX_CACHE_BYTES = 64 << 20
 
 
 class Uncacheable(Exception):
-    """The parsed config holds something the cache cannot store."""
+    """The parsed config holds something the cache cannot store, or a cache entry does not fit."""
+
+
+#: What a cache file may do wrong, short of the state dir's own errors:
+#: each means "parse the YAML". OSError: a read at an offset the file
+#: forged; MemoryError and OverflowError: a length it forged.
+_BAD_CACHE = (
+    ValueError, EOFError, TypeError, LookupError, AttributeError, ArithmeticError, MemoryError, RecursionError,
+    OSError, Uncacheable,
+)  # fmt: skip
 
 
 def load(
@@ -125,20 +139,31 @@ def cache_key(path: str, st: os.stat_result) -> tuple[object, ...]:
 
 
 def code_identity() -> tuple[tuple[str, int, int], ...]:
-    """Each selfheal module's name, mtime and size.
+    """The name, mtime and size of each module that builds or reads a cached check.
 
-    A cache holds instances of selfheal's classes; code that changed
-    without a new version number (a checkout, a hand edit) might shape or
-    read them differently, so any change to the package is a miss.
+    The config's modules build a check from the YAML, and core's
+    ``CORE_FORMS`` write and read its plain form and hold the defaults it
+    was built with; code that changed without a new version number (a
+    checkout, a hand edit) might build or read it differently, so any
+    change there is a miss.
     """
-    package = os.path.dirname(os.path.abspath(__file__))
+    config = os.path.dirname(os.path.abspath(__file__))
     found = []
-    with os.scandir(package) as entries:
+    with os.scandir(config) as entries:
         for entry in entries:
             if entry.name.endswith(".py"):
                 st = entry.stat()
                 found.append((entry.name, st.st_mtime_ns, st.st_size))
+    core = os.path.join(os.path.dirname(config), "core")
+    for name in CORE_FORMS:
+        st = os.stat(os.path.join(core, name))
+        found.append((f"core/{name}", st.st_mtime_ns, st.st_size))
     return tuple(sorted(found))
+
+
+#: The core modules a cached check depends on (a default in policy.py
+#: changed: a check built with the old one is stale).
+CORE_FORMS = ("actions.py", "policy.py", "durations.py", "states.py", "shellwords.py")
 
 
 def cache_name(path: str) -> str:
@@ -191,11 +216,10 @@ def read_cache(
                 st = os.fstat(fd)
                 if not ours(st.st_uid) or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
                     return None  # someone else could have written it: parse the YAML
-                size = int.from_bytes(_pread(fd, _LENGTH, 0), "big")
-                if size > MAX_CACHE_BYTES:
-                    raise ValueError("not a selfheal config cache")
-                header = marshal.loads(_pread(fd, size, _LENGTH))
-                if not isinstance(header, dict):
+                end = min(st.st_size, MAX_CACHE_BYTES)
+                size = int.from_bytes(_pread(fd, _LENGTH, 0, end), "big")
+                header = marshal.loads(_pread(fd, size, _LENGTH, end))
+                if type(header) is not dict or type(header.get("index")) is not dict:
                     raise ValueError("not a selfheal config cache")
                 if header.get("format") != FORMAT or header["key"] != key or header["text"] != text:
                     return None  # out of date: parsed again and rewritten
@@ -203,13 +227,15 @@ def read_cache(
                 for name in wanted:
                     place = header["index"].get(name)
                     if place is not None:
+                        if type(place) is not tuple or len(place) != 3 or {type(n) for n in place} != {int}:
+                            raise ValueError("not a selfheal config cache index")
                         offset, length, crc = place
-                        blob = _pread(fd, length, _LENGTH + size + offset)
+                        blob = _pread(fd, length, _LENGTH + size + offset, end)
                         if zlib.crc32(blob) != crc:
                             raise ValueError("a check's blob does not match the index")
                         checks[name] = decode_check(blob, name)
                 return CachedConfig(header["config"], checks, text, config_path)
-            except (ValueError, EOFError, TypeError, KeyError, AttributeError, Uncacheable):
+            except _BAD_CACHE:
                 move_aside(state_dir, filename)
                 return None
             finally:
@@ -218,7 +244,14 @@ def read_cache(
         return None
 
 
-def _pread(fd: int, length: int, offset: int) -> bytes:
+def _pread(fd: int, length: int, offset: int, end: int) -> bytes:
+    """``length`` bytes at ``offset``, all inside the file's first ``end`` bytes.
+
+    The header's numbers are checked before they size a buffer or seek:
+    a forged one is a miss, not a MemoryError or an OSError.
+    """
+    if offset < 0 or length < 0 or offset + length > end:
+        raise EOFError("the cache file's header points outside it")
     data = os.pread(fd, length, offset)
     if len(data) != length:
         raise EOFError("the cache file is cut short")
@@ -227,7 +260,7 @@ def _pread(fd: int, length: int, offset: int) -> bytes:
 
 def decode_check(blob: bytes, name: str) -> schema.CheckConfig:
     check = decode(marshal.loads(blob))
-    if not isinstance(check, schema.CheckConfig) or check.name != name:
+    if check.name != name:
         raise Uncacheable(f"not check {name}")
     return check
 
@@ -255,15 +288,11 @@ class CachedConfig(schema.Config):
     def __init__(
         self, attributes: object, decoded: dict[str, schema.CheckConfig], text: bytes, path: str
     ) -> None:
+        super().__init__(path, {}, *decode_settings(attributes))
         self._decoded = decoded
         self._text = text
+        # After the base class's ``self.checks = {}``: no check parsed yet.
         self._checks: dict[str, schema.CheckConfig] | None = None
-        settings = decode(attributes)
-        if not isinstance(settings, dict):
-            raise Uncacheable("config")
-        for name, value in settings.items():
-            setattr(self, name, value)
-        self.path = path
 
     @property  # type: ignore[override]
     def checks(self) -> dict[str, schema.CheckConfig]:
@@ -287,19 +316,27 @@ class CachedConfig(schema.Config):
 def write_cache(
     state_dir_path: str, filename: str, key: tuple[object, ...], text: bytes, config: schema.Config
 ) -> None:
-    """Best effort: the cache only saves time, so no failure here is reported."""
+    """Best effort: the cache only saves time, so no failure here is reported.
+
+    A check whose plain form cannot be made (args that are not plain data
+    or too big) is left out of the index; a run of that check parses the
+    YAML, as a run of a check the cache does not know would.
+    """
     if not os.path.isdir(state_dir_path):
         return
     try:
         blobs, index, offset = [], {}, 0
         for name, check in config.checks.items():
-            blob = marshal.dumps(encode(check))
+            try:
+                blob = marshal.dumps(encode(check))
+            except Uncacheable:
+                continue
             index[name] = (offset, len(blob), zlib.crc32(blob))
             blobs.append(blob)
             offset += len(blob)
-        settings = {k: v for k, v in vars(config).items() if k != "checks"}
+        settings = encode_settings(config)
         header = marshal.dumps(
-            {"format": FORMAT, "key": key, "text": text, "config": encode(settings), "index": index}
+            {"format": FORMAT, "key": key, "text": text, "config": settings, "index": index}
         )
         with StateDir.open(state_dir_path, create=False) as state_dir:
             if not ours(state_dir.owner):
@@ -309,57 +346,48 @@ def write_cache(
         pass
 
 
-# Plain values go through as they are; every container and object becomes
-# a (tag, payload) tuple, so decode() knows what to rebuild.
-_SCALARS = (str, int, float, bool, bytes, type(None))
+# -- the plain forms ------------------------------------------------------
+#
+# Nothing here names a class: a check is CheckConfig.to_json's dict and
+# comes back through CheckConfig.from_json, the config's own settings are
+# three plain values.
 
 
-def encode(value: object) -> object:
-    kind = type(value)
-    if kind in _SCALARS:
-        return value
-    if kind in (list, tuple, set, frozenset):
-        return (kind.__name__, [encode(item) for item in value])  # type: ignore[attr-defined]
-    if kind is dict:
-        return ("dict", [(encode(k), encode(v)) for k, v in value.items()])  # type: ignore[attr-defined]
-    module = getattr(kind, "__module__", "")
-    if module == "selfheal" or module.startswith("selfheal."):
-        return ("object", module, kind.__qualname__, [(k, encode(v)) for k, v in _attributes(value)])
-    raise Uncacheable(f"cannot cache a {kind.__name__}")
+def encode(check: schema.CheckConfig) -> dict[str, object]:
+    """The check's plain form; Uncacheable if it has none."""
+    try:
+        return check.to_json()
+    except ValueError as exc:
+        raise Uncacheable(f"check {check.name}: {exc}") from None
 
 
-def _attributes(value: object) -> list[tuple[str, object]]:
-    found = dict(getattr(value, "__dict__", {}))
-    for cls in type(value).__mro__:
-        for slot in cls.__dict__.get("__slots__", ()):
-            if slot not in found and slot != "__dict__" and hasattr(value, slot):
-                found[slot] = getattr(value, slot)
-    return sorted(found.items())
+def decode(data: object) -> schema.CheckConfig:
+    """The check a plain form describes, validated; Uncacheable if it does not fit."""
+    try:
+        return schema.CheckConfig.from_json(data)
+    except (ValueError, TypeError) as exc:
+        raise Uncacheable(f"not a check: {exc}") from None
 
 
-_CONTAINERS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
+def encode_settings(config: schema.Config) -> dict[str, object]:
+    try:
+        outputs = schema.plain_copy(config.outputs)
+    except ValueError as exc:
+        raise Uncacheable(f"outputs: {exc}") from None
+    return {"state_dir": config.state_dir, "journal": config.journal, "outputs": outputs}
 
 
-def decode(value: object) -> object:
-    if type(value) is not tuple:
-        if type(value) not in _SCALARS:
-            raise Uncacheable(f"unexpected {type(value).__name__}")
-        return value
-    tag = value[0]
-    if tag in _CONTAINERS:
-        return _CONTAINERS[tag](decode(item) for item in value[1])
-    if tag == "dict":
-        return {decode(k): decode(v) for k, v in value[1]}
-    if tag == "object":
-        _, module, qualname, attributes = value
-        if not (module == "selfheal" or module.startswith("selfheal.")) or "." in qualname:
-            raise Uncacheable(f"not a selfheal class: {module}.{qualname}")
-        __import__(module)
-        cls = getattr(sys.modules[module], qualname, None)
-        if not isinstance(cls, type):
-            raise Uncacheable(f"no class {module}.{qualname}")
-        instance = cls.__new__(cls)
-        for name, item in attributes:
-            object.__setattr__(instance, name, decode(item))
-        return instance
-    raise Uncacheable(f"unknown tag {tag!r}")
+def decode_settings(data: object) -> tuple[str | None, str | None, dict[str, object]]:
+    """The config's state_dir, journal and outputs; Uncacheable if they do not fit."""
+    if type(data) is not dict or set(data) != {"state_dir", "journal", "outputs"}:
+        raise Uncacheable("not the config's settings")
+    state_dir, journal, outputs = data["state_dir"], data["journal"], data["outputs"]
+    if not all(value is None or (type(value) is str and value) for value in (state_dir, journal)):
+        raise Uncacheable("state_dir and journal must be strings")
+    try:
+        outputs = schema.plain_copy(outputs)
+    except ValueError as exc:
+        raise Uncacheable(f"outputs: {exc}") from None
+    if type(outputs) is not dict or not set(outputs) <= {"syslog", "metrics", "on_event"}:
+        raise Uncacheable("not the config's outputs")
+    return state_dir, journal, outputs

@@ -12,6 +12,7 @@ from selfheal.config.schema import (
     CHECK_KEYS,
     DEFAULT_TIMEOUT,
     HEAL_KEYS,
+    MAX_ARG_VALUES,
     CheckConfig,
 )
 from selfheal.core import shellwords, states
@@ -242,6 +243,11 @@ class Reader:
         args: dict[str, object] = {}
         lines: dict[str, int] = {}
         if "args" in fields:
+            if expanded_size(fields["args"][1], MAX_ARG_VALUES) > MAX_ARG_VALUES:
+                raise self.error(
+                    f"{where}: args: more than {MAX_ARG_VALUES} values once its aliases are expanded",
+                    fields["args"][0],
+                )
             for key, (key_node, value_node) in self.mapping(fields["args"][1], f"{where}: args").items():
                 args[key] = self.value(value_node)
                 lines[key] = key_node.start_mark.line + 1  # type: ignore[attr-defined]
@@ -306,3 +312,43 @@ class Reader:
             return build()  # type: ignore[operator,no-any-return]
         except ValueError as exc:
             raise self.error(f"{what}: {exc}", node) from None
+
+
+def expanded_size(root: object, limit: int) -> int:
+    """How many values the YAML node ``root`` makes once every alias is expanded.
+
+    A YAML alias shares its anchor's node, so a few lines can describe a
+    value of billions of copies (an alias bomb): the composed nodes stay
+    small, but everything that walks the value as a tree pays for each
+    copy. Counted over the shared nodes, each once, without recursion;
+    the count stops at ``limit + 1``, and a node that contains itself
+    counts as that.
+    """
+    over = limit + 1
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[object, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        children = _children(node)
+        if finished:
+            sizes[id(node)] = min(over, 1 + sum(sizes[id(child)] for child in children))
+            open_nodes.discard(id(node))
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in open_nodes:
+            return over  # it contains itself: endless once expanded
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node: object) -> list[object]:
+    value = getattr(node, "value", None)
+    if not isinstance(value, list):
+        return []  # a scalar
+    if value and isinstance(value[0], tuple):  # a mapping: (key, value) pairs
+        return [part for pair in value for part in pair]
+    return value

@@ -1,7 +1,9 @@
 """What a loaded config is: its checks, settings and the keys it may hold.
 
 The loader (``selfheal.config.loader``) builds these from the YAML; the
-cache (``selfheal.config.cache``) stores and restores them.
+cache (``selfheal.config.cache``) stores them in their plain form
+(``to_json``: dicts, lists, strings, numbers) and restores them through
+their constructors (``from_json``), which validate again.
 """
 
 from __future__ import annotations
@@ -9,13 +11,16 @@ from __future__ import annotations
 import os
 
 from selfheal.core import states
-from selfheal.core.actions import Action
+from selfheal.core.actions import Action, action_from_json
+from selfheal.core.durations import parse_duration
 from selfheal.core.errors import ConfigError
 from selfheal.core.policy import DEFAULTS, Policy
+from selfheal.edges.store import check_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import Any
 
 
 #: Where distributions install Nagios plugins, searched after PATH so a
@@ -42,6 +47,20 @@ CHECK_KEYS = ("plugin", "check", "args", "heal", "description", *CHECK_SETTINGS,
 
 
 HEAL_KEYS = ("systemd", "init", "command", "verb", "shell")
+
+
+#: A built-in check's ``args:`` hold at most this many values, counting
+#: every use of a YAML alias as the copy it becomes: real args are a few
+#: scalars, while nine levels of nested aliases expand to hundreds of
+#: millions (issue 11, defect 6).
+MAX_ARG_VALUES = 10_000
+#: And at most this deep; far below Python's recursion limit.
+MAX_ARG_DEPTH = 32
+
+_SCALARS = (str, int, float, bool, type(None))
+_CHECK_FIELDS = frozenset(
+    ("name", "heal", "policy", "plugin", "builtin", "args", "timeout", "timeout_state", "path", "line")
+).union(("plugin_line", "arg_lines"))
 
 
 class CheckConfig:
@@ -75,6 +94,68 @@ class CheckConfig:
         self.line = line
         self.plugin_line = plugin_line
         self.arg_lines = arg_lines or {}
+
+    def to_json(self) -> dict[str, object]:
+        """The check as plain data; ValueError if its args are not plain (or too big)."""
+        return {
+            "name": self.name,
+            "heal": self.heal.to_json(),
+            "policy": self.policy.to_json(),
+            "plugin": None if self.plugin is None else list(self.plugin),
+            "builtin": self.builtin,
+            "args": plain_copy(self.args),
+            "timeout": float(self.timeout),
+            "timeout_state": self.timeout_state,
+            "path": self.path,
+            "line": self.line,
+            "plugin_line": self.plugin_line,
+            "arg_lines": dict(self.arg_lines),
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> CheckConfig:
+        """The check ``to_json`` gave, validated as the reader would; else ValueError."""
+        if type(data) is not dict or set(data) != _CHECK_FIELDS:
+            raise ValueError("not the plain form of a check")
+        name = check_name(_typed(data, "name", str))
+        plugin, builtin = data["plugin"], data["builtin"]
+        if (plugin is None) == (builtin is None):
+            raise ValueError("a check needs exactly one of plugin and builtin")
+        if plugin is not None:
+            if type(plugin) is not list or not plugin or not all(type(w) is str for w in plugin):
+                raise ValueError("a plugin must be a list of strings")
+            if not plugin[0] or any("\0" in word for word in plugin):
+                raise ValueError("a plugin must name a program, without NUL bytes")
+        elif builtin not in BUILTIN_CHECKS:
+            raise ValueError(f"not a built-in check: {builtin!r:.40}")
+        args = plain_copy(data["args"])
+        if type(args) is not dict or (plugin is not None and args):
+            raise ValueError("args must be a mapping, and only for a built-in check")
+        timeout = data["timeout"]
+        if type(timeout) is not float or not parse_duration(timeout) > 0:
+            raise ValueError("timeout must be a positive number of seconds")
+        timeout_state = data["timeout_state"]
+        if type(timeout_state) is not int or timeout_state not in (states.CRITICAL, states.UNKNOWN):
+            raise ValueError("timeout_state must be critical or unknown")
+        arg_lines = data["arg_lines"]
+        if type(arg_lines) is not dict or not all(
+            type(k) is str and type(v) is int and v >= 0 for k, v in arg_lines.items()
+        ):
+            raise ValueError("arg_lines must map names to line numbers")
+        return cls(
+            name,
+            action_from_json(data["heal"]),
+            Policy.from_json(data["policy"]),
+            plugin=plugin,
+            builtin=builtin,
+            args=args,
+            timeout=timeout,
+            timeout_state=timeout_state,
+            path=_typed(data, "path", str),
+            line=_line(data, "line"),
+            plugin_line=_line(data, "plugin_line"),
+            arg_lines=arg_lines,
+        )
 
     def resolved_plugin(self, env: Mapping[str, str]) -> list[str]:
         """The plugin argv with its executable found; ConfigError if missing."""
@@ -114,6 +195,54 @@ class Config:
         except KeyError:
             known = ", ".join(sorted(self.checks)) or "none"
             raise ConfigError(f"no check named {name!r} (configured: {known})", self.path) from None
+
+
+def plain_copy(value: object, limit: int = MAX_ARG_VALUES) -> Any:
+    """A copy of ``value`` made only of dicts, lists, strings, numbers, booleans and None.
+
+    ValueError for anything else (a YAML timestamp, set or binary), and
+    beyond ``limit`` values or ``MAX_ARG_DEPTH`` levels: a shared value
+    counts once per use, since every reader of the copy pays for it so,
+    and the count stops the copy long before memory does.
+    """
+    count = 0
+
+    def copy(item: object, depth: int) -> object:
+        nonlocal count
+        count += 1
+        if count > limit:
+            raise ValueError(f"more than {limit} values")
+        kind = type(item)
+        if kind in _SCALARS:
+            return item
+        if depth >= MAX_ARG_DEPTH:
+            raise ValueError(f"nested more than {MAX_ARG_DEPTH} deep")
+        if kind is list:
+            return [copy(element, depth + 1) for element in item]  # type: ignore[attr-defined]
+        if kind is dict:
+            result = {}
+            for key, element in item.items():  # type: ignore[attr-defined]
+                if type(key) not in _SCALARS:
+                    raise ValueError(f"a {type(key).__name__} key is not plain data")
+                result[key] = copy(element, depth + 1)
+            return result
+        raise ValueError(f"a {kind.__name__} is not plain data")
+
+    return copy(value, 0)
+
+
+def _typed(data: dict[str, object], key: str, kind: type) -> Any:
+    value = data[key]
+    if type(value) is not kind:
+        raise ValueError(f"{key} must be a {kind.__name__}")
+    return value
+
+
+def _line(data: dict[str, object], key: str) -> int:
+    line: int = _typed(data, key, int)
+    if line < 0:
+        raise ValueError(f"{key} must not be negative")
+    return line
 
 
 def find_plugin(command: str, env: Mapping[str, str]) -> str | None:

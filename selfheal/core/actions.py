@@ -14,6 +14,7 @@ from selfheal.core import shellwords
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: keep the import off the plugin's path
     from collections.abc import Sequence
+    from typing import Any
 
 SUDO = ("sudo", "-n", "--")
 SHELL = ("/bin/sh", "-c")
@@ -60,6 +61,15 @@ class Action:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.describe()!r})"
 
+    def to_json(self) -> dict[str, object]:
+        """The action as plain data, shaped like the config's ``heal:`` mapping.
+
+        Only the kinds a config can name have one (``action_from_json``
+        rebuilds them); anything else raises ValueError, so a cache leaves
+        such a check out rather than guess at its class.
+        """
+        raise ValueError(f"a {type(self).__name__} action has no plain form")
+
 
 class Command(Action):
     """Any command. A string is split as shlex would, never run by a shell.
@@ -86,6 +96,17 @@ class Command(Action):
                 raise ValueError("with shell: true, give the heal command as one string")
         super().__init__(words, sudo=sudo, shell=shell)
 
+    def to_json(self) -> dict[str, object]:
+        _exactly(self, Command)
+        return {"command": list(self.words), "shell": self.shell, "sudo": self.sudo}
+
+    @classmethod
+    def from_json(cls, data: object) -> Command:
+        words = _field(data, "command", list, ("command", "shell", "sudo"))
+        if not all(type(word) is str for word in words):
+            raise ValueError("a heal command must be a list of strings")
+        return cls(words, sudo=_field(data, "sudo", bool), shell=_field(data, "shell", bool))
+
 
 class Systemd(Action):
     """``systemctl VERB UNIT``, by default a restart."""
@@ -97,6 +118,15 @@ class Systemd(Action):
         self.verb = verb
         super().__init__(["systemctl", verb, unit], sudo=sudo)
 
+    def to_json(self) -> dict[str, object]:
+        _exactly(self, Systemd)
+        return {"systemd": self.unit, "verb": self.verb, "sudo": self.sudo}
+
+    @classmethod
+    def from_json(cls, data: object) -> Systemd:
+        unit = _field(data, "systemd", str, ("systemd", "verb", "sudo"))
+        return cls(unit, _verb(data), sudo=_field(data, "sudo", bool))
+
 
 class InitScript(Action):
     """``/etc/init.d/NAME VERB``, for hosts without systemd."""
@@ -107,3 +137,58 @@ class InitScript(Action):
         self.name = name
         self.verb = verb
         super().__init__([f"/etc/init.d/{name}", verb], sudo=sudo)
+
+    def to_json(self) -> dict[str, object]:
+        _exactly(self, InitScript)
+        return {"init": self.name, "verb": self.verb, "sudo": self.sudo}
+
+    @classmethod
+    def from_json(cls, data: object) -> InitScript:
+        name = _field(data, "init", str, ("init", "verb", "sudo"))
+        return cls(name, _verb(data), sudo=_field(data, "sudo", bool))
+
+
+#: The kinds of action a plain form may name, by its kind key: nothing else
+#: is ever built from one.
+KINDS: dict[str, type[Command] | type[Systemd] | type[InitScript]] = {
+    "command": Command,
+    "systemd": Systemd,
+    "init": InitScript,
+}
+
+
+def action_from_json(data: object) -> Action:
+    """The action ``to_json`` gave, rebuilt through its constructor.
+
+    Raises ValueError for anything that is not exactly such a form.
+    """
+    if type(data) is not dict:
+        raise ValueError("a heal action's plain form must be a mapping")
+    kinds = [kind for kind in KINDS if kind in data]
+    if len(kinds) != 1:
+        raise ValueError("a heal action's plain form needs exactly one of command, systemd, init")
+    return KINDS[kinds[0]].from_json(data)
+
+
+def _exactly(action: Action, cls: type) -> None:
+    # A subclass may hold more than the plain form says; rebuilt as its
+    # base class it would run something else.
+    if type(action) is not cls:
+        raise ValueError(f"a {type(action).__name__} action has no plain form")
+
+
+def _field(data: object, key: str, kind: type, keys: tuple[str, ...] = ()) -> Any:
+    if type(data) is not dict or (keys and set(data) != set(keys)):
+        raise ValueError(f"not the plain form of a heal action: {data!r:.80}")
+    value = data[key]
+    if type(value) is not kind:
+        raise ValueError(f"a heal action's {key} must be a {kind.__name__}")
+    return value
+
+
+def _verb(data: object) -> str:
+    verb: str = _field(data, "verb", str)
+    # As the config reader demands: a word, never an option for systemctl.
+    if not verb or verb.startswith("-"):
+        raise ValueError(f"not a verb: {verb!r}")
+    return verb

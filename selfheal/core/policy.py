@@ -120,6 +120,19 @@ class Policy:
         """How long a runner may live: splay, action_timeout, then the kill."""
         return self.splay + self.action_timeout + KILL_GRACE + 5.0
 
+    def to_json(self) -> dict[str, object]:
+        """Every setting as plain data: seconds, numbers, and state names."""
+        data = {key: getattr(self, key) for key in self.__slots__ if key != "heal_on"}
+        data["heal_on"] = sorted(states.name(state).lower() for state in self.heal_on)
+        return data
+
+    @classmethod
+    def from_json(cls, data: object) -> Policy:
+        """The Policy ``to_json`` gave, validated again by the constructor (ValueError)."""
+        if type(data) is not dict or set(data) != set(DEFAULTS):
+            raise ValueError("not the plain form of a policy")
+        return cls(**data)
+
     def _values(self) -> tuple[object, ...]:
         return tuple(getattr(self, key) for key in self.__slots__)
 
