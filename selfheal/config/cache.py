@@ -265,7 +265,7 @@ class CachedConfig(schema.Config):
             setattr(self, name, value)
         self.path = path
 
-    @property  # type: ignore[override]
+    @property
     def checks(self) -> dict[str, schema.CheckConfig]:
         if self._checks is None:
             self._checks = configuration.parse(self._text, self.path).checks
@@ -293,7 +293,7 @@ def write_cache(
     try:
         blobs, index, offset = [], {}, 0
         for name, check in config.checks.items():
-            blob = marshal.dumps(encode(check))
+            blob = marshal.dumps(encode(check))  # type: ignore[arg-type]  # encode gives only marshal's types
             index[name] = (offset, len(blob), zlib.crc32(blob))
             blobs.append(blob)
             offset += len(blob)
@@ -319,9 +319,9 @@ def encode(value: object) -> object:
     if kind in _SCALARS:
         return value
     if kind in (list, tuple, set, frozenset):
-        return (kind.__name__, [encode(item) for item in value])  # type: ignore[attr-defined]
+        return (kind.__name__, [encode(item) for item in value])  # type: ignore[attr-defined]  # type(value) is a container: mypy narrows on isinstance only
     if kind is dict:
-        return ("dict", [(encode(k), encode(v)) for k, v in value.items()])  # type: ignore[attr-defined]
+        return ("dict", [(encode(k), encode(v)) for k, v in value.items()])  # type: ignore[attr-defined]  # type(value) is dict: mypy narrows on isinstance only
     module = getattr(kind, "__module__", "")
     if module == "selfheal" or module.startswith("selfheal."):
         return ("object", module, kind.__qualname__, [(k, encode(v)) for k, v in _attributes(value)])
@@ -358,7 +358,7 @@ def decode(value: object) -> object:
         cls = getattr(sys.modules[module], qualname, None)
         if not isinstance(cls, type):
             raise Uncacheable(f"no class {module}.{qualname}")
-        instance = cls.__new__(cls)
+        instance = cls.__new__(cls)  # type: ignore[call-overload]  # cls: any selfheal class, not type itself
         for name, item in attributes:
             object.__setattr__(instance, name, decode(item))
         return instance

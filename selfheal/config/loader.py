@@ -29,6 +29,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from yaml import Node
+
 
 def config_path(option: str | None, env: Mapping[str, str]) -> str:
     """``-c`` beats ``SELFHEAL_CONFIG`` beats ``/etc/selfheal/selfheal.yaml``."""
@@ -82,7 +84,7 @@ def parse(text: bytes | str, path: str = "<config>", problems: list[ConfigError]
     attempt(reader.known_keys, top, TOP_KEYS, "top level")
     state_dir = attempt(reader.optional_str, top, "state_dir")
     journal = attempt(reader.optional_str, top, "journal")
-    defaults: dict[str, tuple[object, object]] = {}
+    defaults: dict[str, tuple[Node, Node]] = {}
     if "defaults" in top:
         _, node = top["defaults"]
         defaults = reader.mapping(node, "defaults")
@@ -104,7 +106,7 @@ def parse(text: bytes | str, path: str = "<config>", problems: list[ConfigError]
     return Config(path, checks, state_dir, journal, outputs)
 
 
-def _compose(text: bytes | str, path: str) -> object:
+def _compose(text: bytes | str, path: str) -> Node | None:
     import yaml
 
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
