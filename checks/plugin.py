@@ -25,7 +25,7 @@ import sys
 
 from selfheal import __version__
 from selfheal.core import states
-from selfheal.core.argv import Option, downtime, option_lines, parse_options, plugin_timeout
+from selfheal.core.argv import Option, count, downtime, option_lines, parse_options, plugin_timeout
 from selfheal.core.errors import ConfigError, SelfhealError, Usage
 from selfheal.core.heal_flags import WRAP_OPTIONS, heal_policy
 from selfheal.core.output import internal_error, unknown
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from re import Pattern
     from typing import TextIO
+
+    import nagiosplugin
 
     from selfheal.config.schema import CheckConfig, Config
     from selfheal.core.actions import Action
@@ -183,7 +185,9 @@ class Values:
         return bool(self.raw.get(dest))
 
     def count(self, dest: str) -> int:
-        return int(self.raw.get(dest) or 0)  # type: ignore[call-overload]
+        value = self.raw.get(dest) or 0
+        # parse_options gives a count an int; any other value is a str.
+        return int(value) if isinstance(value, int) else int(str(value))
 
     def text(self, dest: str, default: str | None = None) -> str | None:
         value = self.raw.get(dest)
@@ -404,7 +408,8 @@ def command_heal(raw: dict[str, object]) -> Action:
 def state_dir(option: object, env: Mapping[str, str], configured: str | None) -> str:
     from selfheal.edges.store import resolve_state_dir
 
-    return resolve_state_dir(option, env, configured)  # type: ignore[arg-type]
+    # A "value" option: a str, or None when not given.
+    return resolve_state_dir(option if isinstance(option, str) else None, env, configured)
 
 
 # -- selfheal run NAME, for check: and args: -------------------------------
@@ -456,7 +461,7 @@ def run_configured(
         downtime(run_values),
         cfg.outputs,
     )
-    verbose = min(int(run_values["verbose"] or 0), 3)  # type: ignore[call-overload]
+    verbose = min(count(run_values, "verbose"), 3)
     return evaluate(check.name, objects, timeout, check.timeout_state, healing, verbose, out)
 
 
@@ -558,7 +563,7 @@ def preview(heal: Action) -> list[str]:
     return [f"{program}: {line}" for line in shown.getvalue().splitlines()]
 
 
-def bound_probe(resource: object, deadline: float, timeout: float, state: object) -> None:
+def bound_probe(resource: nagiosplugin.Resource, deadline: float, timeout: float, state: object) -> None:
     """Make ``resource.probe`` stop at the deadline with a timeout verdict.
 
     Only the probes are bounded, not the healing step after them: a
@@ -570,7 +575,7 @@ def bound_probe(resource: object, deadline: float, timeout: float, state: object
 
     from selfheal.checks.verdict import verdict
 
-    original = resource.probe  # type: ignore[attr-defined]
+    original = resource.probe
 
     def expire(signum: int, frame: object) -> None:
         raise _Expired
@@ -590,4 +595,4 @@ def bound_probe(resource: object, deadline: float, timeout: float, state: object
         except _Expired:
             return [verdict("timeout", state, f"timed out after {timeout:g}s")]
 
-    resource.probe = probe  # type: ignore[attr-defined]
+    resource.probe = probe

@@ -13,7 +13,7 @@ as root through sudo.
 from __future__ import annotations
 
 from selfheal.commands import common as ops
-from selfheal.core.argv import HELP_OPTIONS
+from selfheal.core.argv import HELP_OPTIONS, text
 from selfheal.core.errors import ConfigError, SelfhealError
 
 TYPE_CHECKING = False
@@ -30,7 +30,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     values, _ = ops.parse(command, args, OPTIONS, out, no_name="give the file with -c CONFIG")
     from selfheal.config import loader as configuration
 
-    path = configuration.config_path(values["config"], env)  # type: ignore[arg-type]
+    path = configuration.config_path(text(values, "config"), env)
     problems: list[ConfigError] = []
     names: list[str] = []
     state_dir = None

@@ -287,7 +287,9 @@ class FleetSettings:
     parsed: tuple[Endpoint, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        endpoints = (self.endpoints,) if isinstance(self.endpoints, str) else self.endpoints
+        # As given, from YAML: a string or a list; normalised to the tuple the annotation says.
+        given: object = self.endpoints
+        endpoints = (given,) if isinstance(given, str) else given
         if not isinstance(endpoints, (list, tuple)) or not endpoints:
             raise FleetConfigError("fleet.etcd.endpoints must list at least one endpoint")
         object.__setattr__(self, "endpoints", tuple(endpoints))
