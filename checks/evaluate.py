@@ -10,6 +10,8 @@ from selfheal.core import states
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import nagiosplugin
+
     from collections.abc import Callable
     from typing import TextIO
 
@@ -89,7 +91,7 @@ def evaluate(
     return int(check.exitcode)
 
 
-def bound_probe(resource: object, deadline: float, timeout: float, state: object) -> None:
+def bound_probe(resource: nagiosplugin.Resource, deadline: float, timeout: float, state: object) -> None:
     """Make ``resource.probe`` stop at the deadline with a timeout verdict.
 
     Only the probes are bounded, not the healing step after them: a
@@ -101,7 +103,7 @@ def bound_probe(resource: object, deadline: float, timeout: float, state: object
 
     from selfheal.checks.verdict import verdict
 
-    original = resource.probe  # type: ignore[attr-defined]
+    original = resource.probe
 
     def expire(signum: int, frame: object) -> None:
         raise _Expired
@@ -121,7 +123,7 @@ def bound_probe(resource: object, deadline: float, timeout: float, state: object
         except _Expired:
             return [verdict("timeout", state, f"timed out after {timeout:g}s")]
 
-    resource.probe = probe  # type: ignore[attr-defined]
+    resource.probe = probe
 
 
 class Healing:

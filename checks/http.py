@@ -87,16 +87,16 @@ class Http(nagiosplugin.Resource):
         try:
             if self.address:
                 sock = socket.create_connection((self.address, self.port), timeout=self.timeout)
+                if self.https:
+                    assert self.tls_context is not None  # __init__ made one for https
+                    sock = self.tls_context.wrap_socket(sock, server_hostname=self.host)
                 # http.client sends on a socket it finds already set.
-                conn.sock = (
-                    self.tls_context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[union-attr]
-                    if self.https
-                    else sock
-                )
+                conn.sock = sock
             else:
                 conn.connect()
             if self.https:
-                days = tls.days_left(conn.sock)  # type: ignore[arg-type]
+                assert isinstance(conn.sock, ssl.SSLSocket)  # an HTTPS connection's
+                days = tls.days_left(conn.sock)
                 if days is not None:
                     metrics.append(nagiosplugin.Metric("cert_days", round(days, 2), context="cert"))
             conn.request(
@@ -168,7 +168,7 @@ def build(values: Values) -> list[object]:
             url,
             expect=expect,
             regex=values.regex("regex"),
-            method=values.text("method", "GET").upper(),  # type: ignore[union-attr]
+            method=(values.text("method") or "GET").upper(),
             tls_context=context,
             # Just under -t: a hung server is CRITICAL, not the plugin's UNKNOWN timeout.
             timeout=values.timeout * 0.9,

@@ -61,7 +61,9 @@ class Values:
         return bool(self.raw.get(dest))
 
     def count(self, dest: str) -> int:
-        return int(self.raw.get(dest) or 0)  # type: ignore[call-overload]
+        value = self.raw.get(dest) or 0
+        # parse_options gives a count an int; any other value is a str.
+        return int(value) if isinstance(value, int) else int(str(value))
 
     def text(self, dest: str, default: str | None = None) -> str | None:
         value = self.raw.get(dest)

@@ -26,7 +26,7 @@ import sys
 from selfheal import __version__
 from selfheal.checks.evaluate import Healing, evaluate
 from selfheal.checks.options import DEFAULT_TIMEOUT, Values
-from selfheal.core.argv import Option, downtime, option_lines, parse_options, plugin_timeout
+from selfheal.core.argv import Option, count, downtime, option_lines, parse_options, plugin_timeout
 from selfheal.core.errors import ConfigError, SelfhealError, Usage
 from selfheal.core.heal_flags import WRAP_OPTIONS, heal_policy
 from selfheal.core.output import internal_error, unknown
@@ -35,6 +35,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import TextIO
+
+    import nagiosplugin
 
     from selfheal.config.schema import CheckConfig, Config
     from selfheal.core.actions import Action
@@ -234,7 +236,8 @@ def command_heal(raw: dict[str, object]) -> Action:
 def state_dir(option: object, env: Mapping[str, str], configured: str | None) -> str:
     from selfheal.edges.store import resolve_state_dir
 
-    return resolve_state_dir(option, env, configured)  # type: ignore[arg-type]
+    # A "value" option: a str, or None when not given.
+    return resolve_state_dir(option if isinstance(option, str) else None, env, configured)
 
 
 # -- selfheal run NAME, for check: and args: -------------------------------

@@ -166,8 +166,7 @@ def restart(values: Values, out: TextIO) -> int:
     out.write(f"systemctl restart {unit}\n")
     out.flush()
     # Replace this process: systemctl's exit code is the heal's.
-    os.execvpe("systemctl", ["systemctl", "restart", unit], values.env)
-    return 0  # not reached
+    os.execvpe("systemctl", ["systemctl", "restart", unit], values.env)  # never returns
 
 
 SPEC = Spec(

@@ -84,7 +84,7 @@ class Check(nagiosplugin.Check):
 
     @property
     def summary_str(self) -> str:
-        summary = super().summary_str
+        summary: str = super().summary_str
         if self.outcome is None or not self.outcome.note:
             return summary
         note = self.outcome.note.replace("|", "/")

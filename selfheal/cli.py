@@ -83,7 +83,8 @@ def main(
         # __import__, not importlib: no import of its own on the hot path.
         module = __import__(COMMANDS[command][0], fromlist=["main"])
         try:
-            return module.main(command, rest, env, out)  # type: ignore[no-any-return]
+            status: int = module.main(command, rest, env, out)
+            return status
         except Answered:
             return 0
     except SelfhealError as exc:

@@ -30,11 +30,20 @@ from selfheal.edges.store import LOCK_TIMEOUT, Locked, StateDir
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import TypedDict
 
     from selfheal.core.actions import Action
     from selfheal.core.policy import Policy
     from selfheal.edges.journal import Journal
     from selfheal.edges.spawner import Spawner
+
+    class _Facts(TypedDict):
+        """What every ``decide`` of one CRITICAL run is told besides the record."""
+
+        action: str
+        argv: list[str]
+        downtime: bool
+        dry_run: bool
 
 
 #: How long a CRITICAL run holds out for the lock before it reads the
@@ -132,11 +141,16 @@ class Healer:
 
     def _unhealthy(self, check_state: int, now: float, dry_run: bool, downtime: bool) -> Outcome:
         action = self.action
-        facts = {"action": action.describe(), "argv": action.argv, "downtime": downtime, "dry_run": dry_run}
+        facts: _Facts = {
+            "action": action.describe(),
+            "argv": action.argv,
+            "downtime": downtime,
+            "dry_run": dry_run,
+        }
         if dry_run and not os.path.lexists(self.state_dir):
             # Nothing recorded yet, and a dry run must not create anything.
             record = Record(check=self.name)
-            decision = decide(check_state, record, self.policy, now, **facts)  # type: ignore[arg-type]
+            decision = decide(check_state, record, self.policy, now, **facts)
             return self._outcome(decision, record, now)
         try:
             state_dir = StateDir.open(self.state_dir, create=not dry_run)
@@ -191,7 +205,7 @@ class Healer:
                     journal.close()
 
     def _not_locked(
-        self, state_dir: StateDir, check_state: int, now: float, facts: dict[str, object], exc: StateError
+        self, state_dir: StateDir, check_state: int, now: float, facts: _Facts, exc: StateError
     ) -> Outcome:
         # Locked by another run (or unreadable): what it recorded decides
         # between "in progress" (row 5) and row 4.
@@ -206,13 +220,13 @@ class Healer:
         return self._refused(check_state, record, now, str(exc), facts, False)
 
     def _locked(
-        self, state_dir: StateDir, journal: Journal, check_state: int, now: float, facts: dict[str, object]
+        self, state_dir: StateDir, journal: Journal, check_state: int, now: float, facts: _Facts
     ) -> Outcome:
         """Read, decide, record, start: under the lock. The caller closes the journal after it."""
         record, moved = state_dir.read(self.name)
         if moved:
             journal.write(self._moved_event(moved)[0], now)
-        decision = decide(check_state, record, self.policy, now, runner_alive=self._alive(record), **facts)  # type: ignore[arg-type]
+        decision = decide(check_state, record, self.policy, now, runner_alive=self._alive(record), **facts)
         if decision.heal is None:
             if decision.record is not None:
                 state_dir.write(self.name, decision.record)
@@ -281,7 +295,8 @@ class Healer:
         details = []
         try:
             state_dir.write(self.name, record)
-            for event in [*decision.events, {"event": "action_end", "check": self.name}]:
+            events: list[dict[str, object]] = [*decision.events, {"event": "action_end", "check": self.name}]
+            for event in events:
                 event.update(attempt=attempt.number, argv=attempt.argv, reason=attempt.error)
                 journal.write(event, now)
         except StateError as err:
@@ -301,7 +316,7 @@ class Healer:
         record: Record,
         now: float,
         why: str,
-        facts: dict[str, object],
+        facts: _Facts,
         dry_run: bool,
         journal: bool = True,
     ) -> Outcome:
@@ -312,7 +327,7 @@ class Healer:
             now,
             state_error=why,
             runner_alive=self._alive(record),
-            **facts,  # type: ignore[arg-type]
+            **facts,
         )
         details = []
         if decision.row == 4 and not dry_run and journal:
@@ -338,7 +353,7 @@ class Healer:
         return Outcome(decision, count_attempts(record, self.policy, now), details, record.heals_total)
 
     def _without_lock(
-        self, state_dir: StateDir, check_state: int, now: float, facts: dict[str, object]
+        self, state_dir: StateDir, check_state: int, now: float, facts: _Facts
     ) -> Outcome | None:
         """The answer from an unlocked read, when it would change nothing.
 
@@ -354,21 +369,19 @@ class Healer:
             return None
         if record is None:
             return None
-        decision = decide(check_state, record, self.policy, now, runner_alive=self._alive(record), **facts)  # type: ignore[arg-type]
+        decision = decide(check_state, record, self.policy, now, runner_alive=self._alive(record), **facts)
         if decision.heal is not None or decision.record is not None or decision.events or decision.row == 4:
             return None
         return self._outcome(decision, record, now)
 
-    def _contended(
-        self, check_state: int, record: Record, now: float, facts: dict[str, object]
-    ) -> Outcome | None:
+    def _contended(self, check_state: int, record: Record, now: float, facts: _Facts) -> Outcome | None:
         """The record's own answer while another run holds its lock, if it needs no write.
 
         Waiting for recovery (6), gave up (7) or did not help (8) are as true
         without the lock; only a heal needs it (then row 4). The lock holder
         writes whatever bookkeeping the record needs.
         """
-        decision = decide(check_state, record, self.policy, now, runner_alive=self._alive(record), **facts)  # type: ignore[arg-type]
+        decision = decide(check_state, record, self.policy, now, runner_alive=self._alive(record), **facts)
         if decision.heal is not None or decision.row == 4:
             return None
         decision.record, decision.events = None, []

@@ -43,11 +43,15 @@ class Outputs:
         self.state_dir = state_dir
 
     def event(self, entry: Mapping[str, object]) -> None:
-        if self.settings.get("syslog"):
-            send_syslog(self.settings["syslog"], entry)  # type: ignore[arg-type]
+        syslog = self.settings.get("syslog")
+        if syslog:
+            assert isinstance(syslog, dict)  # read_outputs made it one
+            send_syslog(syslog, entry)
         hook = self.settings.get("on_event")
-        if hook and entry.get("event") in hook["events"]:  # type: ignore[index]
-            run_hook(hook["argv"], entry, self.state_dir)  # type: ignore[index]
+        if hook:
+            assert isinstance(hook, dict)  # read_outputs made it one
+            if entry.get("event") in hook["events"]:
+                run_hook(hook["argv"], entry, self.state_dir)
 
     def close(self) -> None:
         if self.settings.get("metrics"):
@@ -181,8 +185,8 @@ def metrics_text(state_dir: str, now: float) -> str:
                 value = record.last_attempt.started if record.last_attempt else 0
             else:
                 paused = record.paused_until is not None and record.paused_until > now
-                until = record.paused_until if paused else 0
-                value = (1 if paused else 0) if metric == "selfheal_paused" else until  # type: ignore[assignment]
+                until = record.paused_until if paused and record.paused_until is not None else 0
+                value = (1 if paused else 0) if metric == "selfheal_paused" else until
             number = str(value) if isinstance(value, int) else f"{value:.3f}"
             lines.append(f'{metric}{{check="{record.check}"}} {number}')
     return "\n".join(lines) + "\n"

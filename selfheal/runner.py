@@ -30,6 +30,7 @@ def log(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
     spec = jsonio.loads(argv[1])
+    assert isinstance(spec, dict)  # Healer._start wrote it: always an object
     os.chdir("/")
     spawner = Spawner()
     name = spec["check"]

@@ -12,7 +12,7 @@ import os
 
 from selfheal import __version__
 from selfheal.core import states
-from selfheal.core.argv import Option, downtime, option_lines, parse_options, plugin_timeout
+from selfheal.core.argv import Option, downtime, option_lines, parse_options, plugin_timeout, text
 from selfheal.core.errors import Usage
 from selfheal.core.heal_flags import COMMON_OPTIONS, WRAP_OPTIONS, heal_policy
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import TextIO
 
+    from selfheal.core.actions import Action
     from selfheal.engine import Healer
 
 USAGE = {
@@ -86,8 +87,8 @@ def cmd_run(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
     from selfheal.engine import Healer
 
     cfg, state_dir = config_cache.load(
-        config_path(values["config"], env),  # type: ignore[arg-type]
-        values["state_dir"],  # type: ignore[arg-type]
+        config_path(text(values, "config"), env),
+        text(values, "state_dir"),
         env,
         write=not values["dry_run"],
         wanted=(name,),
@@ -125,7 +126,7 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
     policy, timeout_state = heal_policy(values)
     heal_text, sudo, shell = str(values["heal"]), bool(values["sudo"]), bool(values["shell"])
 
-    def build_heal() -> object:
+    def build_heal() -> Action:
         from selfheal.core.actions import Command
 
         try:
@@ -133,7 +134,7 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         except ValueError as exc:
             raise Usage(f"bad --heal: {exc}") from None
 
-    state_dir = resolve_state_dir(values["state_dir"], env)  # type: ignore[arg-type]
+    state_dir = resolve_state_dir(text(values, "state_dir"), env)
 
     def outputs() -> dict[str, object]:
         # Read only when an event is journaled: a healthy wrap reads no config.
@@ -141,10 +142,10 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
 
     healer = Healer(
         name,
-        build_heal,  # type: ignore[arg-type]
+        build_heal,
         policy,
         state_dir,
-        values["journal"],  # type: ignore[arg-type]
+        text(values, "journal"),
         outputs=outputs,
     )
     timeout = plugin_timeout(values, 30.0)

@@ -18,7 +18,7 @@ import time
 from selfheal import __version__
 from selfheal.config import config_path
 from selfheal.core import states
-from selfheal.core.argv import Answered, Option, option_lines, parse_options
+from selfheal.core.argv import Answered, Option, option_lines, parse_options, text
 from selfheal.core.errors import SelfhealError, Usage
 
 TYPE_CHECKING = False
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from typing import TextIO
 
     from selfheal.config.schema import Config
+    from selfheal.core.policy import Policy
+    from selfheal.hooks import Outputs
 
 #: Each command's usage line, for its -h and for ``selfheal -h``.
 USAGE = {
@@ -66,7 +68,7 @@ SITE_OPTIONS = [CONFIG_OPTION, STATE_DIR_OPTION, JOURNAL_OPTION]
 
 
 def parse(
-    command: str, args: list[str], options: list, out: TextIO, no_name: str | None = None
+    command: str, args: list[str], options: list[Option], out: TextIO, no_name: str | None = None
 ) -> tuple[dict[str, object], list[str]]:
     """A command's options and positional arguments; -h and -V answer and end it.
 
@@ -87,7 +89,7 @@ def parse(
 
 
 def parse_name(
-    command: str, args: list[str], options: list, out: TextIO
+    command: str, args: list[str], options: list[Option], out: TextIO
 ) -> tuple[dict[str, object], str | None]:
     """Options and at most one check NAME; -h and -V answer and end the command."""
     values, positional = parse(command, args, options, out)
@@ -106,13 +108,13 @@ class Site:
         from selfheal.edges.store import resolve_state_dir
 
         explicit = values.get("config") or env.get("SELFHEAL_CONFIG")
-        path = config_path(values.get("config"), env)  # type: ignore[arg-type]
+        path = config_path(text(values, "config"), env)
         self.config: Config | None = None
         if explicit or need_config or os.path.exists(path):
             self.config = configuration.load(path)
         self.config_path = path
         configured_dir = self.config.state_dir if self.config else None
-        self.state_dir = resolve_state_dir(values.get("state_dir"), env, configured_dir)  # type: ignore[arg-type]
+        self.state_dir = resolve_state_dir(text(values, "state_dir"), env, configured_dir)
         journal = values.get("journal") or (self.config.journal if self.config else None)
         self.journal = str(journal) if journal else os.path.join(self.state_dir, "journal.jsonl")
         self.env = env
@@ -152,7 +154,7 @@ class Site:
             )
         return [only]
 
-    def policy(self, name: str, record: object = None) -> object:
+    def policy(self, name: str, record: object = None) -> Policy:
         """The configured policy, else the one the last attempt recorded."""
         from selfheal.core.policy import Policy
 
@@ -166,7 +168,7 @@ class Site:
                 pass
         return Policy()
 
-    def outputs(self) -> object:
+    def outputs(self) -> Outputs | None:
         """Where journal events also go (syslog, on_event, metrics), or None."""
         settings = self.config.outputs if self.config else None
         if not settings:

@@ -24,10 +24,13 @@ from selfheal.core.errors import SelfhealError, Usage
 USAGE = ops.USAGE
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import TextIO
 
     from selfheal.core.record import Record
+
+    #: Changes the record under the lock; returns the journal event.
+    Change = Callable[[Record, float], dict[str, object]]
 
 ALL_OPTION = Option(("--all",), "all", "flag", "", "every configured or recorded check")
 OPTIONS = {
@@ -105,7 +108,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     return 0
 
 
-def pause(until: float, reason: str | None):  # type: ignore[no-untyped-def]
+def pause(until: float, reason: str | None) -> Change:
     def change(record: Record, now: float) -> dict[str, object]:
         record.paused_until = until
         record.pause_reason = reason
@@ -137,7 +140,7 @@ def reset(record: Record, now: float) -> dict[str, object]:
     return {"event": "reset", "reason": "selfheal reset"}
 
 
-def apply(site: ops.Site, name: str, change, now: float) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def apply(site: ops.Site, name: str, change: Change, now: float) -> dict[str, object]:
     """Lock, read, change, write, journal: the order a check run uses."""
     from selfheal.edges.journal import Journal
     from selfheal.edges.store import StateDir
@@ -164,7 +167,9 @@ def apply(site: ops.Site, name: str, change, now: float) -> dict[str, object]:  
 
 def summary(command: str, event: dict[str, object], now: float) -> str:
     if command == "pause":
-        until = f"paused until {ops.local(now + float(event['duration']), now)}"  # type: ignore[arg-type]
+        duration = event["duration"]
+        assert isinstance(duration, (int, float))  # pause() made it
+        until = f"paused until {ops.local(now + float(duration), now)}"
         return until + (f" ({event['reason']})" if event.get("reason") else "")
     if command == "resume":
         return "healing resumed"

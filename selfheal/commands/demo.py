@@ -26,7 +26,7 @@ from selfheal.edges.spawner import Spawner, kill_trees
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import TextIO
 
 SERVICE = """\
@@ -177,9 +177,9 @@ def _answers(port: int) -> bool:
         return False
 
 
-def _wait_for(condition: object, limit: float) -> None:
+def _wait_for(condition: Callable[[], object], limit: float) -> None:
     deadline = time.monotonic() + limit
-    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+    while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
 
 

@@ -215,8 +215,8 @@ def output_items(outputs: Mapping[str, object], env: Mapping[str, str], who: str
                     f"install -d -o {who} -m 0755 {directory}, or let {who} write to it",
                 )
             )
-    syslog: Mapping[str, str] | None = outputs.get("syslog")  # type: ignore[assignment]
-    if syslog:
+    syslog = outputs.get("syslog")
+    if isinstance(syslog, dict) and syslog:
         address = syslog["address"]
         if os.path.exists(address) and stat.S_ISSOCK(os.stat(address).st_mode):
             items.append(Item("syslog", True, f"{address} is a socket"))
@@ -229,8 +229,8 @@ def output_items(outputs: Mapping[str, object], env: Mapping[str, str], who: str
                     "start rsyslog or systemd-journald, or set syslog: {address: ...}",
                 )
             )
-    hook: Mapping[str, list[str]] | None = outputs.get("on_event")  # type: ignore[assignment]
-    if hook:
+    hook = outputs.get("on_event")
+    if isinstance(hook, dict) and hook:
         program = hook["argv"][0]
         found = which(program, env.get("PATH") or os.defpath)
         if found:

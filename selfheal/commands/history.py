@@ -120,8 +120,15 @@ def read_journal(path: str, since: float | None = None, check: str | None = None
                 continue
             event["_t"] = when
             reading.events.append(event)
-    reading.events.sort(key=lambda e: e["_t"])  # type: ignore[arg-type,return-value]
+    reading.events.sort(key=event_time)
     return reading
+
+
+def event_time(event: Mapping[str, object]) -> float:
+    """The event's time in seconds, which ``read_journal`` parsed into ``_t``."""
+    when = event["_t"]
+    assert isinstance(when, (int, float))
+    return when
 
 
 # -- selfheal history -----------------------------------------------------
@@ -154,7 +161,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
         return 0
     rows = [["TIME", "CHECK", "EVENT", "DETAILS"]]
     for event in reading.events:
-        rows.append([ops.local(event["_t"]), str(event["check"]), str(event["event"]), describe(event)])  # type: ignore[arg-type]
+        rows.append([ops.local(event_time(event)), str(event["check"]), str(event["event"]), describe(event)])
     if len(rows) > 1:
         out.write(ops.table(rows))
     else:

@@ -22,7 +22,7 @@ USAGE = ops.USAGE
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import TextIO
+    from typing import Any, TextIO
 
     from selfheal.core.policy import Policy
 
@@ -72,7 +72,7 @@ def check_status(site: ops.Site, name: str, found: Record | str | None, now: flo
     row: dict[str, object] = {"name": name, "configured": name in site.configured}
     record = found if isinstance(found, Record) else Record(check=name)
     row["error"] = found if isinstance(found, str) else None
-    policy: Policy = site.policy(name, record)  # type: ignore[assignment]
+    policy: Policy = site.policy(name, record)
     row["last_state"] = states.name(record.last_state) if record.last_state is not None else None
     row["last_change"] = ops.iso(record.last_change)
     row["attempts"] = count_attempts(record, policy, now)
@@ -129,7 +129,7 @@ def check_status(site: ops.Site, name: str, found: Record | str | None, now: flo
     return row
 
 
-def render(rows: list[dict[str, object]], now: float, colour: bool) -> str:
+def render(rows: list[dict[str, Any]], now: float, colour: bool) -> str:  # rows: the --json document
     header = ["CHECK", "STATE", "ATTEMPTS", "COOLDOWN", "NEXT ATTEMPT", "RUNNING", "PAUSED", "LAST HEAL"]
     lines = [header]
     colours: list[str | None] = [None]
@@ -137,7 +137,7 @@ def render(rows: list[dict[str, object]], now: float, colour: bool) -> str:
 
     for row in rows:
         state = row["last_state"] or "-"
-        nxt: dict = row["next_attempt"]  # type: ignore[assignment]
+        nxt: dict[str, Any] = row["next_attempt"]
         verdict, after = nxt["verdict"], ops.local(nxt["_t"], now)
         next_text = {
             "heal": "now",
@@ -147,7 +147,7 @@ def render(rows: list[dict[str, object]], now: float, colour: bool) -> str:
             "running": "in progress",
             "paused": "paused",
         }.get(verdict, verdict)
-        running: dict | None = row["running"]  # type: ignore[assignment]
+        running: dict[str, Any] | None = row["running"]
         run_text = "-"
         if running:
             run_text = f"pid {running['pid'] or '?'}, {format_duration(running['age'])}"
@@ -156,7 +156,7 @@ def render(rows: list[dict[str, object]], now: float, colour: bool) -> str:
             paused = f"until {ops.local(nxt['_t'] if verdict == 'paused' else None, now)}"
             if row["pause_reason"]:
                 paused += f" ({row['pause_reason']})"
-        last: dict | None = row["last_heal"]  # type: ignore[assignment]
+        last: dict[str, Any] | None = row["last_heal"]
         last_text = "-"
         if last:
             last_text = f"#{last['attempt']} at {ops.local(last['_t'], now)} {last['outcome']}"
@@ -169,7 +169,7 @@ def render(rows: list[dict[str, object]], now: float, colour: bool) -> str:
                 str(row["name"]),
                 str(state),
                 f"{row['attempts']}/{row['max_attempts']}",
-                format_duration(row["cooldown"]),  # type: ignore[arg-type]
+                format_duration(row["cooldown"]),
                 next_text,
                 run_text,
                 paused,

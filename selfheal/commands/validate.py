@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from selfheal.commands import common as ops
 from selfheal.config import config_path
-from selfheal.core.argv import HELP_OPTIONS
+from selfheal.core.argv import HELP_OPTIONS, text
 from selfheal.core.errors import ConfigError, SelfhealError
 
 #: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
@@ -33,7 +33,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     values, _ = ops.parse(command, args, OPTIONS, out, no_name="give the file with -c CONFIG")
     from selfheal.config import loader as configuration
 
-    path = config_path(values["config"], env)  # type: ignore[arg-type]
+    path = config_path(text(values, "config"), env)
     problems: list[ConfigError] = []
     names: list[str] = []
     state_dir = None

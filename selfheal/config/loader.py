@@ -27,7 +27,7 @@ from selfheal.core.policy import DEFAULTS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    pass
+    from yaml import Node
 
 
 def load(path: str, problems: list[ConfigError] | None = None) -> Config:
@@ -77,7 +77,7 @@ def parse(text: bytes | str, path: str = "<config>", problems: list[ConfigError]
     attempt(reader.known_keys, top, TOP_KEYS, "top level")
     state_dir = attempt(reader.optional_str, top, "state_dir")
     journal = attempt(reader.optional_str, top, "journal")
-    defaults: dict[str, tuple[object, object]] = {}
+    defaults: dict[str, tuple[Node, Node]] = {}
     if "defaults" in top:
         _, node = top["defaults"]
         defaults = reader.mapping(node, "defaults")
@@ -99,7 +99,7 @@ def parse(text: bytes | str, path: str = "<config>", problems: list[ConfigError]
     return Config(path, checks, state_dir, journal, outputs)
 
 
-def _compose(text: bytes | str, path: str) -> object:
+def _compose(text: bytes | str, path: str) -> Node | None:
     import yaml
 
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

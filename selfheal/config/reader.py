@@ -24,7 +24,12 @@ from selfheal.edges.store import check_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    from yaml import Node
+
+    _T = TypeVar("_T")
 
 
 class Reader:
@@ -49,7 +54,7 @@ class Reader:
             raise problem
         self.problems.append(problem)
 
-    def attempt(self, step, *args):  # type: ignore[no-untyped-def]
+    def attempt(self, step: Callable[..., _T], *args: object) -> _T | None:
         """``step(*args)``, or None once its problem is reported."""
         try:
             return step(*args)
@@ -57,13 +62,13 @@ class Reader:
             self.report(exc)
             return None
 
-    def error(self, message: str, node: object) -> ConfigError:
-        return ConfigError(message, self.path, node.start_mark.line + 1)  # type: ignore[attr-defined]
+    def error(self, message: str, node: Node) -> ConfigError:
+        return ConfigError(message, self.path, node.start_mark.line + 1)
 
-    def mapping(self, node: object, what: str) -> dict[str, tuple[object, object]]:
+    def mapping(self, node: Node, what: str) -> dict[str, tuple[Node, Node]]:
         if not isinstance(node, self.yaml.MappingNode):
             raise self.error(f"{what} must be a mapping of keys to values", node)
-        result: dict[str, tuple[object, object]] = {}
+        result: dict[str, tuple[Node, Node]] = {}
         for key_node, value_node in node.value:
             key = self.value(key_node)
             if not isinstance(key, str):
@@ -73,15 +78,13 @@ class Reader:
             result[key] = (key_node, value_node)
         return result
 
-    def value(self, node: object) -> object:
+    def value(self, node: Node) -> object:
         try:
             return self.constructor.construct_object(node, deep=True)
         except self.yaml.YAMLError as exc:
             raise self.error(f"invalid value: {exc}", node) from None
 
-    def known_keys(
-        self, mapping: dict[str, tuple[object, object]], allowed: tuple[str, ...], what: str
-    ) -> None:
+    def known_keys(self, mapping: dict[str, tuple[Node, Node]], allowed: tuple[str, ...], what: str) -> None:
         for key, (key_node, _) in mapping.items():
             if key not in allowed:
                 self.report(
@@ -90,7 +93,7 @@ class Reader:
                     )
                 )
 
-    def optional_str(self, mapping: dict[str, tuple[object, object]], key: str) -> str | None:
+    def optional_str(self, mapping: dict[str, tuple[Node, Node]], key: str) -> str | None:
         if key not in mapping:
             return None
         _, node = mapping[key]
@@ -100,7 +103,7 @@ class Reader:
         return value
 
     def check(
-        self, name: str, key_node: object, node: object, defaults: dict[str, tuple[object, object]]
+        self, name: str, key_node: Node, node: Node, defaults: dict[str, tuple[Node, Node]]
     ) -> CheckConfig | None:
         """One check, or None when its problems were collected (validate)."""
         where = f"check {name!r}"
@@ -127,7 +130,7 @@ class Reader:
         arg_lines: dict[str, int] = {}
         if has_plugin:
             plugin = self.attempt(self.argv, fields["plugin"][1], f"{where}: plugin")
-            plugin_line = fields["plugin"][1].start_mark.line + 1  # type: ignore[attr-defined]
+            plugin_line = fields["plugin"][1].start_mark.line + 1
         elif has_builtin:
             builtin, args, arg_lines = self.attempt(self.builtin, fields, where) or (None, {}, {})
         if "args" in fields and not has_builtin:
@@ -145,10 +148,10 @@ class Reader:
         else:
             heal = self.attempt(self.heal, fields["heal"][1], where, bool(sudo))
         policy = self.policy(merged, key_node, where)
-        timeout = DEFAULT_TIMEOUT
+        timeout: float | None = DEFAULT_TIMEOUT
         if "timeout" in merged:
             timeout = self.attempt(self.timeout, merged["timeout"][1], where)
-        timeout_state = states.UNKNOWN
+        timeout_state: int | None = states.UNKNOWN
         if "timeout_state" in merged:
             timeout_state = self.attempt(self.timeout_state, merged["timeout_state"][1], where)
         if "description" in fields:
@@ -158,6 +161,7 @@ class Reader:
             return None
         # Without a problems list every problem above was raised.
         assert heal is not None and policy is not None
+        assert timeout is not None and timeout_state is not None
         return CheckConfig(
             name,
             heal,
@@ -168,18 +172,18 @@ class Reader:
             timeout=timeout,
             timeout_state=timeout_state,
             path=self.path,
-            line=key_node.start_mark.line + 1,  # type: ignore[attr-defined]
+            line=key_node.start_mark.line + 1,
             plugin_line=plugin_line,
             arg_lines=arg_lines,
         )
 
-    def flag(self, node: object, what: str) -> bool:
+    def flag(self, node: Node, what: str) -> bool:
         value = self.value(node)
         if not isinstance(value, bool):
             raise self.error(f"{what} must be true or false", node)
         return value
 
-    def policy(self, merged: dict[str, tuple[object, object]], key_node: object, where: str) -> Policy | None:
+    def policy(self, merged: dict[str, tuple[Node, Node]], key_node: Node, where: str) -> Policy | None:
         """The check's Policy; each bad setting reported at its own line.
 
         ``Policy`` names the first bad setting it meets; leaving that one
@@ -202,7 +206,7 @@ class Reader:
                 del settings[setting]
                 left_out = True
 
-    def timeout(self, node: object, where: str) -> float:
+    def timeout(self, node: Node, where: str) -> float:
         try:
             timeout = parse_duration(self.value(node))
         except ValueError as exc:
@@ -211,11 +215,11 @@ class Reader:
             raise self.error(f"{where}: timeout must be longer than 0s", node)
         return timeout
 
-    def description(self, node: object, where: str) -> None:
+    def description(self, node: Node, where: str) -> None:
         if not isinstance(self.value(node), str):
             raise self.error(f"{where}: description must be a string", node)
 
-    def timeout_state(self, node: object, where: str) -> int:
+    def timeout_state(self, node: Node, where: str) -> int:
         value = self.value(node)
         try:
             state = states.parse(value) if isinstance(value, str) else -1
@@ -226,7 +230,7 @@ class Reader:
         return state
 
     def builtin(
-        self, fields: dict[str, tuple[object, object]], where: str
+        self, fields: dict[str, tuple[Node, Node]], where: str
     ) -> tuple[str, dict[str, object], dict[str, int]]:
         """``check: NAME`` and its ``args:``, with the line of each arg.
 
@@ -250,10 +254,10 @@ class Reader:
                 )
             for key, (key_node, value_node) in self.mapping(fields["args"][1], f"{where}: args").items():
                 args[key] = self.value(value_node)
-                lines[key] = key_node.start_mark.line + 1  # type: ignore[attr-defined]
+                lines[key] = key_node.start_mark.line + 1
         return str(name), args, lines
 
-    def argv(self, node: object, what: str) -> list[str]:
+    def argv(self, node: Node, what: str) -> list[str]:
         value = self.value(node)
         if isinstance(value, str):
             try:
@@ -270,7 +274,7 @@ class Reader:
             raise self.error(f"{what} must not be empty", node)
         return words
 
-    def heal(self, node: object, where: str, sudo: bool) -> Action:
+    def heal(self, node: Node, where: str, sudo: bool) -> Action:
         what = f"{where}: heal"
         if not isinstance(node, self.yaml.MappingNode):
             return self._action(lambda: Command(self.argv(node, what), sudo=sudo), node, what)
@@ -285,9 +289,10 @@ class Reader:
         if "verb" in fields:
             if kind == "command":
                 raise self.error(f"{what}: verb: is for systemd: and init: actions", fields["verb"][0])
-            verb = self.value(fields["verb"][1])
-            if not isinstance(verb, str) or not verb or verb.startswith("-"):
+            word = self.value(fields["verb"][1])
+            if not isinstance(word, str) or not word or word.startswith("-"):
                 raise self.error(f"{what}: verb must be a word such as restart", fields["verb"][1])
+            verb = word
         if "shell" in fields and kind != "command":
             raise self.error(f"{what}: shell: is for command: actions", fields["shell"][0])
         if kind == "command":
@@ -307,9 +312,9 @@ class Reader:
             return self._action(lambda: Systemd(target, verb, sudo=sudo), value_node, what)
         return self._action(lambda: InitScript(target, verb, sudo=sudo), value_node, what)
 
-    def _action(self, build: object, node: object, what: str) -> Action:
+    def _action(self, build: Callable[[], Action], node: Node, what: str) -> Action:
         try:
-            return build()  # type: ignore[operator,no-any-return]
+            return build()
         except ValueError as exc:
             raise self.error(f"{what}: {exc}", node) from None
 

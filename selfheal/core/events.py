@@ -26,7 +26,7 @@ def describe(event: dict[str, object]) -> str:
     if number(event, "attempt") is not None:
         parts.append(f"attempt {event['attempt']}")
     if kind == "attempt" and event.get("argv"):
-        parts.append(" ".join(str(word) for word in event["argv"]))  # type: ignore[union-attr]
+        parts.append(" ".join(str(word) for word in event["argv"]))  # type: ignore[attr-defined]  # any JSON value, iterated as before
     if kind in ("action_end", "action_lost"):
         if event.get("timed_out"):
             parts.append("timed out")

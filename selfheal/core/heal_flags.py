@@ -104,7 +104,8 @@ def heal_policy(values: dict[str, object]) -> tuple[Policy, int]:
     for dest, convert in (("backoff", float), ("max_attempts", int)):
         if values[dest] is not None:
             try:
-                settings[dest] = convert(values[dest])  # type: ignore[operator]
+                # A "value" option: always a str already.
+                settings[dest] = convert(str(values[dest]))
             except ValueError:
                 raise Usage(f"bad --{dest.replace('_', '-')}: {values[dest]!r} is not a number") from None
     if values["heal_on"] is not None:

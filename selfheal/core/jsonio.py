@@ -33,17 +33,20 @@ class _Settings:
         return {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}[name]
 
 
+#: The C scanner; None without the accelerator, and then neither function uses ``_json``.
+_scan: Callable[[str, int], tuple[object, int]] | None
 try:
     import _json
 
-    _scan = _json.make_scanner(_Settings())
+    # The stub types the context as a scanner itself (a typeshed TODO): it only reads _Settings' attributes.
+    _scan = _json.make_scanner(_Settings())  # type: ignore[arg-type]  # the context is duck-typed
 except (ImportError, AttributeError):  # pragma: no cover - interpreters without the C accelerator
-    _json = None  # type: ignore[assignment]
+    _scan = None
 
 
 def loads(text: str) -> object:
     """``json.loads(text)``; raises ValueError for anything but one JSON value."""
-    if _json is None:  # pragma: no cover
+    if _scan is None:  # pragma: no cover
         import json
 
         return json.loads(text)
@@ -61,7 +64,7 @@ def dumps(
     value: object, *, sort_keys: bool = False, default: Callable[[object], object] | None = None
 ) -> str:
     """Compact ``json.dumps(value, separators=(",", ":"))``, ASCII-only."""
-    if _json is None:  # pragma: no cover
+    if _scan is None:  # pragma: no cover
         import json
 
         return json.dumps(value, separators=(",", ":"), sort_keys=sort_keys, default=default)

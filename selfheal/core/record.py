@@ -7,6 +7,12 @@ treated as corrupt (moved aside), never half-trusted.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    _P = TypeVar("_P", bound="_Plain")
+
 RECORD_VERSION = 1
 
 _NUMBER = (int, float)
@@ -53,11 +59,11 @@ class _Plain:
             values[key] = value
         return values
 
-    def copy(self) -> _Plain:
+    def copy(self: _P) -> _P:
         return type(self)(**self.to_json())
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.to_json() == other.to_json()  # type: ignore[attr-defined]
+        return type(other) is type(self) and isinstance(other, _Plain) and self.to_json() == other.to_json()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.to_json()!r})"
@@ -83,10 +89,27 @@ class Attempt(_Plain):
     }
     __slots__ = tuple(FIELDS)
 
+    # FIELDS, for the type checker (annotations only: no class attributes).
+    id: str
+    number: int
+    started: float
+    action: str
+    argv: list[str]
+    pid: int | None
+    create_time: float | None
+    ended: float | None
+    exit_code: int | None
+    timed_out: bool
+    duration: float | None
+    error: str | None
+    log: str | None
+
     @classmethod
     def from_json(cls, data: object) -> Attempt:
         values = cls.check_fields(data)
-        if not all(isinstance(word, str) for word in values["argv"]):  # type: ignore[attr-defined]
+        argv = values["argv"]
+        # check_fields made it a list: isinstance only narrows it for the type checker.
+        if not isinstance(argv, list) or not all(isinstance(word, str) for word in argv):
             raise CorruptRecord("attempt argv must be a list of strings")
         return cls(**values)
 
@@ -138,11 +161,31 @@ class Record(_Plain):
     }
     __slots__ = tuple(FIELDS)
 
+    # FIELDS, for the type checker (annotations only: no class attributes).
+    version: int
+    check: str
+    last_state: int | None
+    last_change: float | None
+    ok_since: float | None
+    open_since: float | None
+    streak: int
+    reset_at: float | None
     attempts: list[Attempt]
+    gave_up_at: float | None
+    cooldown_noted: str | None
+    paused_until: float | None
+    pause_reason: str | None
+    heals_total: int
+    heals_succeeded: int
+    heals_failed: int
+    heals_timed_out: int
+    gave_up_total: int
+    policy: dict[str, object] | None
 
     def __init__(self, **values: object) -> None:
         super().__init__(**values)
-        self.attempts = [a if isinstance(a, Attempt) else Attempt(**a) for a in self.attempts]  # type: ignore[arg-type]
+        # Before this line, attempts may still hold the JSON objects.
+        self.attempts = [_attempt(a) for a in self.attempts]
 
     def to_json(self) -> dict[str, object]:
         data = super().to_json()
@@ -154,7 +197,10 @@ class Record(_Plain):
         values = cls.check_fields(data)
         if values["version"] != RECORD_VERSION:
             raise CorruptRecord(f"unsupported record version {values['version']!r}")
-        values["attempts"] = [Attempt.from_json(a) for a in values["attempts"]]  # type: ignore[attr-defined]
+        attempts = values["attempts"]
+        # check_fields made it a list: isinstance only narrows it for the type checker.
+        if isinstance(attempts, list):
+            values["attempts"] = [Attempt.from_json(a) for a in attempts]
         return cls(**values)
 
     @property
@@ -175,3 +221,7 @@ class Record(_Plain):
             if attempt.id == attempt_id:
                 return attempt
         return None
+
+
+def _attempt(value: Attempt | dict[str, object]) -> Attempt:
+    return value if isinstance(value, Attempt) else Attempt(**value)

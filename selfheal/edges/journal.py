@@ -14,6 +14,19 @@ import time
 from selfheal.core import jsonio
 from selfheal.core.errors import StateError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Protocol
+
+    class Outputs(Protocol):
+        """Where events also go: ``selfheal.hooks.Outputs``, a layer above this one."""
+
+        def event(self, entry: Mapping[str, object]) -> None: ...
+
+        def close(self) -> None: ...
+
+
 EVENT_TYPES = (
     "attempt",
     "action_end",
@@ -35,7 +48,7 @@ def iso_utc(timestamp: float) -> str:
 class Journal:
     """Appends events to one JSON Lines file."""
 
-    def __init__(self, path: str, host: str | None = None, outputs: object = None) -> None:
+    def __init__(self, path: str, host: str | None = None, outputs: Outputs | None = None) -> None:
         self.path = path
         # os.uname() is gethostname() without importing socket (and enum).
         self.host = host or os.uname().nodename
@@ -132,12 +145,12 @@ class Journal:
             raise StateError(f"journal {self.path} cannot be written: {exc.strerror}") from None
         self.written += 1
         if self.outputs is not None:
-            self.outputs.event(entry)  # type: ignore[attr-defined]
+            self.outputs.event(entry)
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
         if self.outputs is not None and self.written:
-            self.outputs.close()  # type: ignore[attr-defined]
+            self.outputs.close()
             self.written = 0

@@ -14,6 +14,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from psutil import Process
+
 
 NO_PROC = ("", 0.0)  # /proc is not there: ask psutil
 
@@ -46,26 +48,26 @@ def proc_stat(pid: int) -> tuple[str, float] | None:
     return fields[0].decode("ascii", "replace"), int(fields[19]) / os.sysconf("SC_CLK_TCK") + _boot_time[0]
 
 
-def tree_of(process: object) -> list:  # psutil.Process -> list[psutil.Process]
+def tree_of(process: Process) -> list[Process]:
     """The process and all its descendants; [] when it is already gone."""
     import psutil
 
     try:
-        return [process, *process.children(recursive=True)]  # type: ignore[attr-defined]
+        return [process, *process.children(recursive=True)]
     except psutil.Error:
         return []
 
 
-def descendants(pid: int) -> list:  # list[psutil.Process]
+def descendants(pid: int) -> list[Process]:
     import psutil
 
     try:
-        return psutil.Process(pid).children(recursive=True)  # type: ignore[no-any-return]
+        return psutil.Process(pid).children(recursive=True)
     except psutil.Error:
         return []
 
 
-def wait_gone(processes: list, timeout: float) -> list:
+def wait_gone(processes: list[Process], timeout: float) -> list[Process]:
     """The processes still alive after up to ``timeout`` seconds.
 
     A zombie counts as gone: it has exited, and reaping it is its

@@ -20,18 +20,25 @@ import select
 import sys
 import time
 
-try:
-    # The C module: the ``signal`` wrapper imports enum, milliseconds we
-    # would pay on every plugin run just to name three signals.
-    import _signal as signals
-except ImportError:  # pragma: no cover - other interpreters
-    import signal as signals  # type: ignore[no-redef]
-
 from selfheal.edges.proc import alive_since, create_time, descendants, find_executable, tree_of, wait_gone
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Any
+
+    from psutil import Process
+
+# The C module: the ``signal`` wrapper imports enum, milliseconds we would
+# pay on every plugin run just to name three signals. It has no stub: the
+# type checker reads the wrapper, which has the same names.
+if TYPE_CHECKING:
+    import signal as signals
+else:
+    try:
+        import _signal as signals
+    except ImportError:  # pragma: no cover - other interpreters
+        import signal as signals
 
 #: More plugin output than this is read and dropped, so a plugin printing
 #: megabytes neither blocks on a full pipe nor floods Nagios.
@@ -101,7 +108,7 @@ class Spawner:
         # dies with us rather than linger. Started any other way, the plugin
         # gets a group of its own, so that our timeout kills its tree at once.
         own_group = os.getpgrp() == os.getpid()
-        group = {} if own_group else {"setpgroup": 0}
+        group: dict[str, Any] = {} if own_group else {"setpgroup": 0}
         # A path goes to posix_spawn as it is, so its own errno is reported.
         program = (
             argv[0] if env is None or "/" in argv[0] else find_executable(argv[0], os.get_exec_path(env))
@@ -271,7 +278,7 @@ class Spawner:
             # dies, children that left its group (setsid) are re-parented
             # and out of reach. The group signal also reaches members whose
             # parent died before the timeout.
-            tree = [pid, *descendants(pid)]
+            tree: list[int | Process] = [pid, *descendants(pid)]
             _kill_group(pid, signals.SIGTERM)
             kill_trees(tree, kill_grace)
             _kill_group(pid, signals.SIGKILL)
@@ -334,7 +341,7 @@ def _reap(pid: int, *, block: bool, limit: float = 0.0) -> int | None:
         delay = min(delay * 2, 0.05)
 
 
-def kill_trees(roots: list, wait: float) -> tuple[int, list]:  # roots: pids or psutil.Process
+def kill_trees(roots: Iterable[int | Process], wait: float) -> tuple[int, list[Process]]:
     """SIGTERM each root and its descendants, wait up to ``wait`` s, SIGKILL what is left.
 
     Used for a heal that overran its timeout and by the process check's
@@ -360,7 +367,7 @@ def kill_trees(roots: list, wait: float) -> tuple[int, list]:  # roots: pids or 
     return len(members), wait_gone(alive, 5)
 
 
-def _signal_each(processes: list, signal: int) -> None:
+def _signal_each(processes: list[Process], signal: int) -> None:
     import psutil
 
     for process in processes:

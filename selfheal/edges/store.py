@@ -32,7 +32,7 @@ from selfheal.edges.files import create_owned, open_regular
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
 
 SYSTEM_STATE_DIR = "/var/lib/selfheal"
 MAX_NAME = 100
@@ -271,7 +271,7 @@ class StateDir:
 
     # -- locking ---------------------------------------------------------
 
-    def lock(self, name: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    def lock(self, name: str, timeout: float = LOCK_TIMEOUT) -> _locked:
         """An exclusive lock on ``NAME.lock``; raises StateError("locked") on timeout."""
         return _locked(self, name, timeout)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 
 from selfheal.commands import common as ops
-from selfheal.commands.history import read_journal
+from selfheal.commands.history import event_time, read_journal
 
 
 def day(timestamp: float) -> str:
@@ -65,7 +65,7 @@ class CheckFigures:
         self.events += 1
         if kind == "attempt":
             self.started += 1
-            date = day(event["_t"])  # type: ignore[arg-type]
+            date = day(event_time(event))
             self.per_day[date] = self.per_day.get(date, 0) + 1
             self._gave_up_since_heal = False
         elif kind == "recovered":
@@ -127,7 +127,7 @@ def build(journal: str, since: float | None, now: float) -> dict[str, object]:
     figures: dict[str, CheckFigures] = {}
     for event in reading.events:
         name = str(event["check"])
-        counted = since is None or event["_t"] >= since  # type: ignore[operator]
+        counted = since is None or event_time(event) >= since
         figures.setdefault(name, CheckFigures(name)).add(event, counted)
     ranked = sorted((f for f in figures.values() if f.events), key=lambda f: (-f.started, -f.gave_up, f.name))
     checks = [f.to_json(rank) for rank, f in enumerate(ranked, 1)]

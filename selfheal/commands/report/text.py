@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from selfheal.commands import common as ops
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
 
 def duration_text(seconds: float | None) -> str:
     from selfheal.core.durations import format_duration
@@ -18,7 +23,7 @@ def rate_text(rate: float | None) -> str:
 HEADERS = ["Rank", "Check", "Heals", "Recovered", "Rate", "Median TTR", "Worst TTR", "Gave up", "Busiest day"]
 
 
-def cells(check: dict) -> list[str]:  # type: ignore[type-arg]
+def cells(check: Mapping[str, Any]) -> list[str]:
     """One check's row, as the text and HTML tables show it."""
     busiest = check["busiest_day"]
     return [
@@ -36,13 +41,15 @@ def cells(check: dict) -> list[str]:  # type: ignore[type-arg]
 
 def render_text(data: dict[str, object], period: object) -> str:
     lines = [f"selfheal report: {period} up to {data['until']} (UTC), from {data['journal']}"]
-    checks: list[dict] = data["checks"]  # type: ignore[assignment]
+    checks = data["checks"]
+    assert isinstance(checks, list)  # figures.build made it
     if not checks:
         lines.append("no heals or other events in this period")
     else:
         rows = [[header.upper() for header in HEADERS]]
         rows += [cells(check) for check in checks]
-        totals: dict = data["totals"]  # type: ignore[assignment]
+        totals = data["totals"]
+        assert isinstance(totals, dict)
         rows.append(
             [
                 "",
