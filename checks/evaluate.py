@@ -10,12 +10,11 @@ from selfheal.core import states
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import nagiosplugin
-
     from collections.abc import Callable
     from typing import TextIO
 
-    from selfheal.checks.evaluate import Healing
+    import nagiosplugin
+
     from selfheal.core.actions import Action
     from selfheal.core.policy import Policy
 

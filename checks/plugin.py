@@ -36,8 +36,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import TextIO
 
-    import nagiosplugin
-
     from selfheal.config.schema import CheckConfig, Config
     from selfheal.core.actions import Action
 
@@ -289,7 +287,7 @@ def run_configured(
         downtime(run_values),
         cfg.outputs,
     )
-    verbose = min(int(run_values["verbose"] or 0), 3)  # type: ignore[call-overload]
+    verbose = min(count(run_values, "verbose"), 3)
     return evaluate(check.name, objects, timeout, check.timeout_state, healing, verbose, out, preview)
 
 

@@ -302,10 +302,8 @@ class Healer:
         except StateError as err:
             details.append(str(err))
         # decide() set last_state to the check's own state (CRITICAL, or UNKNOWN with heal_on).
-        failed = Decision(
-            9, record.last_state if record.last_state is not None else states.CRITICAL, record=record
-        )
-        failed.note = f"self-healing failed: {attempt.error}"
+        state = record.last_state if record.last_state is not None else states.CRITICAL
+        failed = Decision(9, state, f"self-healing failed: {attempt.error}", record=record)
         return self._outcome(failed, record, now, details)
 
     # -- helpers ----------------------------------------------------------
@@ -320,15 +318,8 @@ class Healer:
         dry_run: bool,
         journal: bool = True,
     ) -> Outcome:
-        decision = decide(
-            check_state,
-            record,
-            self.policy,
-            now,
-            state_error=why,
-            runner_alive=self._alive(record),
-            **facts,
-        )
+        alive = self._alive(record)
+        decision = decide(check_state, record, self.policy, now, state_error=why, runner_alive=alive, **facts)
         details = []
         if decision.row == 4 and not dry_run and journal:
             try:

@@ -294,7 +294,7 @@ class CachedConfig(schema.Config):
         # After the base class's ``self.checks = {}``: no check parsed yet.
         self._checks: dict[str, schema.CheckConfig] | None = None
 
-    @property  # type: ignore[override]
+    @property
     def checks(self) -> dict[str, schema.CheckConfig]:
         if self._checks is None:
             self._checks = configuration.parse(self._text, self.path).checks

@@ -217,11 +217,11 @@ def plain_copy(value: object, limit: int = MAX_ARG_VALUES) -> Any:
             return item
         if depth >= MAX_ARG_DEPTH:
             raise ValueError(f"nested more than {MAX_ARG_DEPTH} deep")
-        if kind is list:
-            return [copy(element, depth + 1) for element in item]  # type: ignore[attr-defined]
-        if kind is dict:
+        if kind is list and isinstance(item, list):
+            return [copy(element, depth + 1) for element in item]
+        if kind is dict and isinstance(item, dict):
             result = {}
-            for key, element in item.items():  # type: ignore[attr-defined]
+            for key, element in item.items():
                 if type(key) not in _SCALARS:
                     raise ValueError(f"a {type(key).__name__} key is not plain data")
                 result[key] = copy(element, depth + 1)

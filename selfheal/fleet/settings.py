@@ -137,7 +137,8 @@ class FleetSettings:
     parsed: tuple[Endpoint, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        endpoints = (self.endpoints,) if isinstance(self.endpoints, str) else self.endpoints
+        given: object = self.endpoints  # callers (and YAML) may give one URL as a string, or a list
+        endpoints = (given,) if isinstance(given, str) else given
         if not isinstance(endpoints, (list, tuple)) or not endpoints:
             raise FleetConfigError("fleet.etcd.endpoints must list at least one endpoint")
         object.__setattr__(self, "endpoints", tuple(endpoints))
