@@ -788,11 +788,11 @@ NOTES = """
   `sys.argv[0]`: with `enum` and `functools` that is about 5 ms, as much
   as all of selfheal's own modules on a healthy run.
 - **State records and the journal use the C JSON accelerator** (`_json`,
-  `selfheal/jsonio.py`), not the `json` package, whose decoder and encoder
+  `selfheal/core/jsonio.py`), not the `json` package, whose decoder and encoder
   import `re`; heal commands are split and quoted by
-  `selfheal/shellwords.py`, which matches `shlex` (tested against it) but
+  `selfheal/core/shellwords.py`, which matches `shlex` (tested against it) but
   does not import `re`.
-- **A compiled config cache** (`selfheal/config_cache.py`) in the state
+- **A compiled config cache** (`selfheal/config/cache.py`) in the state
   dir: `selfheal run` reads the parsed config from a `marshal` file
   instead of loading PyYAML (about 16 ms to import) and parsing the YAML.
   It is used only when the config's path, size, mtimes and inode match,
