@@ -14,8 +14,8 @@ import sys
 
 from selfheal import __version__
 from selfheal.core.argv import Answered
-from selfheal.core.errors import SelfhealError, Usage
-from selfheal.core.output import internal_error, unknown
+from selfheal.core.errors import Refused, SelfhealError, Usage
+from selfheal.core.output import internal_error, to_person, unknown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,6 +35,10 @@ COMMANDS = {
     "reset": ("selfheal.commands.control", "clear a check's attempt count and cooldown"),
     "pause": ("selfheal.commands.control", "no healing for a while (--for 2h), e.g. during a deploy"),
     "resume": ("selfheal.commands.control", "end a pause"),
+    "forget": (
+        "selfheal.commands.control",
+        "remove a check's record and heal logs (a renamed or retired check)",
+    ),
     "validate": ("selfheal.commands.validate", "check the config file; every problem as FILE:LINE: message"),
     "doctor": ("selfheal.commands.doctor", "can this user keep state, journal, and run each heal?"),
     "demo": ("selfheal.commands.demo", "a self-contained demonstration on a throwaway service"),
@@ -68,6 +72,7 @@ def main(
     verbose = sum(a.count("v") for a in args if a.startswith("-v") and set(a[1:]) == {"v"})
     verbose += args.count("--verbose")
     name = "selfheal"
+    speak = unknown  # plugin commands speak Nagios
     try:
         if not args:
             raise Usage("no command given; try 'selfheal -h'")
@@ -80,6 +85,11 @@ def main(
         command, rest = args[0], args[1:]
         if command not in COMMANDS:
             raise Usage(f"unknown command {command!r}; try 'selfheal -h'")
+        if COMMANDS[command][0].startswith("selfheal.commands."):
+            # Commands for people speak to people: "selfheal pause: ...",
+            # not a Nagios status line (the exit code stays 3).
+            speak = to_person
+            name = f"selfheal {command}"
         # __import__, not importlib: no import of its own on the hot path.
         module = __import__(COMMANDS[command][0], fromlist=["main"])
         try:
@@ -87,12 +97,15 @@ def main(
             return status
         except Answered:
             return 0
+    except Refused as exc:
+        to_person(out, name, str(exc))
+        return 1
     except SelfhealError as exc:
-        return unknown(out, name, str(exc))
+        return speak(out, name, str(exc))
     except KeyboardInterrupt:
-        return unknown(out, name, "interrupted")
+        return speak(out, name, "interrupted")
     except Exception as exc:  # the last line of defence: one line, not a traceback
-        return internal_error(out, name, exc, verbose)
+        return internal_error(out, name, exc, verbose, speak)
 
 
 def usage_lines() -> list[str]:

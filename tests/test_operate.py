@@ -215,7 +215,9 @@ def test_pause_stops_healing_until_resume(tmp_path: Path) -> None:
 def test_pause_a_check_that_never_ran_says_so(tmp_path: Path) -> None:
     state = tmp_path / "state"
     code, text = cli("pause", "fresh", "--for", "1h", "--state-dir", state)
-    assert code == 0 and text.startswith("fresh: note: not configured and no record yet")
+    assert code == 1 and "no check named 'fresh' is configured or recorded" in text, text
+    code, text = cli("pause", "fresh", "--for", "1h", "--force", "--state-dir", state)
+    assert code == 0 and text.startswith("fresh: note: not configured and no record yet"), text
     assert wrap(state, "fresh", 2).returncode == 2
 
 
@@ -261,7 +263,7 @@ def test_pause_all_and_resume_all_cover_every_configured_check(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["pause", "web"], "pause needs --for DURATION"),
+        (["pause", "web"], "selfheal pause: --for is required"),
         (["pause", "web", "--for", "soon"], "bad --for"),
         (["resume", "nosuch"], "no check named 'nosuch'"),
         (["pause", "../x", "--for", "1h"], "may only use letters"),
@@ -276,10 +278,44 @@ def test_bad_arguments_give_one_line(tmp_path: Path, args: list[str], message: s
     wrap(tmp_path / "state", "web", 0)
     code, text = cli(*args, "--state-dir", tmp_path / "state")
     assert code == 3 and text.count("\n") == 1 and message in text, text
+    # Said to a person, not as a Nagios status line.
+    assert text.startswith(f"selfheal {args[0]}: ") and "UNKNOWN" not in text, text
+
+
+def test_a_typo_in_pause_is_refused_with_the_closest_names(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    heal_and_wait(state, "web")  # recorded
+    code, text = cli("pause", "wbe", "--for", "1h", "--state-dir", state)
+    assert code == 1, text
+    assert (
+        text
+        == "selfheal pause: no check named 'wbe' is configured or recorded; did you mean web? (--force pauses it anyway)\n"
+    )
+    assert not (state / "wbe.json").exists() and journal_events(state, "paused") == []
+    code, text = cli("pause", "wbe", "--for", "1h", "--force", "--state-dir", state)
+    assert code == 0 and text.startswith("wbe: note: not configured and no record yet; paused"), text
+    assert [e["check"] for e in journal_events(state, "paused")] == ["wbe"]
+
+
+def test_forget_removes_the_record_and_logs_under_the_lock_and_journals_it(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    wrap(state, "web", 2)  # a heal: a record and an attempt log
+    wait_for(lambda: journal_events(state, "action_end", in_flight=True), 30, what="the heal's end")
+    assert list(state.glob("web.heal-*.log"))
+    code, text = cli("forget", "web", "--state-dir", state)
+    assert code == 0 and text.startswith("web: record and 1 heal log(s) removed"), text
+    assert not (state / "web.json").exists() and not list(state.glob("web.heal-*.log"))
+    assert (state / "web.lock").exists()  # never deleted: a run may be waiting on it
+    (event,) = journal_events(state, "forgotten")
+    assert event["check"] == "web" and event["logs"] == 1 and event["by"]
+    _, listing = cli("status", "--state-dir", state, "--json")
+    assert [row["name"] for row in json.loads(listing)["checks"]] == []
+    code, text = cli("forget", "nosuch", "--state-dir", state)
+    assert code == 3 and "no check named 'nosuch'" in text, text
 
 
 @pytest.mark.parametrize(
-    "command", ["status", "history", "report", "reset", "pause", "resume", "validate", "doctor"]
+    "command", ["status", "history", "report", "reset", "pause", "resume", "forget", "validate", "doctor"]
 )
 def test_every_command_has_help(command: str) -> None:
     code, text = cli(command, "-h")

@@ -38,6 +38,7 @@ USAGE = {
     "reset": "selfheal reset NAME",
     "pause": "selfheal pause NAME|--all --for 2h [--reason TEXT]",
     "resume": "selfheal resume NAME|--all",
+    "forget": "selfheal forget NAME",
     "validate": "selfheal validate [-c CONFIG]",
     "doctor": "selfheal doctor [NAME]",
 }

@@ -9,6 +9,13 @@ show the manual interventions beside the automatic ones.
 - ``pause NAME --for 2h [--reason TEXT]`` (or ``--all``): no heal until
   then (decision table row 3); the check stays CRITICAL and pages.
 - ``resume NAME`` (or ``--all``): healing is allowed again at once.
+- ``forget NAME``: the record and the heal logs go (a check renamed or
+  retired), so ``status`` no longer lists it; journaled like the rest.
+
+A NAME that is neither configured nor recorded is most likely a typo:
+``pause`` refuses it (exit 1) with the closest known names, unless
+``--force`` (a ``wrap`` check that was never unhealthy has no record yet,
+and may need pausing before a deploy).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import time
 
 from selfheal.commands import common as ops
 from selfheal.core.argv import HELP_OPTIONS, Option
-from selfheal.core.errors import SelfhealError, Usage
+from selfheal.core.errors import Refused, SelfhealError, Usage
 
 #: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
 USAGE = ops.USAGE
@@ -39,10 +46,12 @@ OPTIONS = {
         Option(("--for",), "duration", "value", "DURATION", "how long, e.g. 2h (required)"),
         Option(("--reason",), "reason", "value", "TEXT", "why, shown in the check's output and in status"),
         ALL_OPTION,
+        Option(("--force",), "force", "flag", "", "pause a NAME that is neither configured nor recorded"),
         *ops.SITE_OPTIONS,
         *HELP_OPTIONS,
     ],
     "resume": [ALL_OPTION, *ops.SITE_OPTIONS, *HELP_OPTIONS],
+    "forget": [*ops.SITE_OPTIONS, *HELP_OPTIONS],
 }
 
 
@@ -62,6 +71,8 @@ def operator() -> str:
 def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
     options = OPTIONS[command]
     values, positional = ops.parse(command, args, options, out)
+    now = time.time()
+    change = pause(now + pause_length(values), values) if command == "pause" else None
     site = ops.Site(values, env)
     unknown = None
     if values.get("all"):
@@ -71,44 +82,87 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
         if not names:
             raise SelfhealError(f"no checks configured or recorded (state dir {site.state_dir})")
     elif len(positional) != 1:
-        raise Usage(f"{command} needs exactly one check NAME" + (" or --all" if command != "reset" else ""))
+        one = command in ("reset", "forget")
+        raise Usage(f"{command} needs exactly one check NAME" + ("" if one else " or --all"))
     elif command == "pause" and positional[0] not in site.names():
-        # A wrap check that was never unhealthy has no record yet, and it
-        # may need pausing before a deploy; but say so, in case of a typo.
         from selfheal.edges.store import check_name
 
         try:
             names = [check_name(positional[0])]
         except ValueError as exc:
             raise Usage(str(exc)) from None
+        if not values.get("force"):
+            raise Refused(not_known(names[0], site.names()) + " (--force pauses it anyway)")
         unknown = names[0]
     else:
         names = site.names(positional[0])
-    now = time.time()
-    if command == "pause":
-        from selfheal.core.durations import parse_duration
-
-        if values["duration"] is None:
-            raise Usage("pause needs --for DURATION, e.g. --for 2h")
-        try:
-            length = parse_duration(values["duration"])
-        except ValueError as exc:
-            raise Usage(f"bad --for: {exc}") from None
-        if length <= 0:
-            raise Usage("bad --for: must be longer than 0s")
-        reason = " ".join(str(values["reason"] or "").split()) or None
-        change = pause(now + length, reason)
-    else:
+    if command == "forget":
+        out.write(f"{names[0]}: {forget(site, names[0], now)}\n")
+        return 0
+    if change is None:
         change = reset if command == "reset" else resume
     if unknown:
-        out.write(f"{unknown}: note: not configured and no record yet; check the spelling\n")
+        out.write(f"{unknown}: note: not configured and no record yet; paused as asked (--force)\n")
     for name in names:
         event = apply(site, name, change, now)
         out.write(f"{name}: {summary(command, event, now)}\n")
     return 0
 
 
-def pause(until: float, reason: str | None) -> Change:
+def not_known(name: str, known: list[str]) -> str:
+    """Why a NAME is refused, with the closest known names (a typo, most likely)."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    return f"no check named {name!r} is configured or recorded{hint}"
+
+
+def forget(site: ops.Site, name: str, now: float) -> str:
+    """Remove the record and the heal logs under the lock, and journal it.
+
+    The lock file stays: another run of the check may be waiting on it,
+    and a lock file deleted under a waiter would let two runs in at once.
+    """
+    from selfheal.edges.journal import Journal
+    from selfheal.edges.store import StateDir
+
+    with StateDir.open(site.state_dir, create=False) as state_dir:
+        journal = Journal(site.journal, outputs=site.outputs())
+        try:
+            journal.open()  # nothing goes unless it can be journaled
+            with state_dir.lock(name):
+                logs = [e for e in os.listdir(state_dir.path) if e.startswith(f"{name}.heal-")]
+                for entry in [f"{name}.json", *logs]:
+                    try:
+                        os.unlink(os.path.join(state_dir.path, entry))
+                    except FileNotFoundError:
+                        pass
+                event = {"event": "forgotten", "check": name, "by": operator(), "logs": len(logs)}
+                journal.write(event, now)
+        finally:
+            journal.close()
+    return f"record and {len(logs)} heal log(s) removed; the journal keeps its history"
+
+
+def pause_length(values: Mapping[str, object]) -> float:
+    """``--for``, checked before anything else: a usage error comes first."""
+    from selfheal.core.durations import parse_duration
+
+    if values["duration"] is None:
+        raise Usage("--for is required: how long to pause, e.g. --for 2h")
+    try:
+        length = parse_duration(values["duration"])
+    except ValueError as exc:
+        raise Usage(f"bad --for: {exc}") from None
+    if length <= 0:
+        raise Usage("bad --for: must be longer than 0s")
+    return length
+
+
+def pause(until: float, values: Mapping[str, object]) -> Change:
+    reason = " ".join(str(values["reason"] or "").split()) or None
+
     def change(record: Record, now: float) -> dict[str, object]:
         record.paused_until = until
         record.pause_reason = reason

@@ -36,3 +36,7 @@ class StateError(SelfhealError):
 
 class Usage(SelfhealError):
     """A bad command line."""
+
+
+class Refused(SelfhealError):
+    """A command for people that will not do what was asked (exit 1), e.g. a likely typo."""

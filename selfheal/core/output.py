@@ -15,6 +15,7 @@ from selfheal.core import states
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import TextIO
 
 MAX_LINE = 4096
@@ -171,16 +172,29 @@ def heals_perfdata(total: int) -> str:
     return f"selfheal_heals_total={total}c;;;0"
 
 
-def internal_error(out: TextIO, name: str, exc: Exception, verbose: int) -> int:
-    """A bug reported as one UNKNOWN line; the traceback only with -vvv."""
+def internal_error(
+    out: TextIO,
+    name: str,
+    exc: Exception,
+    verbose: int,
+    speak: Callable[[TextIO, str, str], int] | None = None,
+) -> int:
+    """A bug reported as one line (UNKNOWN by default); the traceback only with -vvv."""
     if verbose >= 3:
         import traceback
 
         traceback.print_exc(file=out)
-    return unknown(out, name, f"internal error: {type(exc).__name__}: {exc} (run with -vvv for a traceback)")
+    message = f"internal error: {type(exc).__name__}: {exc} (run with -vvv for a traceback)"
+    return (speak or unknown)(out, name, message)
 
 
 def unknown(out: TextIO, name: str, message: str) -> int:
     """A problem the operator can fix, as one UNKNOWN line."""
     out.write(f"{name.upper()} UNKNOWN - {clean(message)}\n")
+    return states.UNKNOWN
+
+
+def to_person(out: TextIO, name: str, message: str) -> int:
+    """The same problem said to a person at a terminal: ``selfheal pause: ...``."""
+    out.write(f"{name}: {clean(message)}\n")
     return states.UNKNOWN

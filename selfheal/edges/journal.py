@@ -38,6 +38,7 @@ EVENT_TYPES = (
     "reset",
     "resumed",
     "state_error",
+    "forgotten",
 )
 
 
