@@ -244,7 +244,7 @@ def test_report_bad_format() -> None:
     result = run_selfheal("report", "--format", "pdf")
     assert (
         result.returncode == 3
-        and result.stdout == "SELFHEAL UNKNOWN - bad --format: 'pdf' (use text, json or html)\n"
+        and result.stdout == "selfheal report: bad --format: 'pdf' (use text, json or html)\n"
     )
 
 

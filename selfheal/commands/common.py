@@ -210,8 +210,21 @@ def local(timestamp: float | None, now: float | None = None) -> str:
     return when(timestamp, time.time() if now is None else now)
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``), never sent raw.
+
+    What the tables show comes from records and journal lines, which hold
+    a heal's output and an operator's reason: a terminal escape sequence
+    in them must not reach the operator's terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def table(rows: list[list[str]], colours: list[str | None] | None = None, tty: bool = False) -> str:
-    """Columns aligned with two spaces; a column coloured only on a tty."""
+    """Columns aligned with two spaces; a column coloured only on a tty. Cells are made printable."""
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for index, row in enumerate(rows):

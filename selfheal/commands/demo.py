@@ -138,12 +138,10 @@ def _demo(work: str, out: TextIO) -> int:
     say("   Attempt 2 did not help either. It gives up and pages a human:")
     gave_up = check("broken", broken) == 2
     say(f"The journal of all this is {os.path.join('STATE_DIR', 'journal.jsonl')}; it had these events:")
-    with open(os.path.join(state_dir, "journal.jsonl")) as journal:
-        import json
+    from selfheal.commands.history import read_journal
 
-        for line in journal:
-            event = json.loads(line)
-            out.write(f"  {event['ts']}  {event['check']:<7} {event['event']}\n")
+    for event in read_journal(os.path.join(state_dir, "journal.jsonl")).events:
+        out.write(f"  {event['ts']}  {event['check']:<7} {event['event']}\n")
     say("Demo finished; the temporary service and state were removed.")
     return 0 if ok and gave_up else 1
 

@@ -5,26 +5,32 @@ The journal may have been rotated by logrotate: ``journal.jsonl.1``,
 ``journal.jsonl-20261128`` too). They are read oldest first, so events come
 out newest last. A line that is not a JSON event (a torn write from a full
 disk, an editor's stray keystroke) is skipped and counted, never fatal: an
-operator reading history at 3 a.m. needs the rest of it.
+operator reading history at 3 a.m. needs the rest of it. Each line goes
+through ``selfheal.core.journal_line``, which drops an odd field (counted)
+rather than the event. A rotated name that is not a regular file (a FIFO,
+a directory, a symlink) is skipped and named, not read and not fatal.
+Lines are read in bounded pieces: an endless line is one corrupt line, not
+all of memory.
 """
 
 from __future__ import annotations
 
-import calendar
-import json
 import os
-import time
 
 from selfheal.commands import common as ops
 from selfheal.core.argv import HELP_OPTIONS, Option
 from selfheal.core.errors import SelfhealError, Usage
 from selfheal.core.events import describe
+from selfheal.core.journal_line import parse_line, parse_ts
+
+__all__ = ["JournalReading", "journal_files", "main", "parse_ts", "read_journal"]
 
 #: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
 USAGE = ops.USAGE
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
+    from io import BufferedIOBase
     from typing import TextIO
 
 
@@ -34,7 +40,11 @@ class JournalReading:
     def __init__(self) -> None:
         self.events: list[dict[str, object]] = []
         self.skipped = 0
+        # Odd fields dropped from events that were kept (see journal_line).
+        self.dropped = 0
         self.files: list[str] = []
+        # Files that could not be read (not a regular file, gone), and why.
+        self.unreadable: list[str] = []
 
 
 def journal_files(path: str) -> list[str]:
@@ -62,63 +72,67 @@ def journal_files(path: str) -> list[str]:
     return files
 
 
+#: A journal line longer than this is corrupt (ours are well under 64 KiB).
+MAX_LINE = 1 << 20
+
+
 def _lines(path: str) -> Iterator[bytes]:
+    """The file's lines; OSError or StateError when it cannot be opened."""
     from selfheal.edges.files import open_regular
 
-    try:
-        fd = open_regular(path, os.O_RDONLY, shown=f"journal {path}")
-    except OSError as exc:
-        raise SelfhealError(f"cannot read journal {path}: {exc.strerror}") from None
+    fd = open_regular(path, os.O_RDONLY, shown=f"journal {path}")
     with open(fd, "rb") as raw:
         if path.endswith(".gz"):
             import gzip
 
             stream = gzip.GzipFile(fileobj=raw)
             try:
-                yield from stream
-            except (OSError, EOFError):
-                # A truncated .gz: what was read stands; the rest is one bad "line".
+                yield from _bounded(stream)
+            except (OSError, EOFError, ValueError):
+                # A truncated or damaged .gz: what was read stands; the rest is one bad "line".
                 yield b"\0"
         else:
-            yield from raw
+            yield from _bounded(raw)
 
 
-def parse_ts(text: object) -> float | None:
-    """The journal's ``2026-11-28T03:10:06.123Z`` as an epoch timestamp."""
-    if not isinstance(text, str) or not text.endswith("Z"):
-        return None
-    whole, _, fraction = text[:-1].partition(".")
-    try:
-        seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
-        return seconds + (float(f"0.{fraction}") if fraction else 0.0)
-    except ValueError:
-        return None
+def _bounded(stream: BufferedIOBase) -> Iterator[bytes]:
+    """Lines of at most MAX_LINE bytes; a longer one is read through and becomes one bad line."""
+    readline = stream.readline
+    while True:
+        line = readline(MAX_LINE + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE:
+            while line and not line.endswith(b"\n"):
+                line = readline(MAX_LINE + 1)
+            yield b"\0"
+            continue
+        yield line
 
 
 def read_journal(path: str, since: float | None = None, check: str | None = None) -> JournalReading:
     """Every event from ``since`` on (of one check, or all), oldest first."""
+    from selfheal.core.errors import StateError
+
     reading = JournalReading()
     for file in journal_files(path):
+        events: list[dict[str, object]] = []
+        try:
+            for event in _read_file(file, reading):
+                events.append(event)
+        except (OSError, StateError) as exc:
+            # Not a regular file, gone since the listing, or a read error:
+            # named, and what was read before the error still counts.
+            why = str(exc) if isinstance(exc, StateError) else f"journal {file}: {exc.strerror}"
+            reading.unreadable.append(why)
+            if not events:
+                continue
         reading.files.append(file)
-        for line in _lines(file):
-            if not line.strip():
-                continue
-            try:
-                event = json.loads(line)
-            except ValueError:
-                reading.skipped += 1
-                continue
-            when = parse_ts(event.get("ts")) if isinstance(event, dict) else None
-            if (
-                when is None
-                or not isinstance(event.get("event"), str)
-                or not isinstance(event.get("check"), str)
+        for event in events:
+            if (since is not None and event_time(event) < since) or (
+                check is not None and event["check"] != check
             ):
-                reading.skipped += 1
                 continue
-            if (since is not None and when < since) or (check is not None and event["check"] != check):
-                continue
-            event["_t"] = when
             reading.events.append(event)
     reading.events.sort(key=event_time)
     return reading
@@ -129,6 +143,18 @@ def event_time(event: Mapping[str, object]) -> float:
     when = event["_t"]
     assert isinstance(when, (int, float))
     return when
+
+
+def _read_file(file: str, reading: JournalReading) -> Iterator[dict[str, object]]:
+    for line in _lines(file):
+        if not line.strip():
+            continue
+        event, dropped = parse_line(line)
+        if event is None:
+            reading.skipped += 1
+            continue
+        reading.dropped += dropped
+        yield event
 
 
 # -- selfheal history -----------------------------------------------------
@@ -155,7 +181,14 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     if values["json"]:
         events = [{k: v for k, v in event.items() if k != "_t"} for event in reading.events]
         ops.dump_json(
-            {"journal": site.journal, "files": reading.files, "skipped": reading.skipped, "events": events},
+            {
+                "journal": site.journal,
+                "files": reading.files,
+                "unreadable": reading.unreadable,
+                "skipped": reading.skipped,
+                "dropped_fields": reading.dropped,
+                "events": events,
+            },
             out,
         )
         return 0
@@ -168,4 +201,9 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
         out.write(f"no events in {site.journal}" + (" for that period" if values["since"] else "") + "\n")
     if reading.skipped:
         out.write(f"({reading.skipped} corrupt journal line{'s' if reading.skipped != 1 else ''} skipped)\n")
+    if reading.dropped:
+        plural = "s" if reading.dropped != 1 else ""
+        out.write(f"({reading.dropped} odd value{plural} in journal lines not shown)\n")
+    for problem in reading.unreadable:
+        out.write(f"(skipped {ops.printable(problem)})\n")
     return 0

@@ -103,9 +103,13 @@ def decide(
         # A recorded attempt without a pid is being spawned right now.
         if runner_alive or (running.pid is None and age < SPAWN_LIMIT):
             if age <= policy.running_limit():
+                # A reset while the heal runs stops it counting toward
+                # max_attempts, but it is still an attempt under way: never "0/N".
+                counted = counted_attempts(rec, policy, now)
+                shown = len(counted) + (0 if any(a is running for a in counted) else 1)
                 note = (
                     f"self-healing in progress: {running.action}, "
-                    f"attempt {count_attempts(rec, policy, now)}/{policy.max_attempts}, "
+                    f"attempt {shown}/{policy.max_attempts}, "
                     f"started {format_duration(age)} ago"
                 )
                 return done(5, states.WARNING, note)

@@ -44,20 +44,65 @@ except (ImportError, AttributeError):  # pragma: no cover - interpreters without
     _scan = None
 
 
-def loads(text: str) -> object:
-    """``json.loads(text)``; raises ValueError for anything but one JSON value."""
-    if _scan is None:  # pragma: no cover
-        import json
+def loads(text: str, max_depth: int | None = None) -> object:
+    """``json.loads(text)``; raises ValueError for anything but one JSON value.
 
-        return json.loads(text)
-    start = len(text) - len(text.lstrip(_WHITESPACE))
+    ``max_depth`` refuses (ValueError) arrays and objects nested deeper
+    than that: what a reader expects is shallow, and a deep document
+    otherwise reaches the recursion limit in the parser or in whatever
+    walks the value afterwards.
+
+    The fast path is trusted only with a healthy document. Whenever it
+    fails, in any way, the standard library decides: ``_json`` builds its
+    error from ``json.decoder.JSONDecodeError``, which it looks up only if
+    ``json.decoder`` is already imported, and raises SystemError otherwise
+    (a truncated document, an unterminated string). Importing ``json`` on
+    the error path costs the healthy path nothing.
+    """
     try:
+        if _scan is None:  # pragma: no cover
+            raise LookupError("no C accelerator")
+        start = len(text) - len(text.lstrip(_WHITESPACE))
         value, end = _scan(text, start)
-    except StopIteration as exc:
-        raise ValueError(f"expecting a JSON value at offset {exc.value}") from None
-    if len(text.rstrip(_WHITESPACE)) != end:
-        raise ValueError(f"extra data after the JSON value at offset {end}")
+        if len(text.rstrip(_WHITESPACE)) != end:
+            raise ValueError(f"extra data after the JSON value at offset {end}")
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    except Exception:
+        value = _stdlib_loads(text)
+    if max_depth is not None and _deeper_than(value, max_depth):
+        raise ValueError(f"JSON nested deeper than {max_depth} levels")
     return value
+
+
+def _stdlib_loads(text: str) -> object:
+    """The standard library's answer, and its ValueError, for a document the fast path refused."""
+    import json
+
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    except ValueError:
+        raise
+    except Exception as exc:  # pragma: no cover - json.loads raises ValueError for bad text
+        raise ValueError(f"not JSON ({type(exc).__name__})") from None
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels (a scalar is 0).
+
+    Iterative, so the check itself cannot hit the recursion limit.
+    """
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            depth += 1
+            if depth > limit:
+                return True
+            stack.extend((child, depth) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def dumps(

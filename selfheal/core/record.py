@@ -1,8 +1,13 @@
 """The per-check state record: what the decision table reads and writes.
 
-A record is plain data that round-trips through JSON. ``from_json``
-checks the shape strictly, because a record of the wrong shape must be
-treated as corrupt (moved aside), never half-trusted.
+A record is plain data that round-trips through JSON. ``from_json`` is
+the only way a record enters the program, and it checks the shape, the
+types and the ranges strictly: a record of the wrong shape or with an
+impossible value (a time outside 1970 to 9999, a number that is not
+finite, an unknown state, a negative count) must be treated as corrupt
+(moved aside), never half-trusted. A ``started`` of NaN would otherwise
+keep a check "in progress" for ever, and a ``paused_until`` of 1e300
+overflow on every run.
 """
 
 from __future__ import annotations
@@ -15,6 +20,18 @@ if TYPE_CHECKING:
 
 RECORD_VERSION = 1
 
+#: 9999-12-31T23:59:59Z: the latest time a record may hold; 1970 (0) the earliest.
+MAX_TIME = 253402300799.0
+#: The longest span (a duration, a policy limit): all of 1970 to 9999.
+MAX_SPAN = MAX_TIME
+#: A bound on counters and attempt numbers no real record comes near.
+MAX_COUNT = 2**53
+#: The highest pid Linux hands out (PID_MAX_LIMIT).
+MAX_PID = 1 << 22
+#: How deep a record's JSON nests: record → attempts → attempt → argv.
+#: A document nested deeper is refused before anything walks it.
+MAX_DEPTH = 4
+
 _NUMBER = (int, float)
 _OPT_NUMBER = (int, float, type(None))
 _OPT_INT = (int, type(None))
@@ -23,6 +40,45 @@ _OPT_STR = (str, type(None))
 
 class CorruptRecord(ValueError):
     """The record's JSON does not have the expected shape."""
+
+
+# The ranges of numeric fields: (lowest, highest), both inclusive.
+_TIME = (0.0, MAX_TIME)
+_SPAN = (0.0, MAX_SPAN)
+_COUNT = (0, MAX_COUNT)
+_STATE = (0, 3)  # OK, WARNING, CRITICAL, UNKNOWN
+_PID = (1, MAX_PID)
+_EXIT = (-255, 255)  # a signal's negative number, or an exit status
+_ATTEMPT = (1, MAX_COUNT)
+
+#: The policy snapshot (``Policy.snapshot``): each key and its range.
+_POLICY = {
+    "cooldown": _SPAN,
+    "backoff": (1, 100),
+    "max_cooldown": _SPAN,
+    "max_attempts": (1, MAX_COUNT),
+    "window": _SPAN,
+    "reset_after": _SPAN,
+    "grace": _SPAN,
+}
+
+
+def _in_range(value: object, bounds: tuple[float, float]) -> bool:
+    """A finite number (never a bool) within ``bounds``; NaN fails every comparison."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return bounds[0] <= value <= bounds[1]
+
+
+def _check_policy(value: object) -> None:
+    if value is None:
+        return
+    assert isinstance(value, dict)
+    for key, item in value.items():
+        if key not in _POLICY:
+            raise CorruptRecord(f"policy has an unknown setting {str(key)[:40]!r}")
+        if not _in_range(item, _POLICY[key]) or (key == "max_attempts" and not isinstance(item, int)):
+            raise CorruptRecord(f"policy setting {key!r} is out of range")
 
 
 class _Plain:
@@ -34,6 +90,8 @@ class _Plain:
     """
 
     FIELDS: dict[str, tuple[tuple[type, ...], object]] = {}
+    #: The range of each numeric field (None, where the field allows it, passes).
+    RANGES: dict[str, tuple[float, float]] = {}
     __slots__ = ()
 
     def __init__(self, **values: object) -> None:
@@ -56,6 +114,9 @@ class _Plain:
             # bool is an int in Python, but never a valid number here.
             if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
                 raise CorruptRecord(f"field {key!r} has the wrong type")
+            bounds = cls.RANGES.get(key)
+            if bounds is not None and value is not None and not _in_range(value, bounds):
+                raise CorruptRecord(f"field {key!r} is out of range ({str(value)[:40]})")
             values[key] = value
         return values
 
@@ -86,6 +147,15 @@ class Attempt(_Plain):
         "duration": (_OPT_NUMBER, None),
         "error": (_OPT_STR, None),
         "log": (_OPT_STR, None),
+    }
+    RANGES = {
+        "number": _ATTEMPT,
+        "started": _TIME,
+        "pid": _PID,
+        "create_time": _TIME,
+        "ended": _TIME,
+        "exit_code": _EXIT,
+        "duration": _SPAN,
     }
     __slots__ = tuple(FIELDS)
 
@@ -159,6 +229,21 @@ class Record(_Plain):
         # limits of a ``wrap`` check, which is configured on its command line.
         "policy": ((dict, type(None)), None),
     }
+    RANGES = {
+        "last_state": _STATE,
+        "last_change": _TIME,
+        "ok_since": _TIME,
+        "open_since": _TIME,
+        "streak": _COUNT,
+        "reset_at": _TIME,
+        "gave_up_at": _TIME,
+        "paused_until": _TIME,
+        "heals_total": _COUNT,
+        "heals_succeeded": _COUNT,
+        "heals_failed": _COUNT,
+        "heals_timed_out": _COUNT,
+        "gave_up_total": _COUNT,
+    }
     __slots__ = tuple(FIELDS)
 
     # FIELDS, for the type checker (annotations only: no class attributes).
@@ -197,6 +282,7 @@ class Record(_Plain):
         values = cls.check_fields(data)
         if values["version"] != RECORD_VERSION:
             raise CorruptRecord(f"unsupported record version {values['version']!r}")
+        _check_policy(values["policy"])
         attempts = values["attempts"]
         # check_fields made it a list: isinstance only narrows it for the type checker.
         if isinstance(attempts, list):
@@ -225,3 +311,25 @@ class Record(_Plain):
 
 def _attempt(value: Attempt | dict[str, object]) -> Attempt:
     return value if isinstance(value, Attempt) else Attempt(**value)
+
+
+def load_record(data: bytes | None, name: str) -> Record:
+    """The record in ``data`` (None: an empty one); CorruptRecord for anything else.
+
+    Every way the bytes can be wrong (not UTF-8, not JSON, nested deeper
+    than a record, impossible values) ends as CorruptRecord: the callers
+    move it aside and carry on, and a healthy result stays as it is.
+    """
+    if data is None:
+        return Record(check=name)
+    from selfheal.core import jsonio
+
+    try:
+        record = Record.from_json(jsonio.loads(data.decode("utf-8"), max_depth=MAX_DEPTH))
+    except (UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, CorruptRecord):
+            raise
+        raise CorruptRecord(f"record is not valid JSON ({str(exc)[:80]})") from None
+    if record.check != name:
+        raise CorruptRecord(f"record belongs to check {record.check!r}")
+    return record

@@ -27,7 +27,7 @@ import stat
 import time
 
 from selfheal.core.errors import StateError
-from selfheal.core.record import CorruptRecord, Record
+from selfheal.core.record import CorruptRecord, Record, load_record
 from selfheal.edges.files import create_owned, open_regular
 
 TYPE_CHECKING = False
@@ -320,22 +320,6 @@ class StateDir:
                 f"cannot hand {os.path.join(self.path, filename)} over: {exc.strerror}"
             ) from None
         return fd
-
-
-def load_record(data: bytes | None, name: str) -> Record:
-    if data is None:
-        return Record(check=name)
-    from selfheal.core import jsonio
-
-    try:
-        record = Record.from_json(jsonio.loads(data.decode("utf-8")))
-    except (UnicodeDecodeError, ValueError) as exc:
-        if isinstance(exc, CorruptRecord):
-            raise
-        raise CorruptRecord(f"record is not valid JSON ({type(exc).__name__})") from None
-    if record.check != name:
-        raise CorruptRecord(f"record belongs to check {record.check!r}")
-    return record
 
 
 class _locked:

@@ -11,7 +11,9 @@ marks from headless Chromium.
 
 from __future__ import annotations
 
+import calendar
 import json
+import time
 from html import escape
 
 from selfheal.commands.report.text import HEADERS, cells
@@ -94,14 +96,41 @@ window.onerror = function (message) {
 """
 
 
+#: The chart draws every day from the first to the last day with a heal; a
+#: journal can hold a day in the year 9999 (a clock gone wrong), and three
+#: million bars overflow the page's script. At most this many are drawn:
+#: the last ones, which are what an operator looks at.
+MAX_CHART_DAYS = 400
+
+
+def chart_days(days: object) -> tuple[object, str]:
+    """The days with heals the chart draws, and a note when some are left out.
+
+    Anything but a list of days goes to the page as it is: the page's own
+    script then marks the error (the tests break a page this way on purpose).
+    """
+    if not isinstance(days, list) or not days:
+        return days, ""
+    last = calendar.timegm(time.strptime(days[-1], "%Y-%m-%d"))
+    first = last - (MAX_CHART_DAYS - 1) * 86400
+    shown = [d for d in days if calendar.timegm(time.strptime(d, "%Y-%m-%d")) >= first]
+    if len(shown) == len(days):
+        return days, ""
+    note = (
+        f"The chart shows the {MAX_CHART_DAYS} days up to {days[-1]}; heals on earlier days are in the table."
+    )
+    return shown, f"<p class=note>{escape(note)}</p>"
+
+
 def render_html(data: dict[str, object]) -> str:
     checks = data["checks"]
     assert isinstance(checks, list)  # figures.build made it
+    days, chart_note = chart_days(data["days"])
     rows = [
         "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in cells(check)) + "</tr>" for check in checks
     ]
     # "<" escaped: the JSON sits inside a <script> element.
-    payload = json.dumps(data).replace("<", "\\u003c")
+    payload = json.dumps({**data, "days": days}).replace("<", "\\u003c")
     skipped = f"<p class=note>{data['skipped']} corrupt journal lines skipped.</p>" if data["skipped"] else ""
     period = f"{escape(str(data['since'] or 'the beginning'))} to {escape(str(data['until']))} (UTC)"
     return f"""<!DOCTYPE html>
@@ -125,6 +154,7 @@ underlying bug.</p>
 </table>
 {skipped}
 <h2>Heals per day</h2>
+{chart_note}
 <div id="chart"></div>
 <p class=note>TTR: time to recover, from the first heal of an episode to the first healthy result.
 Journal: {escape(str(data["journal"]))}</p>
