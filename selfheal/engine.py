@@ -267,8 +267,16 @@ class Healer:
                 "splay": self.policy.splay,
                 "outputs": self.outputs,
             }
+            start_limit = self.action.start_limit()
+            if start_limit is not None:
+                spec["start_limit"] = start_limit
             try:
-                attempt.pid, attempt.create_time = self.spawner.spawn_runner(spec, log_fd)
+                started = self.spawner.spawn_runner(spec, log_fd)
+                attempt.pid, attempt.create_time = started
+                # How it was started (a transient unit, or a new session and why):
+                # for the journal, and the unit's name for status.
+                runner: dict[str, object] = getattr(started, "journal_fields", dict)()
+                attempt.unit = runner.get("unit")  # type: ignore[assignment]
             except OSError as exc:
                 return self._spawn_failed(state_dir, journal, decision, now, exc)
         finally:
@@ -285,6 +293,7 @@ class Healer:
         for event in decision.events:
             if event["event"] == "attempt":
                 event["pid"] = attempt.pid
+                event.update(runner)
             try:
                 journal.write(event, now)
             except StateError as exc:

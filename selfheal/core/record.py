@@ -80,6 +80,8 @@ class Attempt(_Plain):
         "duration": (_OPT_NUMBER, None),
         "error": (_OPT_STR, None),
         "log": (_OPT_STR, None),
+        # The runner's transient systemd unit, when it was started as one.
+        "unit": (_OPT_STR, None),
     }
     __slots__ = tuple(FIELDS)
 

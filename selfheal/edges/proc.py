@@ -147,3 +147,64 @@ def alive_since(pid: int, create_time: float | None) -> bool:
         # Exists but cannot be inspected: assume it is ours and alive, so
         # we never start a second action beside it.
         return True
+
+
+#: Where systemd says it booted the system as PID 1 (sd_booted(3)).
+SYSTEMD_BOOTED = "/run/systemd/system"
+
+
+def systemd_booted(marker: str | None = None) -> bool:
+    """True where systemd is PID 1: ``systemctl`` and ``systemd-run`` can work."""
+    return os.path.isdir(marker or SYSTEMD_BOOTED)
+
+
+def own_unit_cgroup(unit: str) -> str | None:
+    """This process's cgroup (v2) directory when it is the cgroup of ``unit``, else None.
+
+    A runner started as a transient unit owns its cgroup: every process of
+    its heal is in there, even one that left the tree with setsid. A runner
+    started any other way shares its caller's cgroup (NRPE's, say), which
+    is none of its business: then None.
+    """
+    try:
+        with open("/proc/self/cgroup") as lines:
+            path = next((line[3:].strip() for line in lines if line.startswith("0::")), None)
+    except OSError:
+        return None
+    if not path or os.path.basename(path) != unit:
+        return None
+    # The cgroup is the one under a cgroup2 mount that lists this process:
+    # mountinfo may still list mounts a later one hides (a hybrid host's
+    # /sys/fs/cgroup/unified under a container's fresh /sys), so the last
+    # mount that holds us wins.
+    for base in reversed(_cgroup2_mounts()):
+        directory = os.path.join(base, path.lstrip("/"))
+        if str(os.getpid()) in cgroup_pids_of(directory):
+            return directory
+    return None
+
+
+def cgroup_pids_of(directory: str) -> list[str]:
+    try:
+        with open(os.path.join(directory, "cgroup.procs")) as procs:
+            return procs.read().split()
+    except OSError:
+        return []
+
+
+def cgroup_pids(directory: str) -> list[int]:
+    """Every process in the cgroup ``directory`` and the cgroups below it."""
+    return [int(pid) for current, _, _ in os.walk(directory) for pid in cgroup_pids_of(current)]
+
+
+def _cgroup2_mounts() -> list[str]:
+    mounts = []
+    try:
+        with open("/proc/self/mountinfo") as lines:
+            for line in lines:
+                fields, _, rest = line.partition(" - ")
+                if rest.split()[:1] == ["cgroup2"]:
+                    mounts.append(fields.split()[4])
+    except OSError:
+        pass
+    return mounts

@@ -27,11 +27,21 @@ try:
 except ImportError:  # pragma: no cover - other interpreters
     import signal as signals  # type: ignore[no-redef]
 
-from selfheal.edges.proc import alive_since, create_time, descendants, find_executable, tree_of, wait_gone
+from selfheal.edges.proc import (
+    SYSTEMD_BOOTED,
+    alive_since,
+    cgroup_pids,
+    create_time,
+    descendants,
+    find_executable,
+    systemd_booted,
+    tree_of,
+    wait_gone,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
 #: More plugin output than this is read and dropped, so a plugin printing
 #: megabytes neither blocks on a full pipe nor floods Nagios.
@@ -40,6 +50,89 @@ MAX_OUTPUT = 64 * 1024
 #: as subprocess's restore_signals does (a shell pipeline in a heal would
 #: otherwise never see SIGPIPE).
 _RESTORE = tuple(getattr(signals, n) for n in ("SIGPIPE", "SIGXFSZ") if hasattr(signals, n))
+
+
+#: How the runner was started, as the journal and ``status`` say it.
+SYSTEMD_RUN = "systemd-run"
+SETSID = "setsid"
+#: systemd-run and systemctl answer in milliseconds; a systemd that does not
+#: answer in this long gets the runner started without it.
+UNIT_TIMEOUT = 5.0
+#: Beyond splay + action_timeout + kill grace: the runner's wait for the lock, and its journal.
+RUNNER_SLACK = 60.0
+#: Set by systemd for one unit: passed on, they would describe the caller's unit.
+SYSTEMD_OWN_VARIABLES = frozenset(
+    (
+        "INVOCATION_ID",
+        "JOURNAL_STREAM",
+        "NOTIFY_SOCKET",
+        "LISTEN_PID",
+        "LISTEN_FDS",
+        "LISTEN_FDNAMES",
+        "MAINPID",
+        "MANAGERPID",
+        "SYSTEMD_EXEC_PID",
+        "WATCHDOG_PID",
+        "WATCHDOG_USEC",
+        "RUNTIME_DIRECTORY",
+        "STATE_DIRECTORY",
+        "CACHE_DIRECTORY",
+        "LOGS_DIRECTORY",
+        "CONFIGURATION_DIRECTORY",
+        "CREDENTIALS_DIRECTORY",
+        "EXIT_CODE",
+        "EXIT_STATUS",
+        "SERVICE_RESULT",
+    )
+)
+
+
+class RunnerStart:
+    """The started runner: pid and create time (unpack as a pair), and how it was started."""
+
+    __slots__ = ("create_time", "fallback_reason", "mode", "pid", "unit")
+
+    def __init__(
+        self,
+        pid: int | None,
+        create_time: float | None,
+        mode: str,
+        *,
+        unit: str | None = None,
+        fallback_reason: str | None = None,
+    ) -> None:
+        self.pid = pid
+        self.create_time = create_time
+        self.mode = mode
+        self.unit = unit
+        self.fallback_reason = fallback_reason
+
+    def __iter__(self) -> Iterator[object]:
+        return iter((self.pid, self.create_time))
+
+    def journal_fields(self) -> dict[str, object]:
+        fields: dict[str, object] = {"runner": self.mode}
+        if self.unit:
+            fields["unit"] = self.unit
+        if self.fallback_reason:
+            fields["fallback_reason"] = self.fallback_reason
+        return fields
+
+
+def unit_name(check: str, attempt: str) -> str:
+    """``selfheal-heal-CHECK-ATTEMPT.service``, CHECK cut down to what a unit name allows."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "_.") else "_" for c in check)[:100]
+    return f"selfheal-heal-{safe}-{attempt}.service"
+
+
+def _passable(key: str, value: str) -> bool:
+    """An environment variable systemd accepts and that is not the caller's unit's own."""
+    if key in SYSTEMD_OWN_VARIABLES or not key or key[0].isdigit():
+        return False
+    if not all(c.isascii() and (c.isalnum() or c == "_") for c in key):
+        return False
+    # os.environ smuggles undecodable bytes as surrogates; systemd wants UTF-8 and no controls.
+    return all(c in "\t\n" or (c >= " " and not "\ud800" <= c <= "\udfff") for c in value)
 
 
 class PluginRun:
@@ -177,8 +270,15 @@ class Spawner:
                 run.exit_status = os.waitstatus_to_exitcode(status)
         return run
 
-    def spawn_runner(self, spec: dict[str, object], log_fd: int) -> tuple[int, float | None]:
-        """Start the heal runner fully detached; return its pid and create time.
+    def spawn_runner(self, spec: dict[str, object], log_fd: int) -> RunnerStart:
+        """Start the heal runner fully detached; return its pid, create time and how.
+
+        Where systemd is PID 1, the runner is a transient unit of its own
+        (``systemd-run``): out of the caller's cgroup, so restarting NRPE or
+        Nagios (``KillMode=control-group``) cannot kill it, and its whole
+        tree is in one cgroup to kill on timeout. Elsewhere, or when that
+        cannot be done, it gets a new session, as below, and the reason is
+        returned for the journal.
 
         New session: Nagios kills the plugin's process group on timeout and
         the heal must survive that. stdin is /dev/null and stdout/stderr go
@@ -187,11 +287,17 @@ class Spawner:
         """
         from selfheal.core import jsonio
 
-        package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        argv = [sys.executable, "-m", "selfheal.runner", jsonio.dumps(spec)]
         _keep_fds_from_children()
+        systemd_run, reason = self.unit_launcher(env)
+        if systemd_run is not None:
+            started = self._spawn_unit(systemd_run, spec, env)
+            if isinstance(started, RunnerStart):
+                return started
+            reason = started
+        argv = [sys.executable, "-m", "selfheal.runner", jsonio.dumps(spec)]
         pid = os.posix_spawn(
             sys.executable,
             argv,
@@ -204,7 +310,95 @@ class Spawner:
             setsid=True,
             setsigdef=_RESTORE,
         )
-        return pid, self.create_time(pid)
+        return RunnerStart(pid, self.create_time(pid), SETSID, fallback_reason=reason)
+
+    @staticmethod
+    def unit_launcher(env: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+        """``systemd-run``'s path if the runner can start as a transient unit, else why not.
+
+        Only root starts system units without asking: for any other user
+        ``systemd-run`` needs polkit's consent, and a polkit rule (or a sudo
+        rule) that lets ``nagios`` start transient units lets it run anything
+        as root. So a heal started as ``nagios`` keeps today's new session;
+        its action still gets root through its own, narrow sudo rule.
+        """
+        if not systemd_booted():
+            return None, f"systemd is not PID 1 ({SYSTEMD_BOOTED} does not exist)"
+        if os.geteuid() != 0:
+            return None, "not root: only root starts a transient system unit without polkit"
+        path = (env or os.environ).get("PATH") or os.defpath
+        found = find_executable("systemd-run", path.split(os.pathsep))
+        if found is None:
+            return None, f"systemd-run not found on PATH ({path})"
+        return found, None
+
+    def _spawn_unit(
+        self, systemd_run: str, spec: dict[str, object], env: dict[str, str]
+    ) -> RunnerStart | str:
+        """``systemd-run`` the runner; its RunnerStart, or why it failed."""
+        from selfheal.core import jsonio
+
+        name = str(spec["check"])
+        unit = unit_name(name, str(spec["attempt"]))
+        spec = {**spec, "unit": unit}
+        log = os.path.abspath(str(spec["log"]))
+        timeout = float(spec.get("timeout") or 0)  # type: ignore[arg-type]
+        grace = float(spec.get("kill_grace") or 5)  # type: ignore[arg-type]
+        splay = float(spec.get("splay") or 0)  # type: ignore[arg-type]
+        passed = [key for key, value in env.items() if _passable(key, value)]
+        command = [sys.executable, "-m", "selfheal.runner", jsonio.dumps(spec)]
+        argv = [
+            systemd_run,
+            f"--unit={unit}",
+            f"--description=selfheal heal of {name}, attempt {spec.get('attempt')}",
+            "--collect",
+            "--quiet",
+            "--no-ask-password",
+            # exec: systemd-run returns once the runner is executing (or says
+            # why it could not be), so MainPID is the runner's pid right after.
+            "--service-type=exec",
+            "--property=KillMode=control-group",
+            f"--property=TimeoutStopSec={grace:g}s",
+            # A backstop should the runner itself hang: past the decision
+            # table's "stuck" and the runner's wait for the record's lock.
+            f"--property=RuntimeMaxSec={splay + timeout + grace + RUNNER_SLACK:g}s",
+            f"--property=StandardOutput=append:{log}",
+            f"--property=StandardError=append:{log}",
+            # The unit starts with PID 1's environment: pass the caller's
+            # (the action sees what it saw in a new session), by name only.
+            *(f"--setenv={key}" for key in passed),
+            "--",
+            # systemd expands $NAME and ${NAME} in a unit's command line; $$ is a $.
+            *(word.replace("$", "$$") for word in command),
+        ]
+        run = self.run_plugin(argv, UNIT_TIMEOUT, env=env)
+        if run.error or run.timed_out or run.exit_status != 0:
+            said = (run.stderr or run.stdout).decode("utf-8", "replace").strip().splitlines()
+            why = (
+                said[-1]
+                if said
+                else run.error or ("timed out" if run.timed_out else f"exit {run.exit_status}")
+            )
+            return f"systemd-run failed: {why}"
+        pid = self.main_pid(systemd_run, unit, env)
+        return RunnerStart(pid, self.create_time(pid) if pid else None, SYSTEMD_RUN, unit=unit)
+
+    def main_pid(self, systemd_run: str, unit: str, env: Mapping[str, str]) -> int | None:
+        """The unit's MainPID, from systemd itself; None when it cannot tell.
+
+        The runner was exec'd before systemd-run returned, so this is the
+        runner's pid, unless it is gone already (a heal that ended at once:
+        then 0, and the runner has recorded how it ended).
+        """
+        systemctl = os.path.join(os.path.dirname(systemd_run), "systemctl")
+        run = self.run_plugin(
+            [systemctl, "show", "--property=MainPID", "--value", unit], UNIT_TIMEOUT, env=env
+        )
+        try:
+            pid = int(run.stdout.strip() or b"0") if run.exit_status == 0 else 0
+        except ValueError:
+            pid = 0
+        return pid or None
 
     def spawn_hook(self, argv: list[str], payload: bytes, env: dict[str, str], log_fd: int) -> int:
         """Start an ``on_event`` command detached, ``payload`` on its stdin.
@@ -240,13 +434,21 @@ class Spawner:
         return pid
 
     def run_action(
-        self, argv: list[str], timeout: float, kill_grace: float, on_start: Callable[[], None] | None = None
+        self,
+        argv: list[str],
+        timeout: float,
+        kill_grace: float,
+        on_start: Callable[[], None] | None = None,
+        cgroup: str | None = None,
     ) -> ActionRun:
         """Run the heal in its own session; kill its whole tree on timeout.
 
         Only the action's own exit is waited for: an init script that starts
         a daemon returns while the daemon lives on, and that daemon is the
         heal, so it is left alone unless the action overran its timeout.
+        ``cgroup`` is the runner's own unit's cgroup, if it has one: on
+        timeout every other process in it is killed too, which catches what
+        left the tree (setsid, then its parent exited).
         """
         started = time.monotonic()
         try:
@@ -271,11 +473,22 @@ class Spawner:
             # dies, children that left its group (setsid) are re-parented
             # and out of reach. The group signal also reaches members whose
             # parent died before the timeout.
-            tree = [pid, *descendants(pid)]
+            tree: list[object] = [pid, *descendants(pid)]
+            if cgroup is not None:
+                tree += [member for member in cgroup_pids(cgroup) if member != os.getpid()]
             _kill_group(pid, signals.SIGTERM)
             kill_trees(tree, kill_grace)
             _kill_group(pid, signals.SIGKILL)
             status = _reap(pid, block=True, limit=kill_grace)
+            if cgroup is not None:
+                # Forked while the rest was dying (a loaded host widens that
+                # window): nothing of the heal may outlive its timeout.
+                deadline = time.monotonic() + kill_grace
+                while time.monotonic() < deadline:
+                    rest = [member for member in cgroup_pids(cgroup) if member != os.getpid()]
+                    if not rest:
+                        break
+                    kill_trees(rest, 0)
         duration = time.monotonic() - started
         if status is None:
             return ActionRun(None, duration, timed_out, error="action did not die after SIGKILL")
