@@ -30,20 +30,12 @@ from selfheal.edges.store import LOCK_TIMEOUT, Locked, StateDir
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import TypedDict
 
     from selfheal.core.actions import Action
+    from selfheal.core.decision import Facts as _Facts
     from selfheal.core.policy import Policy
     from selfheal.edges.journal import Journal
     from selfheal.edges.spawner import Spawner
-
-    class _Facts(TypedDict):
-        """What every ``decide`` of one CRITICAL run is told besides the record."""
-
-        action: str
-        argv: list[str]
-        downtime: bool
-        dry_run: bool
 
 
 #: How long a CRITICAL run holds out for the lock before it reads the
@@ -259,8 +251,15 @@ class Healer:
                 "splay": self.policy.splay,
                 "outputs": self.outputs,
             }
+            start_limit = self.action.start_limit()
+            if start_limit is not None:
+                spec["start_limit"] = start_limit
             try:
-                attempt.pid, attempt.create_time = self.spawner.spawn_runner(spec, log_fd)
+                started = self.spawner.spawn_runner(spec, log_fd)
+                attempt.pid, attempt.create_time = started.pid, started.create_time
+                attempt.unit = started.unit
+                # How it was started (a transient unit, or a new session and why).
+                runner = started.journal_fields()
             except OSError as exc:
                 return self._spawn_failed(state_dir, journal, decision, now, exc)
         finally:
@@ -277,6 +276,7 @@ class Healer:
         for event in decision.events:
             if event["event"] == "attempt":
                 event["pid"] = attempt.pid
+                event.update(runner)
             try:
                 journal.write(event, now)
             except StateError as exc:

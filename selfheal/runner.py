@@ -15,12 +15,15 @@ import time
 from selfheal.core import jsonio
 from selfheal.core.errors import SelfhealError
 from selfheal.edges.journal import iso_utc
+from selfheal.edges.proc import own_unit_cgroup
 from selfheal.edges.spawner import Spawner
 from selfheal.edges.store import StateDir
 
 #: The runner is in no hurry: it may wait this long for the record's lock.
 RUNNER_LOCK_TIMEOUT = 30.0
 LOG_KEEP = 5
+#: For ``systemctl show`` and ``reset-failed``, which take milliseconds.
+SHOW_TIMEOUT = 30.0
 
 
 def log(message: str) -> None:
@@ -42,12 +45,22 @@ def main(argv: list[str] | None = None) -> int:
         log(f"splay: waiting {delay:.1f}s")
         time.sleep(delay)
     started = time.time()
+    unit = spec.get("unit")
+    cgroup = own_unit_cgroup(unit) if isinstance(unit, str) else None
+    if unit:
+        log(f"running as unit {unit}" + ("" if cgroup else " (its cgroup not found: killing by tree only)"))
+    timeout = float(spec["timeout"])
+    reset = clear_start_limit(spec, spawner, timeout) if spec.get("start_limit") else None
+    # The reset counts against action_timeout: the table's "stuck" is reckoned from the attempt's start.
+    spent = time.time() - started
     result = spawner.run_action(
         spec["argv"],
-        float(spec["timeout"]),
+        max(timeout - spent, 1.0),
         float(spec["kill_grace"]),
         on_start=None if splay > 0 else lambda: record_runner(spec, spawner),
+        cgroup=cgroup,
     )
+    result.duration += spent
     ended = started + result.duration
     reason = result.error
     if result.timed_out:
@@ -68,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         "duration": round(result.duration, 3),
         "timed_out": result.timed_out,
     }
+    if unit:
+        event["unit"] = unit
+    if reset is not None:
+        event["reset_failed"] = reset
     if reason:
         event["reason"] = reason
     try:
@@ -101,6 +118,42 @@ def main(argv: list[str] | None = None) -> int:
         log(f"could not record the outcome: {exc}")
         return 1
     return 0 if result.exit_code == 0 else 1
+
+
+def clear_start_limit(spec: dict[str, object], spawner: Spawner, timeout: float) -> dict[str, object] | None:
+    """``systemctl reset-failed UNIT`` if the unit is at its start limit; what was done, for action_end.
+
+    systemd refuses ``restart`` while a unit is failed with
+    ``Result=start-limit-hit``, the state a crash-looping service ends in.
+    A state that cannot be read is logged and the restart tried as it is.
+    """
+    limit = spec["start_limit"]
+    assert isinstance(limit, dict)  # Systemd.start_limit() made it
+    show, reset = words(limit["show"]), words(limit["reset"])
+    read = spawner.run_plugin(show, min(timeout, SHOW_TIMEOUT))
+    if read.exit_status != 0:
+        said = (read.stderr or read.stdout).decode("utf-8", "replace").strip()
+        log(
+            f"could not read {limit['unit']}'s state ({said or read.error or 'timed out'}); restarting as it is"
+        )
+        return None
+    fields = dict(
+        line.split("=", 1) for line in read.stdout.decode("utf-8", "replace").splitlines() if "=" in line
+    )
+    if (fields.get("ActiveState"), fields.get("Result")) != ("failed", "start-limit-hit"):
+        return None
+    log(f"{limit['unit']} hit its start limit: {' '.join(reset)}")
+    done = spawner.run_action(reset, min(timeout, SHOW_TIMEOUT), 1.0)
+    log(f"reset-failed: exit {done.exit_code}" + (f" ({done.error})" if done.error else ""))
+    outcome: dict[str, object] = {"unit": limit["unit"], "argv": reset, "exit_code": done.exit_code}
+    if done.error or done.timed_out:
+        outcome["error"] = done.error or "timed out"
+    return outcome
+
+
+def words(value: object) -> list[str]:
+    """An argv from the spec (the engine wrote a list of strings)."""
+    return [str(word) for word in value] if isinstance(value, list) else []
 
 
 def record_runner(spec: dict[str, object], spawner: Spawner) -> None:

@@ -200,9 +200,9 @@ def test_doctor_passes_a_working_setup(tmp_path: Path) -> None:
     assert_no_traceback(result.stdout)
     assert result.returncode == 0, result.stdout
     items = lines_of(result.stdout)
-    assert set(items) == {"state dir", "journal", "config", "web: plugin", "web: heal"}
+    assert set(items) == {"state dir", "journal", "runner", "config", "web: plugin", "web: heal"}
     assert all(line.startswith("PASS") for line in items.values())
-    assert result.stdout.splitlines()[-1] == "5 passed, 0 failed"
+    assert result.stdout.splitlines()[-1] == "6 passed, 0 failed"
     assert not (tmp_path / "state").exists(), "doctor must not create the state dir"
 
 
@@ -217,6 +217,34 @@ def test_doctor_fails_a_missing_heal_executable(tmp_path: Path) -> None:
     data = json.loads(run_selfheal("doctor", "-c", config, "--json").stdout)
     assert data["ok"] is False
     assert [i["item"] for i in data["items"] if not i["ok"]] == ["heal"]
+
+
+@pytest.mark.skipif(
+    os.path.isdir("/run/systemd/system"), reason="systemd is PID 1 here (tests/e2e/test_systemd.py)"
+)
+def test_doctor_fails_a_systemd_heal_where_systemd_is_not_pid_1(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "selfheal.yaml",
+        f"state_dir: {tmp_path / 'state'}\nchecks:\n  web:\n    plugin: {CHECK_DUMMY} 0\n"
+        "    heal: {systemd: nginx.service}\n",
+    )
+    result = run_selfheal("doctor", "-c", config)
+    assert_no_traceback(result.stdout)
+    assert result.returncode == 1, result.stdout
+    items = lines_of(result.stdout)
+    assert items["web: systemd"] == (
+        "FAIL  web: systemd: systemd is not PID 1 on this host (/run/systemd/system does not exist):"
+        " the heal's systemctl would fail with 'Failed to connect to bus'"
+    )
+    assert (
+        "fix: heal through the init script instead, heal: {init: nginx}, or heal: 'service nginx restart'"
+        f" (docs/design.md, hosts without systemd), at {config}:3"
+    ) in result.stdout
+    # Without systemd, a new session is the right way to start a heal: no failure there.
+    assert items["runner"] == (
+        "PASS  runner: heals start in a new session (setsid): systemd is not PID 1"
+        " (/run/systemd/system does not exist)"
+    )
 
 
 def test_doctor_fails_an_unsafe_state_dir(tmp_path: Path) -> None:
@@ -433,6 +461,7 @@ def test_doctor_name_checks_one_check(tmp_path: Path) -> None:
     assert [line.split(":")[0] for line in one.stdout.splitlines() if line.startswith(("PASS", "FAIL"))] == [
         "PASS  state dir",
         "PASS  journal",
+        "PASS  runner",
         "PASS  config",
         "PASS  db",
         "PASS  db",

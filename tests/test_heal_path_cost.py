@@ -78,6 +78,7 @@ def test_the_attempt_is_on_disk_before_the_runner_starts_and_only_the_pid_write_
     the attempt is fsynced (the dir) before the runner is spawned. Only the
     second write, the runner's pid, skips that fsync, while Nagios waits."""
     from selfheal.edges.spawner import Spawner
+    from selfheal.edges.transient import RunnerStart
 
     state = tmp_path / "state"
     steps: list[str] = []
@@ -94,7 +95,7 @@ def test_the_attempt_is_on_disk_before_the_runner_starts_and_only_the_pid_write_
         real_rename(src, dst, **kw)  # type: ignore[arg-type]
 
     class Recording(Spawner):
-        def spawn_runner(self, spec: dict[str, object], log_fd: int) -> tuple[int, float | None]:
+        def spawn_runner(self, spec: dict[str, object], log_fd: int) -> RunnerStart:
             steps.append("spawn")
             return super().spawn_runner(spec, log_fd)
 

@@ -6,9 +6,13 @@ how to fix it:
 
 - the state dir can be created or written, with safe permissions;
 - the journal can be written;
+- how the heal's runner starts: a transient systemd unit, or a new
+  session (FAIL where that leaves heals in the cgroup of the agent that
+  ran the check, and a restart of the agent would kill them);
 - per check: the plugin exists and is executable, the heal's executable
-  exists, and with ``sudo: true``, ``sudo -n -l <argv>`` allows the heal
-  without a password or a tty.
+  exists, a ``systemctl`` heal has systemd as PID 1, and with ``sudo:
+  true``, ``sudo -n -l <argv>`` allows the heal (and, for a ``systemd:``
+  heal, its ``reset-failed``) without a password or a tty.
 
 It changes nothing: a missing state dir is not created (created by root,
 it would belong to root and lock the ``nagios`` user out).
@@ -79,7 +83,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
             f"no check named {name!r} in {site.config_path} (configured: {', '.join(site.configured) or 'none'})"
         )
     who, group = user()
-    items = [state_dir_item(site.state_dir, who, group), journal_item(site, who)]
+    items = [state_dir_item(site.state_dir, who, group), journal_item(site, who), runner_item(env, who)]
     if site.config is not None:
         items.append(config_item(site.config_path))
     items.extend(output_items(site.config.outputs if site.config else {}, env, who))
@@ -283,9 +287,65 @@ def check_items(check: CheckConfig, env: Mapping[str, str], who: str) -> list[It
         )
     else:
         items.append(Item("heal", True, f"{executable} exists", check=check.name))
+    if program.rpartition("/")[2] == "systemctl":
+        items.append(systemd_item(check))
     if action.sudo:
         items.append(sudo_item(check, action, executable or program, who))
+        limit = action.start_limit()
+        if limit is not None:
+            # The reset-failed before a restart at the start limit runs through sudo too.
+            given = limit["reset"]  # the sudo prefix, then systemctl reset-failed UNIT
+            reset = (
+                [str(word) for word in given][len(action.prefixed([])) :] if isinstance(given, list) else []
+            )
+            items.append(sudo_item(check, action, executable or program, who, reset[1:]))
     return items
+
+
+def runner_item(env: Mapping[str, str], who: str) -> Item:
+    """How a heal's runner starts for this user: a transient unit, or a new session and why."""
+    from selfheal.edges.proc import systemd_booted
+    from selfheal.edges.transient import launcher
+
+    systemd_run, why = launcher(env)
+    if systemd_run is not None:
+        return Item("runner", True, f"heals start as transient systemd units ({systemd_run})")
+    if not systemd_booted():
+        return Item("runner", True, f"heals start in a new session (setsid): {why}")
+    if os.geteuid() != 0:
+        return Item(
+            "runner",
+            False,
+            f"heals start in a new session (setsid) as {who}, inside the cgroup of the unit that ran the"
+            " check: restarting that unit (NRPE, Nagios) with KillMode=control-group kills heals in flight",
+            "let the agent's restart spare its children: 'systemctl edit nagios-nrpe-server' (or nagios4),"
+            " add [Service] KillMode=process (docs/design.md, Spawning)",
+        )
+    return Item(
+        "runner",
+        False,
+        f"heals start in a new session (setsid), not as a unit: {why}",
+        "apt-get install systemd (it ships systemd-run), or put systemd-run on the PATH of the checks",
+    )
+
+
+def systemd_item(check: CheckConfig) -> Item:
+    """A systemctl heal needs systemd as PID 1, else it fails with 'Failed to connect to bus'."""
+    from selfheal.edges.proc import SYSTEMD_BOOTED, systemd_booted
+
+    if systemd_booted():
+        return Item("systemd", True, "systemd is PID 1: systemctl can reach it", check=check.name)
+    unit = getattr(check.heal, "unit", None) or "NAME"
+    return Item(
+        "systemd",
+        False,
+        f"systemd is not PID 1 on this host ({SYSTEMD_BOOTED} does not exist):"
+        " the heal's systemctl would fail with 'Failed to connect to bus'",
+        f"heal through the init script instead, heal: {{init: {unit.removesuffix('.service')}}}, or"
+        f" heal: 'service {unit.removesuffix('.service')} restart' (docs/design.md, hosts without"
+        f" systemd), at {check.path}:{check.line}",
+        check.name,
+    )
 
 
 def which(program: str, path: str) -> str | None:
@@ -294,11 +354,19 @@ def which(program: str, path: str) -> str | None:
     return find_executable(program, path.split(os.pathsep))
 
 
-def sudo_item(check: CheckConfig, action: Action, executable: str, who: str) -> Item:
-    """``sudo -n -l ARGV``: allowed without a password (-n) for this user?"""
+def sudo_item(
+    check: CheckConfig, action: Action, executable: str, who: str, arguments: list[str] | None = None
+) -> Item:
+    """``sudo -n -l ARGV``: allowed without a password (-n) for this user?
+
+    ``arguments`` replace the action's own, for another command the heal
+    runs through sudo with the same executable (``systemctl reset-failed``).
+    """
     from selfheal.edges.spawner import Spawner
 
     words = ["/bin/sh", "-c", action.words[0]] if action.shell else [executable, *action.words[1:]]
+    if arguments is not None:
+        words = [executable, *arguments]
     rule = f"{who} ALL=(root) NOPASSWD: {' '.join(words)}"
     fix = f"add with 'visudo -f /etc/sudoers.d/selfheal': {rule}"
     sudo = which("sudo", SECURE_PATH)

@@ -105,6 +105,8 @@ def check_status(site: ops.Site, name: str, found: Record | str | None, now: flo
     if last is not None and last.ended is None and (alive or last.pid is None):
         running = {
             "pid": last.pid,
+            # The runner's transient unit (systemd-run), or None: a new session.
+            "unit": last.unit,
             "started": ops.iso(last.started),
             "age": round(max(0.0, now - last.started), 1),
         }
@@ -123,6 +125,7 @@ def check_status(site: ops.Site, name: str, found: Record | str | None, now: flo
             "exit_code": last.exit_code,
             "timed_out": last.timed_out,
             "duration": last.duration,
+            "unit": last.unit,
             "recovered": record.open_since is None and last.ended is not None,
             "_t": last.started,
         }
@@ -151,6 +154,8 @@ def render(rows: list[dict[str, Any]], now: float, colour: bool) -> str:  # rows
         run_text = "-"
         if running:
             run_text = f"pid {running['pid'] or '?'}, {format_duration(running['age'])}"
+            if running.get("unit"):
+                run_text += f", unit {running['unit']}"
         paused = "-"
         if row["paused_until"]:
             paused = f"until {ops.local(nxt['_t'] if verdict == 'paused' else None, now)}"

@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # annotations only: keep the import off the plugin's path
 
 SUDO = ("sudo", "-n", "--")
 SHELL = ("/bin/sh", "-c")
+#: systemctl verbs that start a unit, which its start limit can refuse.
+STARTING_VERBS = ("restart", "start", "reload-or-restart", "try-restart", "try-reload-or-restart")
 
 
 class Action:
@@ -39,7 +41,15 @@ class Action:
         words = [*SHELL, self.words[0]] if self.shell else list(self.words)
         # -n: a sudo that would ask for a password fails at once instead of
         # hanging until action_timeout with nobody at the terminal.
-        return [*SUDO, *words] if self.sudo else words
+        return self.prefixed(words)
+
+    def prefixed(self, words: Sequence[str]) -> list[str]:
+        """``words`` as this action runs a command: through ``sudo -n`` when it says ``sudo``."""
+        return [*SUDO, *words] if self.sudo else list(words)
+
+    def start_limit(self) -> dict[str, object] | None:
+        """What the runner does first when the unit is at its start limit; None for most actions."""
+        return None
 
     def describe(self) -> str:
         """The action as the operator wrote it, for output notes."""
@@ -126,6 +136,21 @@ class Systemd(Action):
     def from_json(cls, data: object) -> Systemd:
         unit = _field(data, "systemd", str, ("systemd", "verb", "sudo"))
         return cls(unit, _verb(data), sudo=_field(data, "sudo", bool))
+
+    def start_limit(self) -> dict[str, object] | None:
+        """A unit that crash-looped into ``Result=start-limit-hit`` refuses a restart
+        until ``systemctl reset-failed``: the very state a heal is called for.
+
+        The reset goes through the same sudo as the restart (a sudoers rule
+        for it too); reading the state needs no privilege.
+        """
+        if self.verb not in STARTING_VERBS:
+            return None
+        return {
+            "unit": self.unit,
+            "show": ["systemctl", "show", "-p", "ActiveState", "-p", "Result", self.unit],
+            "reset": self.prefixed(["systemctl", "reset-failed", self.unit]),
+        }
 
 
 class InitScript(Action):

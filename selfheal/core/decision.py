@@ -18,7 +18,18 @@ from selfheal.core.record import Attempt, Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TypedDict
+
     from selfheal.core.policy import Policy
+
+    class Facts(TypedDict):
+        """What every ``decide`` of one CRITICAL run is told besides the record."""
+
+        action: str
+        argv: list[str]
+        downtime: bool
+        dry_run: bool
+
 
 #: A recorded attempt with no runner pid yet is being spawned right now by
 #: another invocation; after this long without a pid it was lost.

@@ -34,6 +34,14 @@ def describe(event: dict[str, object]) -> str:
             parts.append(f"exited {event['exit_code']}")
         if number(event, "duration") is not None:
             parts.append(f"after {event['duration']}s")
+        reset = event.get("reset_failed")
+        if isinstance(reset, dict) and reset.get("unit"):
+            done = "" if reset.get("exit_code") == 0 else f" (exited {reset.get('exit_code')})"
+            parts.append(f"reset-failed {reset['unit']} first{done}")
+    if kind == "attempt" and event.get("unit"):
+        parts.append(f"unit {event['unit']}")
+    elif kind == "attempt" and event.get("fallback_reason"):
+        parts.append(f"new session: {event['fallback_reason']}")
     if kind == "recovered" and number(event, "time_to_recover") is not None:
         parts.append(f"{event['time_to_recover']}s after the first heal")
     if kind == "paused" and event.get("until"):

@@ -147,6 +147,8 @@ class Attempt(_Plain):
         "duration": (_OPT_NUMBER, None),
         "error": (_OPT_STR, None),
         "log": (_OPT_STR, None),
+        # The runner's transient systemd unit, when it was started as one.
+        "unit": (_OPT_STR, None),
     }
     RANGES = {
         "number": _ATTEMPT,
@@ -173,6 +175,7 @@ class Attempt(_Plain):
     duration: float | None
     error: str | None
     log: str | None
+    unit: str | None
 
     @classmethod
     def from_json(cls, data: object) -> Attempt:

@@ -132,3 +132,25 @@ def create_owned(dir_fd: int, filename: str, owner: int, mode: int = 0o600) -> N
         pass
     finally:
         os.unlink(temp, dir_fd=dir_fd)
+
+
+def keep_fds_from_children() -> None:
+    """Mark every descriptor above stderr close-on-exec.
+
+    The caller may have handed us more than stdio: NRPE's command child
+    passes its own output pipe on as a descriptor above 2. A runner that
+    inherited it would hold that pipe open for the whole heal, and NRPE
+    (which reads it until EOF) would wait for it. posix_spawn, unlike
+    subprocess, does not close such descriptors by itself. Close-on-exec is
+    a flag of our descriptor only, so the caller's copy is unaffected.
+    """
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: try the usual range
+        fds = list(range(3, 256))
+    for fd in fds:
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass

@@ -1,8 +1,9 @@
-"""What the system says about processes: ``/proc``, psutil, the PATH.
+"""What the system says about processes: ``/proc``, psutil, cgroups, the PATH.
 
-Read-only on purpose: finding a process, its tree and its start time, and
-whether a program is runnable. Starting and signalling processes is the
-spawner's alone (``selfheal.edges.spawner``).
+Finding a process, its tree, its cgroup and its start time; whether a
+program is runnable; how a started process ended (its exit status, once
+it is reaped). Starting and signalling processes is the spawner's alone
+(``selfheal.edges.spawner``).
 """
 
 from __future__ import annotations
@@ -149,3 +150,120 @@ def alive_since(pid: int, create_time: float | None) -> bool:
         # Exists but cannot be inspected: assume it is ours and alive, so
         # we never start a second action beside it.
         return True
+
+
+#: Where systemd says it booted the system as PID 1 (sd_booted(3)).
+SYSTEMD_BOOTED = "/run/systemd/system"
+
+
+def systemd_booted(marker: str | None = None) -> bool:
+    """True where systemd is PID 1: ``systemctl`` and ``systemd-run`` can work."""
+    return os.path.isdir(marker or SYSTEMD_BOOTED)
+
+
+def own_unit_cgroup(unit: str) -> str | None:
+    """This process's cgroup (v2) directory when it is the cgroup of ``unit``, else None.
+
+    A runner started as a transient unit owns its cgroup: every process of
+    its heal is in there, even one that left the tree with setsid. A runner
+    started any other way shares its caller's cgroup (NRPE's, say), which
+    is none of its business: then None.
+    """
+    try:
+        with open("/proc/self/cgroup") as lines:
+            path = next((line[3:].strip() for line in lines if line.startswith("0::")), None)
+    except OSError:
+        return None
+    if not path or os.path.basename(path) != unit:
+        return None
+    # The cgroup is the one under a cgroup2 mount that lists this process:
+    # mountinfo may still list mounts a later one hides (a hybrid host's
+    # /sys/fs/cgroup/unified under a container's fresh /sys), so the last
+    # mount that holds us wins.
+    for base in reversed(_cgroup2_mounts()):
+        directory = os.path.join(base, path.lstrip("/"))
+        if str(os.getpid()) in cgroup_pids_of(directory):
+            return directory
+    return None
+
+
+def cgroup_pids_of(directory: str) -> list[str]:
+    try:
+        with open(os.path.join(directory, "cgroup.procs")) as procs:
+            return procs.read().split()
+    except OSError:
+        return []
+
+
+def cgroup_pids(directory: str) -> list[int]:
+    """Every process in the cgroup ``directory`` and the cgroups below it."""
+    return [int(pid) for current, _, _ in os.walk(directory) for pid in cgroup_pids_of(current)]
+
+
+def _cgroup2_mounts() -> list[str]:
+    mounts = []
+    try:
+        with open("/proc/self/mountinfo") as lines:
+            for line in lines:
+                fields, _, rest = line.partition(" - ")
+                if rest.split()[:1] == ["cgroup2"]:
+                    mounts.append(fields.split()[4])
+    except OSError:
+        pass
+    return mounts
+
+
+class PluginRun:
+    """How a wrapped plugin ended and what it printed."""
+
+    __slots__ = ("error", "exit_status", "signal", "stderr", "stdout", "timed_out")
+
+    def __init__(
+        self,
+        exit_status: int | None = None,
+        stdout: bytes = b"",
+        stderr: bytes = b"",
+        *,
+        signal: int | None = None,
+        timed_out: bool = False,
+        error: str | None = None,
+    ) -> None:
+        self.exit_status = exit_status
+        self.stdout = stdout
+        self.stderr = stderr
+        self.signal = signal
+        self.timed_out = timed_out
+        self.error = error
+
+
+class ActionRun:
+    """How a heal action ended."""
+
+    __slots__ = ("duration", "error", "exit_code", "timed_out")
+
+    def __init__(
+        self, exit_code: int | None, duration: float, timed_out: bool = False, error: str | None = None
+    ) -> None:
+        self.exit_code = exit_code
+        self.duration = duration
+        self.timed_out = timed_out
+        self.error = error
+
+
+def reap(pid: int, *, block: bool, limit: float = 0.0) -> int | None:
+    """waitpid with an optional time limit; the raw status, or None."""
+    deadline = time.monotonic() + limit
+    delay = 0.001
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            # Reaped elsewhere (SIGCHLD was ignored): the status is lost.
+            # Report exit 255, which every caller treats as a failure.
+            return 255 << 8
+        if done:
+            return status
+        if not block or time.monotonic() >= deadline:
+            return None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)

@@ -20,7 +20,20 @@ import select
 import sys
 import time
 
-from selfheal.edges.proc import alive_since, create_time, descendants, find_executable, tree_of, wait_gone
+from selfheal.edges.files import keep_fds_from_children
+from selfheal.edges.proc import (
+    ActionRun,
+    PluginRun,
+    alive_since,
+    cgroup_pids,
+    create_time,
+    descendants,
+    find_executable,
+    reap,
+    tree_of,
+    wait_gone,
+)
+from selfheal.edges.transient import SETSID, SYSTEMD_RUN, UNIT_TIMEOUT, RunnerStart, launcher, unit_command
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,43 +60,6 @@ MAX_OUTPUT = 64 * 1024
 #: as subprocess's restore_signals does (a shell pipeline in a heal would
 #: otherwise never see SIGPIPE).
 _RESTORE = tuple(getattr(signals, n) for n in ("SIGPIPE", "SIGXFSZ") if hasattr(signals, n))
-
-
-class PluginRun:
-    """How a wrapped plugin ended and what it printed."""
-
-    __slots__ = ("error", "exit_status", "signal", "stderr", "stdout", "timed_out")
-
-    def __init__(
-        self,
-        exit_status: int | None = None,
-        stdout: bytes = b"",
-        stderr: bytes = b"",
-        *,
-        signal: int | None = None,
-        timed_out: bool = False,
-        error: str | None = None,
-    ) -> None:
-        self.exit_status = exit_status
-        self.stdout = stdout
-        self.stderr = stderr
-        self.signal = signal
-        self.timed_out = timed_out
-        self.error = error
-
-
-class ActionRun:
-    """How a heal action ended."""
-
-    __slots__ = ("duration", "error", "exit_code", "timed_out")
-
-    def __init__(
-        self, exit_code: int | None, duration: float, timed_out: bool = False, error: str | None = None
-    ) -> None:
-        self.exit_code = exit_code
-        self.duration = duration
-        self.timed_out = timed_out
-        self.error = error
 
 
 class Spawner:
@@ -160,7 +136,7 @@ class Spawner:
                     elif len(buffers[fd]) < MAX_OUTPUT:
                         buffers[fd] += chunk[: MAX_OUTPUT - len(buffers[fd])]
                 if status is None and open_fds:
-                    status = _reap(pid, block=False)
+                    status = reap(pid, block=False)
                     if status is not None:
                         linger = time.monotonic() + 0.2
             if timed_out:
@@ -172,7 +148,7 @@ class Spawner:
                 else:
                     _kill_group(pid, signals.SIGKILL)
             if status is None:
-                status = _reap(pid, block=True, limit=2.0)
+                status = reap(pid, block=True, limit=2.0)
         finally:
             for fd in buffers:
                 os.close(fd)
@@ -184,8 +160,15 @@ class Spawner:
                 run.exit_status = os.waitstatus_to_exitcode(status)
         return run
 
-    def spawn_runner(self, spec: dict[str, object], log_fd: int) -> tuple[int, float | None]:
-        """Start the heal runner fully detached; return its pid and create time.
+    def spawn_runner(self, spec: dict[str, object], log_fd: int) -> RunnerStart:
+        """Start the heal runner fully detached; return its pid, create time and how.
+
+        Where systemd is PID 1, the runner is a transient unit of its own
+        (``systemd-run``): out of the caller's cgroup, so restarting NRPE or
+        Nagios (``KillMode=control-group``) cannot kill it, and its whole
+        tree is in one cgroup to kill on timeout. Elsewhere, or when that
+        cannot be done, it gets a new session, as below, and the reason is
+        returned for the journal.
 
         New session: Nagios kills the plugin's process group on timeout and
         the heal must survive that. stdin is /dev/null and stdout/stderr go
@@ -194,11 +177,17 @@ class Spawner:
         """
         from selfheal.core import jsonio
 
-        package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        keep_fds_from_children()
+        systemd_run, reason = launcher(env)
+        if systemd_run is not None:
+            started = self._spawn_unit(systemd_run, spec, env)
+            if isinstance(started, RunnerStart):
+                return started
+            reason = started
         argv = [sys.executable, "-m", "selfheal.runner", jsonio.dumps(spec)]
-        _keep_fds_from_children()
         pid = os.posix_spawn(
             sys.executable,
             argv,
@@ -211,7 +200,41 @@ class Spawner:
             setsid=True,
             setsigdef=_RESTORE,
         )
-        return pid, self.create_time(pid)
+        return RunnerStart(pid, self.create_time(pid), SETSID, fallback_reason=reason)
+
+    def _spawn_unit(
+        self, systemd_run: str, spec: dict[str, object], env: dict[str, str]
+    ) -> RunnerStart | str:
+        """``systemd-run`` the runner; its RunnerStart, or why it failed."""
+        unit, argv = unit_command(systemd_run, spec, env)
+        run = self.run_plugin(argv, UNIT_TIMEOUT, env=env)
+        if run.error or run.timed_out or run.exit_status != 0:
+            said = (run.stderr or run.stdout).decode("utf-8", "replace").strip().splitlines()
+            why = (
+                said[-1]
+                if said
+                else run.error or ("timed out" if run.timed_out else f"exit {run.exit_status}")
+            )
+            return f"systemd-run failed: {why}"
+        pid = self.main_pid(systemd_run, unit, env)
+        return RunnerStart(pid, self.create_time(pid) if pid else None, SYSTEMD_RUN, unit=unit)
+
+    def main_pid(self, systemd_run: str, unit: str, env: Mapping[str, str]) -> int | None:
+        """The unit's MainPID, from systemd itself; None when it cannot tell.
+
+        The runner was exec'd before systemd-run returned, so this is the
+        runner's pid, unless it is gone already (a heal that ended at once:
+        then 0, and the runner has recorded how it ended).
+        """
+        systemctl = os.path.join(os.path.dirname(systemd_run), "systemctl")
+        run = self.run_plugin(
+            [systemctl, "show", "--property=MainPID", "--value", unit], UNIT_TIMEOUT, env=env
+        )
+        try:
+            pid = int(run.stdout.strip() or b"0") if run.exit_status == 0 else 0
+        except ValueError:
+            pid = 0
+        return pid or None
 
     def spawn_hook(self, argv: list[str], payload: bytes, env: dict[str, str], log_fd: int) -> int:
         """Start an ``on_event`` command detached, ``payload`` on its stdin.
@@ -221,7 +244,7 @@ class Spawner:
         far below a pipe's buffer, so writing it cannot block.
         """
         read_end, write_end = os.pipe()
-        _keep_fds_from_children()
+        keep_fds_from_children()
         try:
             pid = os.posix_spawnp(
                 argv[0],
@@ -247,13 +270,21 @@ class Spawner:
         return pid
 
     def run_action(
-        self, argv: list[str], timeout: float, kill_grace: float, on_start: Callable[[], None] | None = None
+        self,
+        argv: list[str],
+        timeout: float,
+        kill_grace: float,
+        on_start: Callable[[], None] | None = None,
+        cgroup: str | None = None,
     ) -> ActionRun:
         """Run the heal in its own session; kill its whole tree on timeout.
 
         Only the action's own exit is waited for: an init script that starts
         a daemon returns while the daemon lives on, and that daemon is the
         heal, so it is left alone unless the action overran its timeout.
+        ``cgroup`` is the runner's own unit's cgroup, if it has one: on
+        timeout every other process in it is killed too, which catches what
+        left the tree (setsid, then its parent exited).
         """
         started = time.monotonic()
         try:
@@ -271,7 +302,7 @@ class Spawner:
             )
         if on_start is not None:
             on_start()
-        status = _reap(pid, block=True, limit=max(0.0, timeout - (time.monotonic() - started)))
+        status = reap(pid, block=True, limit=max(0.0, timeout - (time.monotonic() - started)))
         timed_out = status is None
         if timed_out:
             # The tree is listed before the first signal: once the action
@@ -279,10 +310,21 @@ class Spawner:
             # and out of reach. The group signal also reaches members whose
             # parent died before the timeout.
             tree: list[int | Process] = [pid, *descendants(pid)]
+            if cgroup is not None:
+                tree += [member for member in cgroup_pids(cgroup) if member != os.getpid()]
             _kill_group(pid, signals.SIGTERM)
             kill_trees(tree, kill_grace)
             _kill_group(pid, signals.SIGKILL)
-            status = _reap(pid, block=True, limit=kill_grace)
+            status = reap(pid, block=True, limit=kill_grace)
+            if cgroup is not None:
+                # Forked while the rest was dying (a loaded host widens that
+                # window): nothing of the heal may outlive its timeout.
+                deadline = time.monotonic() + kill_grace
+                while time.monotonic() < deadline:
+                    rest = [member for member in cgroup_pids(cgroup) if member != os.getpid()]
+                    if not rest:
+                        break
+                    kill_trees(rest, 0)
         duration = time.monotonic() - started
         if status is None:
             return ActionRun(None, duration, timed_out, error="action did not die after SIGKILL")
@@ -298,47 +340,6 @@ class Spawner:
     def runner_alive(self, pid: int, create_time: float | None) -> bool:
         """True if ``pid`` is still the process started at ``create_time``."""
         return alive_since(pid, create_time)
-
-
-def _keep_fds_from_children() -> None:
-    """Mark every descriptor above stderr close-on-exec.
-
-    The caller may have handed us more than stdio: NRPE's command child
-    passes its own output pipe on as a descriptor above 2. A runner that
-    inherited it would hold that pipe open for the whole heal, and NRPE
-    (which reads it until EOF) would wait for it. posix_spawn, unlike
-    subprocess, does not close such descriptors by itself. Close-on-exec is
-    a flag of our descriptor only, so the caller's copy is unaffected.
-    """
-    try:
-        fds = [int(name) for name in os.listdir("/proc/self/fd")]
-    except OSError:  # no /proc: try the usual range
-        fds = list(range(3, 256))
-    for fd in fds:
-        if fd > 2:
-            try:
-                os.set_inheritable(fd, False)
-            except OSError:
-                pass
-
-
-def _reap(pid: int, *, block: bool, limit: float = 0.0) -> int | None:
-    """waitpid with an optional time limit; the raw status, or None."""
-    deadline = time.monotonic() + limit
-    delay = 0.001
-    while True:
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            # Reaped elsewhere (SIGCHLD was ignored): the status is lost.
-            # Report exit 255, which every caller treats as a failure.
-            return 255 << 8
-        if done:
-            return status
-        if not block or time.monotonic() >= deadline:
-            return None
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
 
 
 def kill_trees(roots: Iterable[int | Process], wait: float) -> tuple[int, list[Process]]:

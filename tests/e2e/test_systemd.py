@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from conftest import journal_events, process_gone, wait_for
 
 from e2e.conftest import need, need_executable
 from e2e.daemons import PLUGIN_DIR
+from e2e.sysns import PATH as SYSNS_PATH
 from e2e.sysns import PREFIX, SystemdNamespace, Unavailable, sweep_stale
 
 Boot = Callable[[Mapping[str, str]], SystemdNamespace]
@@ -267,6 +269,9 @@ def test_systemd_heal_restarts_a_killed_unit(systemd_namespace: Boot) -> None:
     ns = systemd_namespace({"web.service": WEB})
     config, state = write_config(ns.workdir, web=web_check())
     run = [BIN / "selfheal", "run", "web", "-c", config]
+    doctor = ns.exec([BIN / "selfheal", "doctor", "-c", config]).stdout
+    assert "PASS  runner: heals start as transient systemd units (/usr/bin/systemd-run)" in doctor, doctor
+    assert "PASS  web: systemd: systemd is PID 1: systemctl can reach it" in doctor, doctor
 
     ns.systemctl("start", "web.service")
     # Polled with the plugin alone: selfheal would heal the server that is still starting.
@@ -282,12 +287,17 @@ def test_systemd_heal_restarts_a_killed_unit(systemd_namespace: Boot) -> None:
     assert "; self-healing: started systemctl restart web.service (attempt 1/3)" in critical.stdout
     (attempt,) = journal_events(state, "attempt")
     assert attempt["argv"] == ["systemctl", "restart", "web.service"]
+    # systemd is PID 1 here: the runner is a transient unit of its own.
+    assert attempt["runner"] == "systemd-run" and "fallback_reason" not in attempt, attempt
+    assert str(attempt["unit"]).startswith("selfheal-heal-web-"), attempt
 
     # The runner is detached: it finishes after selfheal returned.
     (end,) = wait_for(
         lambda: journal_events(state, "action_end", in_flight=True), timeout=15, what="the heal's action_end"
     )
-    assert (end["exit_code"], end["pid"]) == (0, attempt["pid"]), end
+    assert (end["exit_code"], end["pid"], end["unit"]) == (0, attempt["pid"], attempt["unit"]), end
+    # Failed by a signal, not at its start limit: a plain restart.
+    assert "reset_failed" not in end, end
     assert ns.show("web.service", "ActiveState", "Result") == {"ActiveState": "active", "Result": "success"}
 
     # Type=simple: the unit is active before the server listens.
@@ -298,16 +308,6 @@ def test_systemd_heal_restarts_a_killed_unit(systemd_namespace: Boot) -> None:
     assert event["check"] == "web"
 
 
-class RestartRefused(AssertionError):
-    """The heal's systemctl restart failed: defect 2 itself."""
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=RestartRefused,
-    reason="issue 12, defect 2: the {systemd: UNIT} heal runs a plain systemctl restart, which systemd"
-    " refuses at start-limit-hit; passes once the heal runs reset-failed first",
-)
 def test_systemd_heal_clears_a_start_limit(systemd_namespace: Boot) -> None:
     need_executable(CHECK_TCP, "monitoring-plugins-basic")
     ns = systemd_namespace({"web.service": WEB})
@@ -318,10 +318,16 @@ def test_systemd_heal_clears_a_start_limit(systemd_namespace: Boot) -> None:
     (end,) = wait_for(
         lambda: journal_events(state, "action_end", in_flight=True), timeout=15, what="the heal's action_end"
     )
-    if end["exit_code"] != 0:
-        raise RestartRefused(f"the heal failed at start-limit-hit: {end}")
-    # The issue also wants the reset-failed journaled; its event is not designed yet.
+    # What systemd refused before (issue 12, defect 2) now works, and the journal says how.
+    assert end["exit_code"] == 0, end
+    assert end["reset_failed"] == {
+        "unit": "web.service",
+        "argv": ["systemctl", "reset-failed", "web.service"],
+        "exit_code": 0,
+    }, end
     ns.wait_unit("web.service", ActiveState="active", Result="success")
+    history = ns.exec([BIN / "selfheal", "history", "web", "-c", config])
+    assert "reset-failed web.service first" in history.stdout, history
 
 
 # -- defect 1 of issue 12: a heal dies with the unit that ran the check -----------------
@@ -341,12 +347,6 @@ class HealKilled(AssertionError):
     """The heal's runner died before journaling its action_end: defect 1 itself."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=HealKilled,
-    reason="issue 12, defect 1: the runner stays in the caller's cgroup (setsid does not leave it), so"
-    " stopping the agent unit kills the heal; passes once the runner starts as a transient unit",
-)
 @pytest.mark.parametrize("verb", ["stop", "restart"])
 def test_heal_survives_the_agent_unit(systemd_namespace: Boot, verb: str) -> None:
     need_executable(CHECK_TCP, "monitoring-plugins-basic")
@@ -360,6 +360,18 @@ def test_heal_survives_the_agent_unit(systemd_namespace: Boot, verb: str) -> Non
     # The heal's `systemctl restart` now waits for the slow start.
     ns.wait_unit("web.service", ActiveState="activating")
     assert ns.alive(attempt["pid"]), "the runner is not running before the agent unit is stopped"
+    # The runner is its unit's main process, in its own cgroup, not the agent's.
+    runner_unit = str(attempt["unit"])
+    assert ns.show(runner_unit, "MainPID", "KillMode") == {
+        "MainPID": str(attempt["pid"]),
+        "KillMode": "control-group",
+    }
+    cgroups = ns.exec(["cat", f"/proc/{attempt['pid']}/cgroup"]).stdout.splitlines()
+    assert f"0::/system.slice/{runner_unit}" in cgroups, cgroups
+    status = ns.exec([BIN / "selfheal", "status", "web", "-c", config, "--json"])
+    (row,) = json.loads(status.stdout)["checks"]
+    assert row["running"]["unit"] == runner_unit and row["running"]["pid"] == attempt["pid"], row
+    assert runner_unit in ns.exec([BIN / "selfheal", "status", "web", "-c", config]).stdout
     assert ns.systemctl(verb, "agent.service").returncode == 0
 
     def ended() -> list[dict[str, object]]:
@@ -376,3 +388,84 @@ def test_heal_survives_the_agent_unit(systemd_namespace: Boot, verb: str) -> Non
     (end,) = wait_for(ended_or_killed, timeout=15, what="the heal's action_end")
     assert end["exit_code"] == 0, end
     ns.wait_unit("web.service", ActiveState="active")
+
+
+# -- the runner's transient unit: its timeout, and the fallback to a new session ---------
+
+
+def test_action_timeout_kills_the_whole_unit(systemd_namespace: Boot) -> None:
+    """A heal that hangs, with a grandchild that left its tree: nothing of it survives the timeout.
+
+    The grandchild calls setsid and its parent exits: no process group and
+    no parent link lead to it any more, only the unit's cgroup does.
+    """
+    ns = systemd_namespace({})
+    escaped = ns.workdir / "escaped.pid"
+    hang = ns.workdir / "hang.pid"
+    # $! and $$ are the shell's: the command line reaches the heal unexpanded by systemd.
+    heal = f"(setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! >{escaped}); echo $$ >{hang}; sleep 1000"
+    config, state = write_config(
+        ns.workdir,
+        hang={
+            "plugin": ["/bin/sh", "-c", "echo 'HANG CRITICAL - down'; exit 2"],
+            "heal": {"command": heal, "shell": True},
+            "action_timeout": "3s",
+        },
+    )
+    critical = ns.exec([BIN / "selfheal", "run", "hang", "-c", config])
+    assert "self-healing: started" in critical.stdout, critical
+    (attempt,) = journal_events(state, "attempt")
+    assert attempt["runner"] == "systemd-run", attempt
+    wait_for(lambda: escaped.exists() and hang.exists(), timeout=10, what="the heal to fork its grandchild")
+    grandchild, shell = int(escaped.read_text()), int(hang.read_text())
+    assert ns.alive(grandchild) and ns.alive(shell)
+    # Out of the heal's tree and session, still in the runner's unit.
+    assert ns.exec(["ps", "-o", "ppid=,sid=", "-p", str(grandchild)]).stdout.split() == [
+        "1",
+        str(grandchild),
+    ]
+    (end,) = wait_for(
+        lambda: journal_events(state, "action_end", in_flight=True),
+        timeout=20,
+        what="the timeout's action_end",
+    )
+    assert (end["timed_out"], end["exit_code"], end["unit"]) == (True, None, attempt["unit"]), end
+    assert "timed out after 3s" in str(end["reason"])
+    assert not ns.alive(grandchild) and not ns.alive(shell)
+    # The runner killed them through its cgroup before journaling; systemd's
+    # own kill of what a unit leaves behind comes only after the runner exits.
+    (log,) = state.glob("hang.heal-*.log")
+    assert f"running as unit {attempt['unit']}\n" in log.read_text(), log.read_text()
+    # The runner exited after journaling; --collect leaves no unit behind.
+    wait_for(
+        lambda: ns.show(str(attempt["unit"]), "LoadState") == {"LoadState": "not-found"},
+        timeout=10,
+        what="the runner's unit to be collected",
+    )
+
+
+def test_runner_falls_back_to_a_new_session_without_systemd_run(systemd_namespace: Boot) -> None:
+    need_executable(CHECK_TCP, "monitoring-plugins-basic")
+    ns = systemd_namespace({"web.service": WEB})
+    config, state = write_config(ns.workdir, web=web_check())
+    # A PATH with systemctl (the heal needs it) but no systemd-run.
+    tools = ns.workdir / "bin"
+    tools.mkdir()
+    (tools / "systemctl").symlink_to(shutil.which("systemctl", path=SYSNS_PATH) or "/bin/systemctl")
+    ns.systemctl("start", "web.service")
+    wait_for(lambda: listening(ns), timeout=10, what="the web server")
+    ns.systemctl("kill", "--signal=KILL", "web.service")
+    ns.wait_unit("web.service", ActiveState="failed", Result="signal")
+
+    critical = ns.exec([BIN / "selfheal", "run", "web", "-c", config], env={"PATH": str(tools)})
+    assert "; self-healing: started systemctl restart web.service (attempt 1/3)" in critical.stdout, critical
+    (attempt,) = journal_events(state, "attempt")
+    assert attempt["runner"] == "setsid" and "unit" not in attempt, attempt
+    assert attempt["fallback_reason"] == f"systemd-run not found on PATH ({tools})", attempt
+    (end,) = wait_for(
+        lambda: journal_events(state, "action_end", in_flight=True), timeout=15, what="the heal's action_end"
+    )
+    assert (end["exit_code"], end["pid"]) == (0, attempt["pid"]) and "unit" not in end, end
+    ns.wait_unit("web.service", ActiveState="active", Result="success")
+    history = ns.exec([BIN / "selfheal", "history", "web", "-c", config])
+    assert "new session: systemd-run not found" in history.stdout, history
