@@ -137,5 +137,5 @@ def parse_timeout_state(value: object) -> int:
     except ValueError:
         state = -1
     if state not in TIMEOUT_STATES:
-        raise ValueError(f"must be critical or unknown, not {str(value)[:40]!r}")
+        raise ValueError("must be critical or unknown")
     return state
