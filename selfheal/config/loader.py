@@ -53,8 +53,9 @@ def read(path: str) -> tuple[bytes, os.stat_result]:
     except FileNotFoundError:
         raise ConfigError("config file not found", path) from None
     except StateError as exc:
-        # The message names the path already; the ConfigError names it first.
-        raise ConfigError(f"cannot read config: {str(exc).replace(path, 'it', 1)}", path) from None
+        # The ConfigError names the path first: the message need not again.
+        why = str(exc).replace(f"cannot read {path}: ", "", 1).replace(path, "it", 1)
+        raise ConfigError(f"cannot read config: {why}", path) from None
     from selfheal.config.trust import config_writers
 
     refusals, _ = config_writers(path, st)

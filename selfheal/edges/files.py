@@ -103,6 +103,8 @@ def read_regular(path: str, limit: int) -> tuple[bytes, os.stat_result]:
         raise
     except OSError as exc:
         raise StateError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError:  # a NUL byte, which no path can hold
+        raise StateError(f"cannot read {path}: no path holds a NUL byte") from None
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
