@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from selfheal.core.argv import Option
 
 
+_DIGITS = frozenset("0123456789")
+_NUMBER = frozenset("0123456789.eE+-")
+
 #: The monitoring-plugins' own default plugin timeout.
 DEFAULT_TIMEOUT = 10.0
 
@@ -84,6 +87,9 @@ class Values:
         if text is None:
             return default
         try:
+            # float() also takes "1_0" and other scripts' digits: not a number an operator means.
+            if not set(text.strip()) <= _NUMBER:
+                raise ValueError
             value = float(text)
         except ValueError:
             raise self.fail(dest, f"{text!r} is not a number") from None
@@ -100,6 +106,10 @@ class Values:
         if text is None:
             return default
         try:
+            # int() also takes "1_0" (as 10), "²"-like digits of other scripts and 5000-digit numbers.
+            digits = text.strip().lstrip("-")
+            if not digits or len(digits) > 20 or not set(digits) <= _DIGITS:
+                raise ValueError
             value = int(text)
         except ValueError:
             raise self.fail(dest, f"{text!r} is not a whole number") from None

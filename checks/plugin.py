@@ -26,7 +26,7 @@ import sys
 from selfheal import __version__
 from selfheal.checks.evaluate import Healing, evaluate
 from selfheal.checks.options import DEFAULT_TIMEOUT, Values
-from selfheal.core.argv import Option, count, downtime, option_lines, parse_options, plugin_timeout
+from selfheal.core.argv import Option, count, downtime, option_lines, parse_options, plugin_timeout, verbosity
 from selfheal.core.errors import ConfigError, SelfhealError, Usage
 from selfheal.core.heal_flags import WRAP_OPTIONS, heal_policy
 from selfheal.core.output import internal_error, unknown
@@ -155,8 +155,7 @@ def main(
     args = sys.argv[1:] if argv is None else list(argv)
     env = os.environ if env is None else env
     out = sys.stdout if stdout is None else stdout
-    verbose = sum(len(a) - 1 for a in args if a.startswith("-v") and set(a[1:]) == {"v"})
-    verbose += args.count("--verbose")
+    verbose = verbosity(args)
     name = spec.name
     try:
         options = [*spec.options, *CONTROL, *HEALING]

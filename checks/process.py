@@ -24,6 +24,7 @@ example ``-- systemctl restart myd``.
 from __future__ import annotations
 
 import os
+import stat
 import time
 
 import nagiosplugin
@@ -32,6 +33,9 @@ from selfheal.checks.options import Values, plain
 from selfheal.checks.plugin import Spec
 from selfheal.checks.plugin import main as plugin_main
 from selfheal.core.argv import Option
+
+#: The largest pid Linux hands out (``/proc/sys/kernel/pid_max`` at most).
+PID_MAX = 4194304
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -102,14 +106,21 @@ class Match:
 
     def pid_from_file(self) -> int | None:
         try:
-            with open(str(self.pidfile)) as stream:
-                text = stream.read(64).strip()
+            # Non-blocking: a FIFO planted as the pidfile must not hang the check.
+            fd = os.open(str(self.pidfile), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                data = os.read(fd, 64) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+            finally:
+                os.close(fd)
         except FileNotFoundError:
             self.note = f"pidfile {self.pidfile} is missing"
             return None
         except OSError as exc:
             raise nagiosplugin.CheckError(f"cannot read pidfile {self.pidfile}: {exc.strerror}") from None
-        if not text.isdigit() or int(text) <= 0:
+        # Bytes, not text: a pidfile of other bytes, or of digits of other
+        # scripts ("²" passes str.isdigit()), holds no pid either.
+        text = data.strip()
+        if not text.isdigit() or len(text) > 7 or not 0 < int(text) <= PID_MAX:
             self.note = f"pidfile {self.pidfile} holds no pid"
             return None
         return int(text)

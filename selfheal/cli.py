@@ -13,7 +13,7 @@ import os
 import sys
 
 from selfheal import __version__
-from selfheal.core.argv import Answered
+from selfheal.core.argv import Answered, verbosity
 from selfheal.core.errors import Refused, SelfhealError, Usage
 from selfheal.core.output import internal_error, to_person, unknown
 
@@ -69,8 +69,7 @@ def main(
     args = sys.argv[1:] if argv is None else list(argv)
     env = os.environ if env is None else env
     out = sys.stdout if stdout is None else stdout
-    verbose = sum(a.count("v") for a in args if a.startswith("-v") and set(a[1:]) == {"v"})
-    verbose += args.count("--verbose")
+    verbose = verbosity(args)
     name = "selfheal"
     speak = unknown  # plugin commands speak Nagios
     try:

@@ -111,14 +111,15 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
     values, plugin = parse_options(args, WRAP_OPTIONS)
     if common_flags(values, out, "wrap", WRAP_OPTIONS):
         return 0
-    if not plugin:
+    if not plugin or not plugin[0]:
         raise Usage("wrap needs the plugin to run after --: selfheal wrap --heal 'CMD' -- PLUGIN [ARGS]")
     if not values["heal"] or not str(values["heal"]).strip():
         raise Usage("wrap needs --heal 'CMD ARGS'")
     from selfheal.edges.store import check_name, resolve_state_dir
     from selfheal.engine import Healer
 
-    name = str(values["name"] or os.path.basename(plugin[0]))
+    # An empty --name is a mistake (an unset variable), not "use the default".
+    name = str(values["name"]) if values["name"] is not None else os.path.basename(plugin[0])
     try:
         check_name(name)
     except ValueError as exc:

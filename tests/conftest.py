@@ -22,6 +22,9 @@ CHECK_DUMMY = str(PLUGINS / "check_dummy")
 
 #: One status line as the Nagios plugin guidelines want it.
 UNKNOWN_LINE = re.compile(r"^\S+ UNKNOWN - ")
+#: A problem in one line: as Nagios reads it from a plugin command, or as a
+#: person reads it from a command for people ("selfheal pause: ...").
+PROBLEM_LINE = re.compile(r"^(\S+ UNKNOWN - |selfheal [a-z]+: )")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -18,7 +18,15 @@ import time
 from selfheal import __version__
 from selfheal.config import config_path
 from selfheal.core import states
-from selfheal.core.argv import Answered, Option, option_lines, parse_options, text
+from selfheal.core.argv import (
+    HELP_OPTIONS,
+    VERBOSE_OPTION,
+    Answered,
+    Option,
+    option_lines,
+    parse_options,
+    text,
+)
 from selfheal.core.errors import SelfhealError, Usage
 
 TYPE_CHECKING = False
@@ -76,6 +84,9 @@ def parse(
     With ``no_name``, the command takes no positional argument and
     ``no_name`` says what to do instead.
     """
+    if not any("-v" in option.names for option in options):
+        # Every command takes -v: an internal error's line offers -vvv for its traceback.
+        options = [*(o for o in options if o not in HELP_OPTIONS), VERBOSE_OPTION, *HELP_OPTIONS]
     values, positional = parse_options(args, options)
     if values["help"]:
         lines = ["usage: " + USAGE[command], "", "options:", *option_lines(options)]

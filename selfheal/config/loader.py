@@ -25,6 +25,14 @@ from selfheal.config.schema import CHECK_SETTINGS, TOP_KEYS, Config
 from selfheal.core.errors import ConfigError
 from selfheal.core.policy import DEFAULTS
 
+#: The largest config read: thousands of checks fit; a device or a runaway
+#: generator does not get to fill the memory of every check run.
+MAX_SIZE = 4 * 1024 * 1024
+#: The deepest nesting of mappings and lists a config may have. A real one
+#: is six deep (checks, a check, args, a list); the YAML reader recurses
+#: once per level, and about 250 exhaust Python's stack.
+MAX_DEPTH = 32
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from yaml import Node
@@ -41,16 +49,17 @@ def read(path: str) -> tuple[bytes, os.stat_result]:
     A config that another user could change is refused here, so that
     every way of loading it (``load``, the compiled cache) refuses it.
     """
+    from selfheal.core.errors import StateError
+    from selfheal.edges.files import read_regular
+
     try:
-        with open(path, "rb") as stream:
-            text = stream.read()
-            st = os.fstat(stream.fileno())
+        text, st = read_regular(path, MAX_SIZE)
     except FileNotFoundError:
         raise ConfigError("config file not found", path) from None
-    except IsADirectoryError:
-        raise ConfigError("config path is a directory, not a file", path) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config: {exc.strerror}", path) from None
+    except StateError as exc:
+        # The ConfigError names the path first: the message need not again.
+        why = str(exc).replace(f"cannot read {path}: ", "", 1).replace(path, "it", 1)
+        raise ConfigError(f"cannot read config: {why}", path) from None
     from selfheal.config.trust import config_writers
 
     refusals, _ = config_writers(path, st)
@@ -71,6 +80,7 @@ def parse(text: bytes | str, path: str = "<config>", problems: list[ConfigError]
     root = _compose(text, path)
     if root is None:
         raise ConfigError("config is empty; it needs a 'checks:' section", path, 1)
+    too_deep(root, path)
     reader = Reader(path, problems)
     attempt = reader.attempt
     top = reader.mapping(root, "the config")
@@ -111,3 +121,47 @@ def _compose(text: bytes | str, path: str) -> Node | None:
         raise ConfigError(f"invalid YAML: {exc.problem or exc.context}", path, line) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", path) from None
+    except RecursionError:
+        # The pure-Python composer (no libyaml) recurses once per level.
+        raise ConfigError(f"invalid YAML: nested more than {MAX_DEPTH} levels deep", path) from None
+
+
+def too_deep(root: Node, path: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH, and an alias inside its own anchor.
+
+    Walked without recursion, each node once however many aliases point
+    at it (an alias bomb is many paths through few nodes), so this is
+    bounded by the file's size. The height of each node is kept, so a
+    deep structure reached through an alias is measured with its depth.
+    """
+    height: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if finished:
+            on_path.discard(key)
+            height[key] = 1 + max((height[id(child)] for child in children), default=0)
+            if height[key] > MAX_DEPTH:
+                line = node.start_mark.line + 1
+                raise ConfigError(f"nested more than {MAX_DEPTH} levels deep", path, line)
+            continue
+        if key in height:
+            continue
+        if key in on_path:
+            line = node.start_mark.line + 1
+            raise ConfigError("an alias inside its own anchor (a structure that contains itself)", path, line)
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in height)
+
+
+def _children(node: Node) -> list[Node]:
+    value = node.value
+    if not isinstance(value, list):
+        return []  # a scalar
+    if value and isinstance(value[0], tuple):
+        return [part for pair in value for part in pair]  # a mapping's (key, value) pairs
+    return list(value)

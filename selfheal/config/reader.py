@@ -19,6 +19,7 @@ from selfheal.core import shellwords, states
 from selfheal.core.actions import Action, Command, InitScript, Systemd
 from selfheal.core.durations import parse_duration
 from selfheal.core.errors import ConfigError
+from selfheal.core.heal_flags import parse_timeout_state
 from selfheal.core.policy import DEFAULTS, Policy
 from selfheal.edges.store import check_name
 
@@ -220,14 +221,10 @@ class Reader:
             raise self.error(f"{where}: description must be a string", node)
 
     def timeout_state(self, node: Node, where: str) -> int:
-        value = self.value(node)
         try:
-            state = states.parse(value) if isinstance(value, str) else -1
-        except ValueError:
-            state = -1
-        if state not in (states.CRITICAL, states.UNKNOWN):
-            raise self.error(f"{where}: timeout_state must be critical or unknown", node)
-        return state
+            return parse_timeout_state(self.value(node))
+        except ValueError as exc:
+            raise self.error(f"{where}: timeout_state {exc}", node) from None
 
     def builtin(
         self, fields: dict[str, tuple[Node, Node]], where: str

@@ -42,6 +42,9 @@ class Option:
         return f"Option({self.names!r}, {self.dest!r}, {self.kind!r})"
 
 
+#: -v, which every command has: an internal error's line offers -vvv for its traceback.
+VERBOSE_OPTION = Option(("-v", "--verbose"), "verbose", "count", "", "more detail; -vvv shows tracebacks")
+
 #: -h and -V, which every command has.
 HELP_OPTIONS = [
     Option(("-h", "--help"), "help", "flag", "", "show this help"),
@@ -72,11 +75,12 @@ def parse_options(args: list[str], options: Iterable[Option]) -> tuple[dict[str,
                 continue
             name, has_value, inline = arg[:2], "=", arg[2:]
         if name not in by_name:
-            raise Usage(f"unknown option {name}")
+            raise Usage(f"unknown option {shown(name)}")
         option = by_name[name]
+        if option.kind != "value" and has_value:
+            # -vx, --verbose=foo, --dry-run=no: a typo, not a flag.
+            raise Usage(f"option {name} takes no value")
         if option.kind == "flag":
-            if has_value:
-                raise Usage(f"option {name} takes no value")
             values[option.dest] = True
         elif option.kind == "count":
             values[option.dest] = count(values, option.dest) + 1
@@ -88,6 +92,20 @@ def parse_options(args: list[str], options: Iterable[Option]) -> tuple[dict[str,
                 index += 1
             values[option.dest] = inline
     return values, positional
+
+
+def verbosity(args: list[str]) -> int:
+    """How many -v before ``--``, for the traceback of an error met before the options are parsed."""
+    given = args[: args.index("--")] if "--" in args else args
+    return sum(len(a) - 1 for a in given if a.startswith("-v") and set(a[1:]) == {"v"}) + given.count(
+        "--verbose"
+    )
+
+
+def shown(word: str) -> str:
+    """An argument as an error message quotes it: bounded, and one line."""
+    word = word if len(word) <= 40 else word[:37] + "..."
+    return word if word.isprintable() else repr(word)
 
 
 def count(values: Mapping[str, object], dest: str) -> int:

@@ -25,8 +25,9 @@ def describe(event: dict[str, object]) -> str:
     parts = []
     if number(event, "attempt") is not None:
         parts.append(f"attempt {event['attempt']}")
-    if kind == "attempt" and event.get("argv"):
-        parts.append(" ".join(str(word) for word in event["argv"]))  # type: ignore[attr-defined]  # any JSON value, iterated as before
+    argv = event.get("argv")
+    if kind == "attempt" and isinstance(argv, list) and argv:
+        parts.append(" ".join(str(word) for word in argv))
     if kind in ("action_end", "action_lost"):
         if event.get("timed_out"):
             parts.append("timed out")

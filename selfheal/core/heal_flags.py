@@ -81,7 +81,7 @@ WRAP_OPTIONS = [
         "timeout_state",
         "value",
         "STATE",
-        "result when the plugin times out (default unknown)",
+        "critical or unknown: the result when the plugin times out (default unknown)",
     ),
     Option(("--journal",), "journal", "value", "FILE", "journal file (default: STATE_DIR/journal.jsonl)"),
     Option(
@@ -119,7 +119,24 @@ def heal_policy(values: dict[str, object]) -> tuple[Policy, int]:
     timeout_state = states.UNKNOWN
     if values["timeout_state"] is not None:
         try:
-            timeout_state = states.parse(str(values["timeout_state"]))
+            timeout_state = parse_timeout_state(values["timeout_state"])
         except ValueError as exc:
             raise Usage(f"bad --timeout-state: {exc}") from None
     return policy, timeout_state
+
+
+#: What a plugin that timed out may count as, on the command line and in
+#: the config alike. OK or WARNING would hide a hung service (WARNING heals
+#: nothing by default and pages nobody): only CRITICAL (heal) or UNKNOWN.
+TIMEOUT_STATES = (states.CRITICAL, states.UNKNOWN)
+
+
+def parse_timeout_state(value: object) -> int:
+    """``--timeout-state`` or ``timeout_state:``: critical or unknown; ValueError otherwise."""
+    try:
+        state = states.parse(value) if isinstance(value, str) else -1
+    except ValueError:
+        state = -1
+    if state not in TIMEOUT_STATES:
+        raise ValueError("must be critical or unknown")
+    return state

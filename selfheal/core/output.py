@@ -25,6 +25,9 @@ MAX_LINE = 4096
 MAX_OUTPUT = 64 * 1024
 TRUNCATED = "(output truncated by selfheal)"
 
+#: C0 controls and DEL, as spaces: a NUL or an escape sequence (from a
+#: plugin's stderr, say) has no place in a status line.
+_CONTROLS = dict.fromkeys([*range(32), 127], " ")
 _UNITS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ%"
 _NUMBER = frozenset("0123456789.-")
 _RANGE = frozenset("0123456789.-:~@")
@@ -117,7 +120,24 @@ def _is_number(text: str) -> bool:
 
 def clean(text: str) -> str:
     """One line with no ``|``: anything else would corrupt the status line."""
-    return " ".join(text.replace("|", "/").split())[:MAX_LINE]
+    return encodable(" ".join(text.replace("|", "/").translate(_CONTROLS).split())[:MAX_LINE])
+
+
+def encodable(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD, so that it can be written as UTF-8.
+
+    Bytes that are not UTF-8 reach us as surrogate escapes (Python's way
+    with argv, the environment and file names): a pause reason, a heal's
+    argv, a plugin path. Writing one raises UnicodeEncodeError, which
+    would turn the status line into an internal error.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+    return text
 
 
 def status_line(name: str, state: int, text: str, note: str = "", perfdata: list[str] | None = None) -> str:
@@ -150,11 +170,11 @@ def render(
                 kept.append(item)
                 room -= len(item) + 1
         perfdata = kept + own
-    lines = [status_line(name, state, text, note, perfdata)]
+    lines = [encodable(status_line(name, state, text, note, perfdata))]
     size = len(lines[0].encode()) + 1
     for line in long or []:
         # A "|" in long output would start perfdata for Nagios.
-        line = line.replace("|", "/")
+        line = encodable(line.replace("|", "/"))
         size += len(line.encode()) + 1
         if size > MAX_OUTPUT - len(TRUNCATED) - 1:
             lines.append(TRUNCATED)
@@ -190,7 +210,7 @@ def internal_error(
 
 def unknown(out: TextIO, name: str, message: str) -> int:
     """A problem the operator can fix, as one UNKNOWN line."""
-    out.write(f"{name.upper()} UNKNOWN - {clean(message)}\n")
+    out.write(f"{encodable(name.upper())} UNKNOWN - {clean(message)}\n")
     return states.UNKNOWN
 
 

@@ -88,6 +88,48 @@ def open_regular(
     return fd
 
 
+def read_regular(path: str, limit: int) -> tuple[bytes, os.stat_result]:
+    """A file's bytes and stat, read from one descriptor: a config, which may be a symlink.
+
+    Unlike state files a config may be reached through a symlink (the trust
+    checks judge where it really is), but it must still be a regular file:
+    a FIFO would block the open or the read for ever, a device such as
+    /dev/zero would never end. More than ``limit`` bytes is refused, not
+    cut. FileNotFoundError passes through; anything else is a StateError.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise StateError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError:  # a NUL byte, which no path can hold
+        raise StateError(f"cannot read {path}: no path holds a NUL byte") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise StateError(f"{path} is a directory, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise StateError(f"{path} is not a regular file (a FIFO, a socket or a device)")
+        if st.st_size > limit:
+            raise StateError(f"{path} is too large ({st.st_size} bytes, at most {limit})")
+        chunks = []
+        size = 0
+        while True:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # it grew after the fstat
+                raise StateError(f"{path} is too large (more than {limit} bytes)")
+    except OSError as exc:
+        raise StateError(f"cannot read {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks), st
+
+
 #: How long a second hard link may be a file still being made: root's
 #: ``create_owned`` links its temp name into place and unlinks that name a
 #: moment later; a run opening the file in between must not be refused.

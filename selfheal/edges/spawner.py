@@ -139,6 +139,11 @@ class Spawner:
                     status = reap(pid, block=False)
                     if status is not None:
                         linger = time.monotonic() + 0.2
+            if status is None and not timed_out:
+                # Both pipes closed but the plugin lives on (it closed them
+                # itself): its exit status is still its answer, up to -t.
+                status = reap(pid, block=True, limit=max(0.0, deadline - time.monotonic()))
+                timed_out = status is None
             if timed_out:
                 if own_group:
                     # The group is ours too: kill the plugin's tree, found first.

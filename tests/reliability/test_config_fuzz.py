@@ -293,3 +293,68 @@ def test_fuzzing_ran_enough_cases() -> None:
         pytest.skip("run with the fuzz tests above")
     assert tried >= 1000, COUNT
     figure("fuzzed configs and arguments (run, validate, wrap)", tried, **COUNT)
+
+
+#: YAML a generator would not write: deep nesting (flow, block, through
+#: aliases), odd tags and types, anchors inside themselves.
+odd_values = st.one_of(
+    st.builds(lambda n: "[" * n + "]" * n, st.integers(1, 300)),
+    st.builds(lambda n: "{a: " * n + "1" + "}" * n, st.integers(1, 300)),
+    st.builds(lambda n: "\n      " + "- " * n + "x", st.integers(1, 300)),
+    st.builds(lambda n: "&a [" + "[" * n + "]" * n + "]\n    x: [[[[*a]]]]", st.integers(1, 40)),
+    st.sampled_from(["&a [*a]", "&a {k: *a}", "!!binary aGVsbG8=", "!!set {a, b}", "2001-12-14t21:59:43.10-05:00", "!!omap [a: 1]", "!!python/name:os.system", "0x1F", "0o17", ".nan", "-.inf", "1e400", "9" * 400, "!!float 1e999", "~", "!!str", "? [a]\n    : b", "*undefined"]),
+)  # fmt: skip
+#: File kinds a config path may be: the run must refuse each at once.
+KINDS = ["file", "fifo", "directory", "device", "dangling symlink", "symlink loop", "empty", "sparse 64 MiB"]
+
+
+def make_config(path: Path, kind: str, text: str) -> str:
+    if path.is_dir() and not path.is_symlink():
+        path.rmdir()
+    elif path.is_symlink() or path.exists():
+        path.unlink()
+    if kind == "file":
+        path.write_text(text)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "device":
+        return "/dev/zero"
+    elif kind == "dangling symlink":
+        path.symlink_to(path.parent / "nowhere")
+    elif kind == "symlink loop":
+        path.symlink_to(path)
+    elif kind == "empty":
+        path.write_bytes(b"")
+    else:
+        with path.open("wb") as stream:
+            stream.truncate(64 * 1024 * 1024)
+    if path.exists() and not path.is_symlink():
+        path.chmod(0o755 if kind == "directory" else 0o644)
+    return str(path)
+
+
+@settings(max_examples=60, **SETTINGS)  # type: ignore[arg-type]
+@given(
+    value=odd_values,
+    key=st.sampled_from(["description", "plugin", "heal", "cooldown", "args", "timeout_state"]),
+    kind=st.sampled_from(["file", "file", "file", *KINDS]),
+)
+def test_fuzzed_nesting_types_and_file_kinds(where: Path, value: str, key: str, kind: str) -> None:
+    body = f"checks:\n  web:\n    check: tcp\n    heal: 'true'\n    {key}: {value}\n"
+    config = make_config(where / "odd.yaml", kind, body.replace("check: tcp", f"plugin: {CHECK_DUMMY} 0 ok"))
+    code, out = call(["run", "-c", config, "--dry-run", "web"], where)
+    assert_plugin_answer(code, out, ["run"])
+    code, out = call(["validate", "-c", config], where)
+    assert code in (0, 1) and all(line.startswith(f"{config}:") for line in out.splitlines()[:-1]), out
+    ODD["cases"] += 2
+
+
+ODD = {"cases": 0}
+
+
+def test_odd_config_fuzzing_ran() -> None:
+    if ODD["cases"] == 0:
+        pytest.skip("run with the fuzz test above")
+    figure("fuzzed configs: nesting, odd YAML types, file kinds (run, validate)", ODD["cases"])
