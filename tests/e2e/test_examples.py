@@ -87,7 +87,7 @@ def test_sudoers_example_passes_visudo_and_allows_exactly_the_example_heals() ->
         heals.add(shlex.join([program, *argv[4:]]))
         limit = check.heal.start_limit()  # a systemd heal resets a unit at its start limit first
         if limit is not None:
-            reset = [str(word) for word in limit["reset"]]  # type: ignore[attr-defined]
+            reset = [str(word) for word in limit["reset"]]
             assert reset[:3] == ["sudo", "-n", "--"], reset
             heals.add(shlex.join([f"/usr/bin/{reset[3]}", *reset[4:]]))
     for heal in re.findall(r"--heal '([^'$]+)' --sudo", (EXAMPLES / "nagios.cfg").read_text()):
