@@ -33,7 +33,6 @@ from selfheal.edges.proc import (
     tree_of,
     wait_gone,
 )
-from selfheal.edges.transient import SETSID, SYSTEMD_RUN, UNIT_TIMEOUT, RunnerStart, launcher, unit_command
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,6 +40,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from psutil import Process
+
+    from selfheal.edges.transient import RunnerStart
 
 # The C module: the ``signal`` wrapper imports enum, milliseconds we would
 # pay on every plugin run just to name three signals. It has no stub: the
@@ -168,19 +169,17 @@ class Spawner:
     def spawn_runner(self, spec: dict[str, object], log_fd: int) -> RunnerStart:
         """Start the heal runner fully detached; return its pid, create time and how.
 
-        Where systemd is PID 1, the runner is a transient unit of its own
-        (``systemd-run``): out of the caller's cgroup, so restarting NRPE or
-        Nagios (``KillMode=control-group``) cannot kill it, and its whole
-        tree is in one cgroup to kill on timeout. Elsewhere, or when that
-        cannot be done, it gets a new session, as below, and the reason is
-        returned for the journal.
+        Where systemd is PID 1: a transient unit (``selfheal.edges.transient``
+        says why). Elsewhere, or when that fails, a new session, and why.
 
         New session: Nagios kills the plugin's process group on timeout and
         the heal must survive that. stdin is /dev/null and stdout/stderr go
         to the attempt's log, never to the plugin's pipes: NRPE reads the
         plugin's stdout until EOF, and an inherited pipe would hang it.
         """
+        # Only on the heal path: a healthy check never loads the unit's code.
         from selfheal.core import jsonio
+        from selfheal.edges.transient import SETSID, RunnerStart, launcher
 
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ)
@@ -211,16 +210,14 @@ class Spawner:
         self, systemd_run: str, spec: dict[str, object], env: dict[str, str]
     ) -> RunnerStart | str:
         """``systemd-run`` the runner; its RunnerStart, or why it failed."""
+        from selfheal.edges.transient import SYSTEMD_RUN, UNIT_TIMEOUT, RunnerStart, unit_command
+
         unit, argv = unit_command(systemd_run, spec, env)
         run = self.run_plugin(argv, UNIT_TIMEOUT, env=env)
         if run.error or run.timed_out or run.exit_status != 0:
             said = (run.stderr or run.stdout).decode("utf-8", "replace").strip().splitlines()
-            why = (
-                said[-1]
-                if said
-                else run.error or ("timed out" if run.timed_out else f"exit {run.exit_status}")
-            )
-            return f"systemd-run failed: {why}"
+            why = run.error or ("timed out" if run.timed_out else f"exit {run.exit_status}")
+            return f"systemd-run failed: {said[-1] if said else why}"
         pid = self.main_pid(systemd_run, unit, env)
         return RunnerStart(pid, self.create_time(pid) if pid else None, SYSTEMD_RUN, unit=unit)
 
@@ -231,6 +228,8 @@ class Spawner:
         runner's pid, unless it is gone already (a heal that ended at once:
         then 0, and the runner has recorded how it ended).
         """
+        from selfheal.edges.transient import UNIT_TIMEOUT
+
         systemctl = os.path.join(os.path.dirname(systemd_run), "systemctl")
         run = self.run_plugin(
             [systemctl, "show", "--property=MainPID", "--value", unit], UNIT_TIMEOUT, env=env
