@@ -780,7 +780,7 @@ NOTES = """
   run` and a heal import none of nagiosplugin, PyYAML, psutil, filelock,
   argparse, subprocess, json, re, shlex, enum, socket, typing or logging,
   and `selfheal.Check` adds none of them to what nagiosplugin imports
-  (`tests/test_imports.py`, with a state record present). The option
+  (`tests/integration/test_imports.py`, with a state record present). The option
   parser is hand-written; plugins are started with `os.posix_spawn`;
   states are plain ints, not an `enum`.
 - **The `selfheal` command is a plain script** (`scripts/selfheal`), not
@@ -809,7 +809,7 @@ NOTES = """
   6 ms; any one of them would cost a CRITICAL run more than selfheal's
   own work. The lock is the same `flock` lock on the same
   `NAME.lock` file that `filelock.FileLock` takes on Linux, so the two
-  exclude each other (`tests/test_lock.py` proves it both ways).
+  exclude each other (`tests/integration/test_lock.py` proves it both ways).
 """
 
 

@@ -23,7 +23,7 @@ import pytest
 from conftest import CHECK_DUMMY, assert_no_traceback, run_selfheal
 from e2e.conftest import need
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write_config(path: Path, text: str, mode: int = 0o644) -> Path:

@@ -24,7 +24,7 @@ from selfheal.core.record import Attempt, Record
 from selfheal.edges.store import StateDir
 from tests.conftest import CHECK_DUMMY
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: selfheal from this tree, then the dependencies; no .pth file is processed.
 SOURCE_PATH = [str(ROOT), *dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))]
 

@@ -3,7 +3,7 @@
 Each case ends in DESIGN.md row 4 ("self-healing disabled: <why>",
 CRITICAL) or in a safe recovery (a corrupt record moved aside, journaled,
 then a fresh record), and never in a heal without a record or a write
-through a link. The unit tests of ``StateDir`` (tests/test_state.py) check
+through a link. The unit tests of ``StateDir`` (tests/integration/test_state.py) check
 the same rules one call at a time; here the whole command line runs.
 """
 

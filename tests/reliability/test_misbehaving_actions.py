@@ -1,7 +1,7 @@
 """Actions that misbehave (issue 6, item 6).
 
 - An action that hangs is killed with its whole process tree at
-  ``action_timeout``: its process group (tests/test_action_timeout.py) and
+  ``action_timeout``: its process group (tests/integration/test_action_timeout.py) and
   also children that left the group with ``setsid``.
 - An action that needs sudo, run by a user sudo does not allow, fails at
   once (``sudo -n``), with sudo's reason journaled.

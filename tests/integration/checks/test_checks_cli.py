@@ -35,7 +35,7 @@ MINIMAL = {
     "file_age": ["-f", "/"],
     "systemd": ["-u", "x.service"],
 }
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_every_check_is_tested_here() -> None:
