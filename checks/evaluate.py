@@ -59,6 +59,7 @@ def evaluate(
             dry_run=healing.dry_run,
             downtime=healing.downtime,
             outputs=healing.outputs,
+            budget=healing.budget,
         )
     else:
         check = nagiosplugin.Check()  # no name= keyword in nagiosplugin 1.3.2
@@ -136,7 +137,9 @@ class Healing:
         dry_run: bool,
         downtime: float,
         outputs: dict[str, object] | None = None,
+        budget: object = None,
     ) -> None:
+        self.budget = budget  # the fleet budget (selfheal.budget_gate), or a function that makes it
         self.outputs = outputs  # syslog:, metrics:, on_event: from the config
         self.heal = heal
         self.policy = policy

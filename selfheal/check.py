@@ -46,6 +46,7 @@ class Check(nagiosplugin.Check):
         dry_run: bool = False,
         downtime: float = 0,
         outputs: dict[str, object] | None = None,
+        budget: object = None,
     ) -> None:
         # No name= keyword: nagiosplugin 1.3.2 (Debian 11 and 12) lacks it.
         # A name set before add() is kept; add() only fills an empty one.
@@ -60,6 +61,7 @@ class Check(nagiosplugin.Check):
             resolve_state_dir(state_dir, os.environ),
             journal,
             outputs=outputs,
+            budget=budget,  # type: ignore[arg-type]
         )
         self.dry_run = dry_run
         self.downtime = downtime

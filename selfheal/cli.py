@@ -37,11 +37,12 @@ COMMANDS = {
     "resume": ("selfheal.commands.control", "end a pause"),
     "validate": ("selfheal.commands.validate", "check the config file; every problem as FILE:LINE: message"),
     "doctor": ("selfheal.commands.doctor", "can this user keep state, journal, and run each heal?"),
+    "fleet": ("selfheal.commands.fleet", "the fleet budget in etcd: status, release a host's slot"),
     "demo": ("selfheal.commands.demo", "a self-contained demonstration on a throwaway service"),
 }
 
 #: How the command list names a command that takes an argument.
-LABELS = {"run": "run NAME"}
+LABELS = {"run": "run NAME", "fleet": "fleet status"}
 
 ABOUT = """
 Self-healing Nagios checks: when the check says CRITICAL, start the heal

@@ -6,7 +6,7 @@ effects is the safety contract:
 
 1. lock the check's record (a few seconds at most, then row 5 or 4);
 2. read it (moving a corrupt one aside, journaled);
-3. decide (pure);
+3. decide (pure); a heal, for a check with a budget, then asks the fleet (rows 8a/8b);
 4. for a heal: open the journal and the attempt's log, *write the record
    with the attempt*, and only then spawn the runner;
 5. record the runner's pid and create time, and journal the attempt.
@@ -31,6 +31,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from selfheal.budget_gate import BudgetGate
     from selfheal.core.actions import Action
     from selfheal.core.policy import Policy
     from selfheal.edges.journal import Journal
@@ -56,6 +57,7 @@ class Healer:
         spawner: Spawner | None = None,
         clock: Callable[[], float] = time.time,
         outputs: dict[str, object] | Callable[[], dict[str, object]] | None = None,
+        budget: BudgetGate | Callable[[], BudgetGate] | None = None,
     ) -> None:
         self.name = name
         self._heal = heal
@@ -67,6 +69,7 @@ class Healer:
         # syslog:, metrics:, on_event: from the config (selfheal.hooks), or
         # a function that reads them only when an event is journaled.
         self._outputs = outputs or {}
+        self._budget = budget  # the fleet budget (selfheal.budget_gate), or a function that makes it
 
     @property
     def spawner(self) -> Spawner:
@@ -137,7 +140,7 @@ class Healer:
             # Nothing recorded yet, and a dry run must not create anything.
             record = Record(check=self.name)
             decision = decide(check_state, record, self.policy, now, **facts)  # type: ignore[arg-type]
-            return self._outcome(decision, record, now)
+            return self._outcome(self._fleet(decision, check_state, True), record, now)
         try:
             state_dir = StateDir.open(self.state_dir, create=not dry_run)
         except StateError as exc:
@@ -160,6 +163,7 @@ class Healer:
                 decision = decide(
                     check_state, record, self.policy, now, runner_alive=self._alive(record), **facts
                 )
+                decision = self._fleet(decision, check_state, True)
                 # The note describes the would-be attempt; the perfdata counts
                 # what is recorded, and a dry run recorded nothing.
                 return self._outcome(decision, record, now, details)
@@ -213,12 +217,15 @@ class Healer:
         if moved:
             journal.write(self._moved_event(moved)[0], now)
         decision = decide(check_state, record, self.policy, now, runner_alive=self._alive(record), **facts)  # type: ignore[arg-type]
+        decision = self._fleet(decision, check_state, False)
         if decision.heal is None:
             if decision.record is not None:
                 state_dir.write(self.name, decision.record)
             for event in decision.events:
                 journal.write(event, now)
             return self._outcome(decision, decision.record or record, now)
+        if decision.heal.fleet is not None:  # a slot is ours: given back unless the runner starts
+            return self._budget.started(decision, lambda: self._start(state_dir, journal, decision, now))  # type: ignore[union-attr]
         return self._start(state_dir, journal, decision, now)
 
     def _start(self, state_dir: StateDir, journal: Journal, decision: Decision, now: float) -> Outcome:
@@ -245,6 +252,8 @@ class Healer:
                 "splay": self.policy.splay,
                 "outputs": self.outputs,
             }
+            if attempt.fleet is not None:  # the runner gives the slot back when the action ends
+                spec["fleet"] = self._budget.runner_spec(attempt.fleet)  # type: ignore[union-attr]
             try:
                 attempt.pid, attempt.create_time = self.spawner.spawn_runner(spec, log_fd)
             except OSError as exc:
@@ -288,7 +297,7 @@ class Healer:
             details.append(str(err))
         # decide() set last_state to the check's own state (CRITICAL, or UNKNOWN with heal_on).
         failed = Decision(
-            9, record.last_state if record.last_state is not None else states.CRITICAL, record=record
+            9, states.CRITICAL if record.last_state is None else record.last_state, record=record
         )
         failed.note = f"self-healing failed: {attempt.error}"
         return self._outcome(failed, record, now, details)
@@ -296,24 +305,11 @@ class Healer:
     # -- helpers ----------------------------------------------------------
 
     def _refused(
-        self,
-        check_state: int,
-        record: Record,
-        now: float,
-        why: str,
-        facts: dict[str, object],
-        dry_run: bool,
+        self, check_state: int, record: Record, now: float, why: str, facts: dict[str, object], dry_run: bool,
         journal: bool = True,
-    ) -> Outcome:
-        decision = decide(
-            check_state,
-            record,
-            self.policy,
-            now,
-            state_error=why,
-            runner_alive=self._alive(record),
-            **facts,  # type: ignore[arg-type]
-        )
+    ) -> Outcome:  # fmt: skip
+        alive = self._alive(record)
+        decision = decide(check_state, record, self.policy, now, state_error=why, runner_alive=alive, **facts)  # type: ignore[arg-type]
         details = []
         if decision.row == 4 and not dry_run and journal:
             try:
@@ -321,6 +317,13 @@ class Healer:
             except StateError as exc:
                 details.append(str(exc))
         return self._outcome(decision, record, now, details)
+
+    def _fleet(self, decision: Decision, check_state: int, dry_run: bool) -> Decision:
+        """Rows 8a/8b: a heal about to start asks the fleet, when the check has a budget."""
+        if decision.heal is None or self._budget is None:
+            return decision
+        self._budget = self._budget() if callable(self._budget) else self._budget
+        return self._budget.consult(self.name, decision, check_state, self.policy.running_limit(), dry_run)
 
     def _new_journal(self) -> Journal:
         from selfheal.edges.journal import Journal

@@ -28,23 +28,26 @@ SPAWN_LIMIT = 15.0
 class Decision:
     """What to report and which side effects to carry out."""
 
-    __slots__ = ("events", "heal", "note", "record", "row", "state")
+    __slots__ = ("events", "heal", "note", "record", "row", "state", "unhealed")
 
     def __init__(
         self,
-        row: int,
+        row: int | str,
         state: int,
         note: str = "",
         record: Record | None = None,
         events: list[dict[str, object]] | None = None,
         heal: Attempt | None = None,
     ) -> None:
-        self.row = row  # the table row that matched, for -v and tests
+        self.row = row  # the table row that matched (an int, or "8a"/"8b" for the fleet), for -v and tests
         self.state = state  # the final state the plugin exits with
         self.note = note  # the self-healing note for the status line
         self.record = record  # the record to write, or None: nothing changed
         self.events = events or []  # journal events, in order
         self.heal = heal  # the attempt to start (row 9), already in record
+        # Row 9 only: the record to write if the heal does not start after
+        # all (the fleet budget's rows 8a/8b), or None when it is unchanged.
+        self.unhealed: Record | None = None
 
     def __repr__(self) -> str:
         return f"Decision(row={self.row}, state={states.name(self.state)}, note={self.note!r})"
@@ -161,6 +164,7 @@ def decide(
             )
             return done(8, check_state, note)
 
+    unhealed = rec.copy() if rec.to_json() != before else None
     attempt = Attempt(
         id=attempt_id or os.urandom(6).hex(),
         number=rec.streak + 1,
@@ -179,7 +183,9 @@ def decide(
     verb = "would start" if dry_run else "started"
     note = f"self-healing: {verb} {action} (attempt {count_attempts(rec, policy, now)}/{policy.max_attempts})"
     events.append(_event("attempt", rec, attempt))
-    return done(9, states.WARNING, note, heal=attempt)
+    decision = done(9, states.WARNING, note, heal=attempt)
+    decision.unhealed = unhealed  # type: ignore[assignment]
+    return decision
 
 
 def _note_healthy(rec: Record, policy: Policy, now: float, events: list[dict[str, object]]) -> None:

@@ -80,6 +80,9 @@ class Attempt(_Plain):
         "duration": (_OPT_NUMBER, None),
         "error": (_OPT_STR, None),
         "log": (_OPT_STR, None),
+        # The fleet budget's slot this attempt holds (group, slot, lease,
+        # ticket, ttl), for status and for the runner's release.
+        "fleet": ((dict, type(None)), None),
     }
     __slots__ = tuple(FIELDS)
 

@@ -25,6 +25,12 @@ EVENT_TYPES = (
     "reset",
     "resumed",
     "state_error",
+    # The fleet budget (docs/fleet.md), each with its group and slot.
+    "fleet_acquired",
+    "fleet_released",
+    "fleet_deferred",
+    "fleet_held",
+    "fleet_unreachable",
 )
 
 
