@@ -134,9 +134,7 @@ fleets = st.builds(
         st.builds(lambda port: f"http://127.0.0.1:{port}", st.integers(1, 65535)),
         st.lists(st.builds(lambda n: f"https://etcd{n}:2379", st.integers(0, 99)), min_size=1, max_size=3),
     ),
-    st.one_of(
-        st.just({}), st.builds(lambda t: {"timeout": t}, st.sampled_from([1, 2.5, "2s", "1m"]))
-    ),
+    st.one_of(st.just({}), st.builds(lambda t: {"timeout": t}, st.sampled_from([1, 2.5, "2s", "1m"]))),
     st.one_of(
         st.just({}),
         st.just({"ca": "/etc/selfheal/ca.pem", "cert": "/etc/selfheal/c.pem", "key": "/etc/selfheal/c.key"}),

@@ -38,6 +38,7 @@ USAGE = {
     "resume": "selfheal resume NAME|--all",
     "validate": "selfheal validate [-c CONFIG]",
     "doctor": "selfheal doctor [NAME]",
+    "fleet": "selfheal fleet status [GROUP] [--json] | selfheal fleet release GROUP HOST",
 }
 
 CONFIG_OPTION = Option(

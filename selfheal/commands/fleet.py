@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
     from selfheal.fleet.budget import Fleet
 
-USAGE = {"fleet": "selfheal fleet status [GROUP] [--json] | selfheal fleet release GROUP HOST"}
+#: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
+USAGE = ops.USAGE
 
 OPTIONS = [ops.CONFIG_OPTION, ops.STATE_DIR_OPTION, ops.JOURNAL_OPTION, ops.JSON_OPTION, *HELP_OPTIONS]
 
@@ -88,10 +89,11 @@ def release(fleet: Fleet, site: ops.Site, group: str, host: str, as_json: bool, 
     from selfheal.commands.control import operator
     from selfheal.edges.journal import Journal
 
-    freed = fleet.operator_release(group, host)
-    now = time.time()
     journal = Journal(site.journal, outputs=site.outputs())
     try:
+        journal.open()  # nothing is released unless it can be journaled
+        freed = fleet.operator_release(group, host)
+        now = time.time()
         for holder in freed:
             event = {
                 "event": "fleet_released",
@@ -115,3 +117,48 @@ def release(fleet: Fleet, site: ops.Site, group: str, host: str, as_json: bool, 
     else:
         out.write(f"no slot of group {group} is held by {host}\n")
     return 0 if freed else 1
+
+
+def doctor_items(fleet: dict[str, object]) -> list[tuple[str, bool, str, str | None]]:
+    """``selfheal doctor``'s lines for ``fleet:``: (item, ok, detail, fix), reaching each endpoint."""
+    from selfheal.budget_gate import connect
+    from selfheal.fleet.budget import FleetError, FleetSettings, client_available, resolve_host
+
+    items: list[tuple[str, bool, str, str | None]] = []
+    if not client_available():
+        fix = "pip install 'selfheal[fleet]' (on Debian: apt-get install python3-etcd3gw)"
+        return [
+            ("fleet: etcd client", False, "etcd3gw is not installed: no heal of a check with a budget", fix)
+        ]
+    items.append(("fleet: etcd client", True, "etcd3gw is installed", None))
+    host = resolve_host(fleet.get("host"))  # type: ignore[arg-type]
+    items.append(
+        ("fleet: this host", True, f"{host} ($SELFHEAL_HOST, else fleet.host, else the host name)", None)
+    )
+    values = {key: value for key, value in fleet.items() if key != "endpoints"}
+    try:
+        problems = FleetSettings(tuple(fleet["endpoints"]), **values).problems()  # type: ignore[arg-type]
+    except FleetError as exc:
+        problems = [str(exc)]
+    if problems:
+        fix = "fix the files fleet.etcd names (readable by this user, PEM)"
+        return [*items, ("fleet: TLS and password files", False, "; ".join(problems), fix)]
+    items.append(
+        (
+            "fleet: TLS and password files",
+            True,
+            "readable" if fleet.get("ca") or fleet.get("user") else "none",
+            None,
+        )
+    )
+    for endpoint in fleet["endpoints"]:  # type: ignore[attr-defined]
+        began = time.monotonic()
+        try:
+            connect({**fleet, "endpoints": [endpoint]}).status()
+        except FleetError as exc:
+            fix = "check the endpoint, the network and etcd's health (etcdctl endpoint health)"
+            items.append((f"fleet: etcd {endpoint}", False, " ".join(str(exc).split())[:300], fix))
+            continue
+        took = (time.monotonic() - began) * 1000
+        items.append((f"fleet: etcd {endpoint}", True, f"answered in {took:.0f} ms", None))
+    return items

@@ -107,6 +107,7 @@ def check_status(site: ops.Site, name: str, found: Record | str | None, now: flo
             "pid": last.pid,
             "started": ops.iso(last.started),
             "age": round(max(0.0, now - last.started), 1),
+            "fleet": last.fleet,  # the fleet budget's slot it holds: group, slot, lease, ticket, ttl
         }
     row["running"] = running
     paused = record.paused_until is not None and record.paused_until > now
@@ -123,6 +124,7 @@ def check_status(site: ops.Site, name: str, found: Record | str | None, now: flo
             "exit_code": last.exit_code,
             "timed_out": last.timed_out,
             "duration": last.duration,
+            "fleet": last.fleet,
             "recovered": record.open_since is None and last.ended is not None,
             "_t": last.started,
         }

@@ -110,9 +110,10 @@ def read_budget(reader: Reader, key_node: object, node: object, where: str, flee
 
 
 def _node_of(message: str, fields: Fields, default: object) -> object:
-    """The value node the message is about (``budget.window ...``, ``fleet.etcd.ca: ...``)."""
-    head = message.split(" ", 1)[0].rstrip(":")
-    for key in sorted(fields, key=len, reverse=True):
-        if head.endswith(f".{key}") or f".{key}/" in head or head.endswith(f"/{key}"):
-            return fields[key][1]
+    """The value node the message is about (``budget.window ...``, ``fleet.etcd.cert/key: ...``)."""
+    words = message.split(":", 1)[0].replace("/", " ").split()
+    for word in words:
+        for key in fields:
+            if word == key or word.endswith(f".{key}"):
+                return fields[key][1]
     return default
