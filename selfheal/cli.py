@@ -42,7 +42,7 @@ COMMANDS = {
 }
 
 #: How the command list names a command that takes an argument.
-LABELS = {"run": "run NAME", "fleet": "fleet status"}
+LABELS = {"run": "run NAME"}
 
 ABOUT = """
 Self-healing Nagios checks: when the check says CRITICAL, start the heal

@@ -268,3 +268,12 @@ def test_engine_healthy_never_asks_the_fleet(tmp_path: Path) -> None:
     healer(tmp_path, gate).handle(CRITICAL)
     outcome = healer(tmp_path, gate).handle(states.OK)
     assert outcome.decision.row == 1 and gate.calls == [f"acquire {POLICY.running_limit():g}"]
+
+
+def test_history_describes_a_fleet_event_by_its_group_and_slot() -> None:
+    from selfheal.core.events import describe
+
+    final = apply(row9(), deferred(), CRITICAL, "web")  # type: ignore[arg-type]
+    assert describe(final.events[-1]) == "group web, 2/2 in use"
+    released = {"event": "fleet_released", "group": "web", "slot": 1, "holder": "web-17", "by": "alice"}
+    assert describe(released) == "group web slot 1, held by web-17, by alice"

@@ -502,3 +502,36 @@ def test_doctor_checks_the_files_and_reaches_each_endpoint(etcd: EtcdCluster, tm
     assert (
         f"FAIL  fleet: TLS and password files: fleet.etcd.ca: cannot read {tmp_path}/none.pem" in done.stdout
     )
+
+
+def test_a_built_in_check_heals_within_the_budget_too(etcd: EtcdCluster, tmp_path: Path) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # bound, not listening: the port refuses connections
+    port = sock.getsockname()[1]
+    config = tmp_path / "selfheal.yaml"
+    config.write_text(
+        f"fleet:\n  etcd: {{endpoints: {json.dumps(etcd.endpoints)}, timeout: 2s}}\n"
+        f"checks:\n  port:\n    check: tcp\n    args: {{host: 127.0.0.1, port: {port}}}\n"
+        "    heal: {command: [sleep, '5']}\n    budget: {group: builtin, max_concurrent: 1}\n"
+    )
+    outs = {}
+    try:
+        for host in ("a", "b"):
+            env = {**os.environ, "SELFHEAL_HOST": host, "SELFHEAL_STATE_DIR": str(tmp_path / host)}
+            done = subprocess.run([sys.executable, "-m", "selfheal", "run", "port", "-c", str(config)],
+                                  env=env, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+            outs[host] = (done.returncode, done.stdout)
+    finally:
+        sock.close()
+        for record in tmp_path.glob("*/port.json"):
+            for attempt in json.loads(record.read_text())["attempts"]:
+                if attempt.get("pid"):
+                    try:
+                        os.killpg(attempt["pid"], signal.SIGKILL)  # the runner's session, its sleep too
+                    except OSError:
+                        pass
+    assert outs["a"][0] == 1 and "self-healing: started sleep 5" in outs["a"][1], outs
+    assert (
+        outs["b"][0] == 2
+        and "self-healing deferred: fleet budget builtin 1/1 in use (hosts a)" in outs["b"][1]
+    )
