@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     import nagiosplugin
 
+    from selfheal.budget_gate import BudgetGate
     from selfheal.core.actions import Action
     from selfheal.core.policy import Policy
 
@@ -60,6 +61,7 @@ def evaluate(
             dry_run=healing.dry_run,
             downtime=healing.downtime,
             outputs=healing.outputs,
+            budget=healing.budget,
         )
     else:
         check = nagiosplugin.Check()  # no name= keyword in nagiosplugin 1.3.2
@@ -137,7 +139,9 @@ class Healing:
         dry_run: bool,
         downtime: float,
         outputs: dict[str, object] | None = None,
+        budget: BudgetGate | None = None,
     ) -> None:
+        self.budget = budget  # the fleet budget (selfheal.budget_gate)
         self.outputs = outputs  # syslog:, metrics:, on_event: from the config
         self.heal = heal
         self.policy = policy

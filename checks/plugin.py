@@ -269,7 +269,6 @@ def run_configured(
     check: CheckConfig, cfg: Config, run_values: dict[str, object], env: Mapping[str, str], out: TextIO
 ) -> int:
     """``selfheal run NAME`` for a check configured as ``check:`` + ``args:``."""
-
     spec = find_spec(str(check.builtin))
     raw, _ = parse_options(config_argv(spec, check), spec.options)
     values = Values(raw, spec.options, config=check)
@@ -277,6 +276,11 @@ def run_configured(
     timeout = plugin_timeout(run_values, check.timeout)
     values.timeout = timeout
     objects = spec.build(values)
+    budget = None
+    if check.budget is not None and cfg.fleet is not None:
+        from selfheal.budget_gate import BudgetGate
+
+        budget = BudgetGate(cfg.fleet, check.budget)
     healing = Healing(
         check.heal,
         check.policy,
@@ -285,6 +289,7 @@ def run_configured(
         bool(run_values["dry_run"]),
         downtime(run_values),
         cfg.outputs,
+        budget,
     )
     verbose = min(count(run_values, "verbose"), 3)
     return evaluate(check.name, objects, timeout, check.timeout_state, healing, verbose, out, preview)

@@ -29,6 +29,10 @@ from selfheal.core.policy import Policy
 from selfheal.edges.store import check_name, resolve_state_dir
 from selfheal.engine import Healer
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from selfheal.budget_gate import BudgetGate
+
 _STATES = {0: nagiosplugin.Ok, 1: nagiosplugin.Warn, 2: nagiosplugin.Critical, 3: nagiosplugin.Unknown}
 
 
@@ -46,6 +50,7 @@ class Check(nagiosplugin.Check):
         dry_run: bool = False,
         downtime: float = 0,
         outputs: dict[str, object] | None = None,
+        budget: BudgetGate | None = None,
     ) -> None:
         # No name= keyword: nagiosplugin 1.3.2 (Debian 11 and 12) lacks it.
         # A name set before add() is kept; add() only fills an empty one.
@@ -60,6 +65,7 @@ class Check(nagiosplugin.Check):
             resolve_state_dir(state_dir, os.environ),
             journal,
             outputs=outputs,
+            budget=budget,
         )
         self.dry_run = dry_run
         self.downtime = downtime

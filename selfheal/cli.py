@@ -41,6 +41,7 @@ COMMANDS = {
     ),
     "validate": ("selfheal.commands.validate", "check the config file; every problem as FILE:LINE: message"),
     "doctor": ("selfheal.commands.doctor", "can this user keep state, journal, and run each heal?"),
+    "fleet": ("selfheal.commands.fleet", "the fleet budget in etcd: status, release a host's slot"),
     "demo": ("selfheal.commands.demo", "a self-contained demonstration on a throwaway service"),
 }
 

@@ -6,7 +6,7 @@ effects is the safety contract:
 
 1. lock the check's record (a few seconds at most, then row 5 or 4);
 2. read it (moving a corrupt one aside, journaled);
-3. decide (pure);
+3. decide (pure); a heal, for a check with a budget, then asks the fleet (rows 8a/8b);
 4. for a heal: open the journal and the attempt's log, *write the record
    with the attempt*, and only then spawn the runner;
 5. record the runner's pid and create time, and journal the attempt.
@@ -21,7 +21,7 @@ import os
 import time
 
 from selfheal.core import states
-from selfheal.core.decision import Decision, Outcome, count_attempts, decide
+from selfheal.core.decision import Decision, Outcome, count_attempts, decide, start_failed
 from selfheal.core.errors import StateError
 from selfheal.core.policy import KILL_GRACE
 from selfheal.core.record import CorruptRecord, Record
@@ -31,6 +31,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from selfheal.budget_gate import BudgetGate
     from selfheal.core.actions import Action
     from selfheal.core.decision import Facts as _Facts
     from selfheal.core.policy import Policy
@@ -57,6 +58,7 @@ class Healer:
         spawner: Spawner | None = None,
         clock: Callable[[], float] = time.time,
         outputs: dict[str, object] | Callable[[], dict[str, object]] | None = None,
+        budget: BudgetGate | Callable[[], BudgetGate] | None = None,
     ) -> None:
         self.name = name
         self._heal = heal
@@ -68,6 +70,7 @@ class Healer:
         # syslog:, metrics:, on_event: from the config (selfheal.hooks), or
         # a function that reads them only when an event is journaled.
         self._outputs = outputs or {}
+        self._budget = budget  # the fleet budget (selfheal.budget_gate), or a function that makes it
 
     @property
     def spawner(self) -> Spawner:
@@ -143,7 +146,7 @@ class Healer:
             # Nothing recorded yet, and a dry run must not create anything.
             record = Record(check=self.name)
             decision = decide(check_state, record, self.policy, now, **facts)
-            return self._outcome(decision, record, now)
+            return self._outcome(self._fleet(decision, check_state, True), record, now)
         try:
             state_dir = StateDir.open(self.state_dir, create=not dry_run)
         except StateError as exc:
@@ -166,6 +169,7 @@ class Healer:
                 decision = decide(
                     check_state, record, self.policy, now, runner_alive=self._alive(record), **facts
                 )
+                decision = self._fleet(decision, check_state, True)
                 # The note describes the would-be attempt; the perfdata counts
                 # what is recorded, and a dry run recorded nothing.
                 return self._outcome(decision, record, now, details)
@@ -219,12 +223,16 @@ class Healer:
         if moved:
             journal.write(self._moved_event(moved)[0], now)
         decision = decide(check_state, record, self.policy, now, runner_alive=self._alive(record), **facts)
+        decision = self._fleet(decision, check_state, False)
         if decision.heal is None:
             if decision.record is not None:
                 state_dir.write(self.name, decision.record)
             for event in decision.events:
                 journal.write(event, now)
             return self._outcome(decision, decision.record or record, now)
+        gate = self.budget
+        if decision.heal.fleet is not None and gate is not None:  # given back unless the runner starts
+            return gate.started(decision, lambda: self._start(state_dir, journal, decision, now))
         return self._start(state_dir, journal, decision, now)
 
     def _start(self, state_dir: StateDir, journal: Journal, decision: Decision, now: float) -> Outcome:
@@ -254,6 +262,8 @@ class Healer:
             start_limit = self.action.start_limit()
             if start_limit is not None:
                 spec["start_limit"] = start_limit
+            if attempt.fleet is not None and self.budget is not None:  # given back when the action ends
+                spec["fleet"] = self.budget.runner_spec(attempt.fleet)
             try:
                 started = self.spawner.spawn_runner(spec, log_fd)
                 attempt.pid, attempt.create_time = started.pid, started.create_time
@@ -286,25 +296,16 @@ class Healer:
     def _spawn_failed(
         self, state_dir: StateDir, journal: Journal, decision: Decision, now: float, exc: OSError
     ) -> Outcome:
-        attempt = decision.heal
-        record = decision.record
-        assert attempt is not None and record is not None
-        attempt.ended = now
-        attempt.duration = 0.0
-        attempt.error = f"could not start the heal runner: {exc.strerror or exc}"
+        failed = start_failed(decision, f"could not start the heal runner: {exc.strerror or exc}", now)
+        assert failed.record is not None  # start_failed keeps the record with the attempt
         details = []
         try:
-            state_dir.write(self.name, record)
-            events: list[dict[str, object]] = [*decision.events, {"event": "action_end", "check": self.name}]
-            for event in events:
-                event.update(attempt=attempt.number, argv=attempt.argv, reason=attempt.error)
+            state_dir.write(self.name, failed.record)
+            for event in failed.events:
                 journal.write(event, now)
         except StateError as err:
             details.append(str(err))
-        # decide() set last_state to the check's own state (CRITICAL, or UNKNOWN with heal_on).
-        state = record.last_state if record.last_state is not None else states.CRITICAL
-        failed = Decision(9, state, f"self-healing failed: {attempt.error}", record=record)
-        return self._outcome(failed, record, now, details)
+        return self._outcome(failed, failed.record, now, details)
 
     # -- helpers ----------------------------------------------------------
 
@@ -328,6 +329,20 @@ class Healer:
                 details.append(str(exc))
         return self._outcome(decision, record, now, details)
 
+    def _fleet(self, decision: Decision, check_state: int, dry_run: bool) -> Decision:
+        """Rows 8a/8b: a heal about to start asks the fleet, when the check has a budget."""
+        gate = self.budget if decision.heal is not None else None
+        if gate is None:
+            return decision
+        return gate.consult(self.name, decision, check_state, self.policy.running_limit(), dry_run)
+
+    @property
+    def budget(self) -> BudgetGate | None:
+        """The fleet budget, made on first use: the healthy path never makes it."""
+        if callable(self._budget):
+            self._budget = self._budget()
+        return self._budget
+
     def _new_journal(self) -> Journal:
         from selfheal.edges.journal import Journal
 
@@ -346,14 +361,7 @@ class Healer:
     def _without_lock(
         self, state_dir: StateDir, check_state: int, now: float, facts: _Facts
     ) -> Outcome | None:
-        """The answer from an unlocked read, when it would change nothing.
-
-        While a heal runs, every CRITICAL run of the check says "in
-        progress" and writes nothing; it need not queue for the lock behind
-        all the others (a hundred at once on a busy machine did, for
-        seconds). A decision that would write, journal or heal returns None:
-        the caller takes the lock, reads again and decides again.
-        """
+        """The answer from an unlocked read, when it would change nothing (``Decision.needs_no_lock``)."""
         try:
             record = state_dir.peek(self.name)
         except (StateError, CorruptRecord):
@@ -361,22 +369,13 @@ class Healer:
         if record is None:
             return None
         decision = decide(check_state, record, self.policy, now, runner_alive=self._alive(record), **facts)
-        if decision.heal is not None or decision.record is not None or decision.events or decision.row == 4:
-            return None
-        return self._outcome(decision, record, now)
+        return self._outcome(decision, record, now) if decision.needs_no_lock() else None
 
     def _contended(self, check_state: int, record: Record, now: float, facts: _Facts) -> Outcome | None:
-        """The record's own answer while another run holds its lock, if it needs no write.
-
-        Waiting for recovery (6), gave up (7) or did not help (8) are as true
-        without the lock; only a heal needs it (then row 4). The lock holder
-        writes whatever bookkeeping the record needs.
-        """
+        """The record's own answer while another run holds its lock (``Decision.behind_the_lock``)."""
         decision = decide(check_state, record, self.policy, now, runner_alive=self._alive(record), **facts)
-        if decision.heal is not None or decision.row == 4:
-            return None
-        decision.record, decision.events = None, []
-        return self._outcome(decision, record, now)
+        answer = decision.behind_the_lock()
+        return None if answer is None else self._outcome(answer, record, now)
 
     def _alive(self, record: Record) -> bool | None:
         last = record.last_attempt

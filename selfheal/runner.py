@@ -62,6 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     result.duration += spent
     ended = started + result.duration
+    released = None
+    if spec.get("fleet"):
+        # The fleet budget's slot, given back as soon as the action is over
+        # (not after the record's lock): a runner killed before this leaves
+        # the slot to expire at its TTL.
+        from selfheal.budget_gate import release_after
+
+        released = release_after(spec["fleet"], name)
+        log(
+            f"fleet budget slot {released.get('group')}/{released.get('slot')} released: {released['released']}"
+        )
     reason = result.error
     if result.timed_out:
         reason = f"timed out after {spec['timeout']:g}s; process tree killed"
@@ -113,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             outputs = Outputs(spec["outputs"], spec["state_dir"])
         journal = Journal(spec["journal"], outputs=outputs)
         journal.write(event, ended)
+        if released is not None:
+            journal.write(released, time.time())
         journal.close()
     except SelfhealError as exc:
         log(f"could not record the outcome: {exc}")

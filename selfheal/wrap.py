@@ -18,9 +18,11 @@ from selfheal.core.heal_flags import COMMON_OPTIONS, WRAP_OPTIONS, heal_policy
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import TextIO
 
+    from selfheal.budget_gate import BudgetGate
+    from selfheal.config.schema import CheckConfig, Config
     from selfheal.core.actions import Action
     from selfheal.engine import Healer
 
@@ -100,8 +102,25 @@ def cmd_run(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         return run_configured(check, cfg, values, env, out)
     plugin = check.resolved_plugin(env)
     timeout = plugin_timeout(values, check.timeout)
-    healer = Healer(name, check.heal, check.policy, state_dir, cfg.journal, outputs=cfg.outputs)
+    budget = fleet_gate(check, cfg)
+    healer = Healer(
+        name, check.heal, check.policy, state_dir, cfg.journal, outputs=cfg.outputs, budget=budget
+    )
     return heal_plugin(name, plugin, timeout, check.timeout_state, healer, values, out)
+
+
+def fleet_gate(check: CheckConfig, cfg: Config) -> Callable[[], BudgetGate] | None:
+    """The check's fleet budget, made only when a heal asks (the healthy path never imports it)."""
+    fleet, budget = cfg.fleet, check.budget
+    if budget is None or fleet is None:
+        return None
+
+    def gate() -> BudgetGate:
+        from selfheal.budget_gate import BudgetGate
+
+        return BudgetGate(fleet, budget)
+
+    return gate
 
 
 # -- wrap -----------------------------------------------------------------

@@ -49,6 +49,7 @@ USAGE = {
     "forget": "selfheal forget NAME",
     "validate": "selfheal validate [-c CONFIG]",
     "doctor": "selfheal doctor [NAME]",
+    "fleet": "selfheal fleet status [GROUP] [--json] | selfheal fleet release GROUP HOST",
 }
 
 CONFIG_OPTION = Option(

@@ -87,6 +87,10 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     if site.config is not None:
         items.append(config_item(site.config_path))
     items.extend(output_items(site.config.outputs if site.config else {}, env, who))
+    if site.config is not None and site.config.fleet is not None:
+        from selfheal.commands.fleet import doctor_items
+
+        items.extend(Item(*found) for found in doctor_items(site.config.fleet))
     for check in (
         [site.config.checks[n] for n in ([name] if name else site.configured)] if site.config else []
     ):

@@ -29,7 +29,15 @@ if TYPE_CHECKING:
 OPTIONS = [ops.JSON_OPTION, *ops.SITE_OPTIONS, *HELP_OPTIONS]
 
 #: Decision table rows, as the verdict on "what if the check is CRITICAL now".
-VERDICTS = {3: "paused", 4: "state_error", 5: "running", 6: "grace", 7: "gave_up", 8: "cooldown", 9: "heal"}
+VERDICTS: dict[int | str, str] = {
+    3: "paused",
+    4: "state_error",
+    5: "running",
+    6: "grace",
+    7: "gave_up",
+    8: "cooldown",
+    9: "heal",
+}
 
 
 def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
@@ -109,6 +117,7 @@ def check_status(site: ops.Site, name: str, found: Record | str | None, now: flo
             "unit": last.unit,
             "started": ops.iso(last.started),
             "age": round(max(0.0, now - last.started), 1),
+            "fleet": last.fleet,  # the fleet budget's slot it holds: group, slot, lease, ticket, ttl
         }
     row["running"] = running
     paused = record.paused_until is not None and record.paused_until > now
@@ -126,6 +135,7 @@ def check_status(site: ops.Site, name: str, found: Record | str | None, now: flo
             "timed_out": last.timed_out,
             "duration": last.duration,
             "unit": last.unit,
+            "fleet": last.fleet,
             "recovered": record.open_since is None and last.ended is not None,
             "_t": last.started,
         }

@@ -74,7 +74,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 #: Bumped whenever the layout below changes.
-FORMAT = 4
+FORMAT = 5
 #: A cache bigger than this is not ours (a 10000-check config makes ~8 MiB).
 MAX_CACHE_BYTES = 64 << 20
 
@@ -350,7 +350,7 @@ def write_cache(
 #
 # Nothing here names a class: a check is CheckConfig.to_json's dict and
 # comes back through CheckConfig.from_json, the config's own settings are
-# three plain values.
+# four plain values (fleet: through schema.plain_fleet).
 
 
 def encode(check: schema.CheckConfig) -> dict[str, object]:
@@ -374,12 +374,15 @@ def encode_settings(config: schema.Config) -> dict[str, object]:
         outputs = schema.plain_copy(config.outputs)
     except ValueError as exc:
         raise Uncacheable(f"outputs: {exc}") from None
-    return {"state_dir": config.state_dir, "journal": config.journal, "outputs": outputs}
+    fleet = None if config.fleet is None else schema.plain_copy(config.fleet)
+    return {"state_dir": config.state_dir, "journal": config.journal, "outputs": outputs, "fleet": fleet}
 
 
-def decode_settings(data: object) -> tuple[str | None, str | None, dict[str, object]]:
-    """The config's state_dir, journal and outputs; Uncacheable if they do not fit."""
-    if type(data) is not dict or set(data) != {"state_dir", "journal", "outputs"}:
+def decode_settings(
+    data: object,
+) -> tuple[str | None, str | None, dict[str, object], dict[str, object] | None]:
+    """The config's state_dir, journal, outputs and fleet; Uncacheable if they do not fit."""
+    if type(data) is not dict or set(data) != {"state_dir", "journal", "outputs", "fleet"}:
         raise Uncacheable("not the config's settings")
     state_dir, journal, outputs = data["state_dir"], data["journal"], data["outputs"]
     if not all(value is None or (type(value) is str and value) for value in (state_dir, journal)):
@@ -390,4 +393,8 @@ def decode_settings(data: object) -> tuple[str | None, str | None, dict[str, obj
         raise Uncacheable(f"outputs: {exc}") from None
     if type(outputs) is not dict or not set(outputs) <= {"syslog", "metrics", "on_event"}:
         raise Uncacheable("not the config's outputs")
-    return state_dir, journal, outputs
+    try:
+        fleet = schema.plain_fleet(data["fleet"])
+    except ValueError as exc:
+        raise Uncacheable(f"fleet: {exc}") from None
+    return state_dir, journal, outputs, fleet

@@ -92,6 +92,12 @@ def parse(text: bytes | str, path: str = "<config>", problems: list[ConfigError]
         _, node = top["defaults"]
         defaults = reader.mapping(node, "defaults")
         attempt(reader.known_keys, defaults, (*CHECK_SETTINGS, *DEFAULTS), "defaults")
+    fleet = None
+    if "fleet" in top:
+        from selfheal.config.budget import read_fleet
+
+        fleet = attempt(read_fleet, reader, top)
+        reader.fleet = True  # a bad fleet: is one problem, not one more per budget:
     if "checks" not in top:
         raise ConfigError("missing 'checks:' section", path, root.start_mark.line + 1)
     _, checks_node = top["checks"]
@@ -106,7 +112,7 @@ def parse(text: bytes | str, path: str = "<config>", problems: list[ConfigError]
         from selfheal.config.outputs import read_outputs
 
         outputs = attempt(read_outputs, reader, top) or {}
-    return Config(path, checks, state_dir, journal, outputs)
+    return Config(path, checks, state_dir, journal, outputs, fleet)
 
 
 def _compose(text: bytes | str, path: str) -> Node | None:

@@ -49,6 +49,8 @@ class Reader:
         self.path = path
         self.problems = problems
         self.constructor = yaml.SafeLoader("")
+        #: Whether the config has a top-level ``fleet:``, which a check's ``budget:`` needs.
+        self.fleet = False
 
     def report(self, problem: ConfigError) -> None:
         if self.problems is None:
@@ -157,6 +159,11 @@ class Reader:
             timeout_state = self.attempt(self.timeout_state, merged["timeout_state"][1], where)
         if "description" in fields:
             self.attempt(self.description, fields["description"][1], where)
+        budget = None
+        if "budget" in fields:
+            from selfheal.config.budget import read_budget
+
+            budget = self.attempt(read_budget, self, *fields["budget"], where, self.fleet)
 
         if len(self.problems or ()) > found:
             return None
@@ -176,6 +183,7 @@ class Reader:
             line=key_node.start_mark.line + 1,
             plugin_line=plugin_line,
             arg_lines=arg_lines,
+            budget=budget,
         )
 
     def flag(self, node: Node, what: str) -> bool:

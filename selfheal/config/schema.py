@@ -37,16 +37,22 @@ DEFAULT_TIMEOUT = 30.0
 BUILTIN_CHECKS = ("process", "tcp", "http", "disk", "memory", "load", "file_age", "systemd")
 
 
-TOP_KEYS = ("state_dir", "journal", "defaults", "checks", "syslog", "metrics", "on_event")
+TOP_KEYS = ("state_dir", "journal", "defaults", "checks", "syslog", "metrics", "on_event", "fleet")
 
 
 CHECK_SETTINGS = ("sudo", "timeout", "timeout_state")
 
 
-CHECK_KEYS = ("plugin", "check", "args", "heal", "description", *CHECK_SETTINGS, *DEFAULTS)
+CHECK_KEYS = ("plugin", "check", "args", "heal", "description", "budget", *CHECK_SETTINGS, *DEFAULTS)
 
 
 HEAL_KEYS = ("systemd", "init", "command", "verb", "shell")
+
+
+#: The fleet budget (docs/fleet.md): ``fleet:`` at the top, ``budget:`` in a check.
+FLEET_KEYS = ("etcd", "host", "on_unreachable")
+ETCD_KEYS = ("endpoints", "timeout", "ca", "cert", "key", "user", "password_file")
+BUDGET_KEYS = ("group", "max_concurrent", "max_per_window", "window")
 
 
 #: A built-in check's ``args:`` hold at most this many values, counting
@@ -60,7 +66,7 @@ MAX_ARG_DEPTH = 32
 _SCALARS = (str, int, float, bool, type(None))
 _CHECK_FIELDS = frozenset(
     ("name", "heal", "policy", "plugin", "builtin", "args", "timeout", "timeout_state", "path", "line")
-).union(("plugin_line", "arg_lines"))
+).union(("plugin_line", "arg_lines", "budget"))
 
 
 class CheckConfig:
@@ -81,6 +87,7 @@ class CheckConfig:
         line: int = 0,
         plugin_line: int = 0,
         arg_lines: dict[str, int] | None = None,
+        budget: dict[str, object] | None = None,
     ) -> None:
         self.name = name
         self.heal = heal
@@ -94,6 +101,8 @@ class CheckConfig:
         self.line = line
         self.plugin_line = plugin_line
         self.arg_lines = arg_lines or {}
+        # The fleet budget, plain: group, max_concurrent, max_per_window, window (seconds).
+        self.budget = budget
 
     def to_json(self) -> dict[str, object]:
         """The check as plain data; ValueError if its args are not plain (or too big)."""
@@ -110,6 +119,7 @@ class CheckConfig:
             "line": self.line,
             "plugin_line": self.plugin_line,
             "arg_lines": dict(self.arg_lines),
+            "budget": None if self.budget is None else dict(self.budget),
         }
 
     @classmethod
@@ -155,6 +165,7 @@ class CheckConfig:
             line=_line(data, "line"),
             plugin_line=_line(data, "plugin_line"),
             arg_lines=arg_lines,
+            budget=plain_budget(data["budget"]),
         )
 
     def resolved_plugin(self, env: Mapping[str, str]) -> list[str]:
@@ -181,6 +192,7 @@ class Config:
         state_dir: str | None,
         journal: str | None,
         outputs: dict[str, object] | None = None,
+        fleet: dict[str, object] | None = None,
     ) -> None:
         self.path = path
         self.checks = checks
@@ -188,6 +200,8 @@ class Config:
         self.journal = journal
         # syslog:, metrics:, on_event: (selfheal.hooks), as plain JSON.
         self.outputs = outputs or {}
+        # fleet: (selfheal.budget_gate), plain: the etcd settings, host, on_unreachable.
+        self.fleet = fleet
 
     def check(self, name: str) -> CheckConfig:
         try:
@@ -229,6 +243,50 @@ def plain_copy(value: object, limit: int = MAX_ARG_VALUES) -> Any:
         raise ValueError(f"a {kind.__name__} is not plain data")
 
     return copy(value, 0)
+
+
+def plain_budget(data: object) -> dict[str, object] | None:
+    """A check's budget in its plain form, its shape checked; else ValueError.
+
+    The values themselves are checked again by ``selfheal.fleet``'s Budget
+    when a heal asks the fleet: this runs on every check's healthy path,
+    which must not import the fleet package.
+    """
+    if data is None:
+        return None
+    if type(data) is not dict or set(data) != set(BUDGET_KEYS):
+        raise ValueError("not the plain form of a budget")
+    group, most, per_window, window = (data[key] for key in BUDGET_KEYS)
+    if type(group) is not str or not group or "/" in group:
+        raise ValueError("a budget's group must be a name without '/'")
+    if type(most) is not int or most < 1:
+        raise ValueError("a budget's max_concurrent must be a whole number of at least 1")
+    if (per_window is None) != (window is None):
+        raise ValueError("a budget's max_per_window and window go together")
+    if per_window is not None and (type(per_window) is not int or per_window < 1):
+        raise ValueError("a budget's max_per_window must be a whole number of at least 1")
+    if window is not None and (type(window) is not float or not window >= 1):
+        raise ValueError("a budget's window must be a number of seconds, at least 1")
+    return dict(data)
+
+
+def plain_fleet(data: object) -> dict[str, object] | None:
+    """The config's ``fleet:`` in its plain form, its shape checked; else ValueError."""
+    if data is None:
+        return None
+    if type(data) is not dict or set(data) != {*ETCD_KEYS, "host", "on_unreachable"}:
+        raise ValueError("not the plain form of fleet:")
+    endpoints = data["endpoints"]
+    if type(endpoints) is not list or not endpoints or not all(type(e) is str and e for e in endpoints):
+        raise ValueError("fleet endpoints must be a list of strings")
+    if type(data["timeout"]) is not float or not data["timeout"] > 0:
+        raise ValueError("fleet timeout must be a positive number of seconds")
+    if data["on_unreachable"] not in ("heal", "hold"):
+        raise ValueError("fleet on_unreachable must be heal or hold")
+    for key in ("ca", "cert", "key", "user", "password_file", "host"):
+        if data[key] is not None and (type(data[key]) is not str or not data[key]):
+            raise ValueError(f"fleet {key} must be a non-empty string")
+    return {**data, "endpoints": list(endpoints)}
 
 
 def _typed(data: dict[str, object], key: str, kind: type) -> Any:

@@ -39,26 +39,52 @@ SPAWN_LIMIT = 15.0
 class Decision:
     """What to report and which side effects to carry out."""
 
-    __slots__ = ("events", "heal", "note", "record", "row", "state")
+    __slots__ = ("events", "heal", "note", "record", "row", "state", "unhealed")
 
     def __init__(
         self,
-        row: int,
+        row: int | str,
         state: int,
         note: str = "",
         record: Record | None = None,
         events: list[dict[str, object]] | None = None,
         heal: Attempt | None = None,
     ) -> None:
-        self.row = row  # the table row that matched, for -v and tests
+        self.row = row  # the table row that matched (an int, or "8a"/"8b" for the fleet), for -v and tests
         self.state = state  # the final state the plugin exits with
         self.note = note  # the self-healing note for the status line
         self.record = record  # the record to write, or None: nothing changed
         self.events = events or []  # journal events, in order
         self.heal = heal  # the attempt to start (row 9), already in record
+        # Row 9 only: the record to write if the heal does not start after
+        # all (the fleet budget's rows 8a/8b), or None when it is unchanged.
+        self.unhealed: Record | None = None
 
     def __repr__(self) -> str:
         return f"Decision(row={self.row}, state={states.name(self.state)}, note={self.note!r})"
+
+    def needs_no_lock(self) -> bool:
+        """True when this decision, from an unlocked read, changes nothing: it may be answered as it is.
+
+        While a heal runs, every CRITICAL run of the check says "in progress"
+        and writes nothing; it need not queue for the lock behind all the
+        others (a hundred at once on a busy machine did, for seconds). A
+        decision that would write, journal or heal needs the lock: the caller
+        takes it, reads again and decides again.
+        """
+        return self.heal is None and self.record is None and not self.events and self.row != 4
+
+    def behind_the_lock(self) -> Decision | None:
+        """The record's own answer while another run holds its lock; None when only the lock can answer.
+
+        Waiting for recovery (6), gave up (7) or did not help (8) are as true
+        without the lock; only a heal needs it (then row 4). The lock holder
+        writes whatever bookkeeping the record needs, so this answer drops it.
+        """
+        if self.heal is not None or self.row == 4:
+            return None
+        self.record, self.events = None, []
+        return self
 
 
 def decide(
@@ -176,6 +202,7 @@ def decide(
             )
             return done(8, check_state, note)
 
+    unhealed = rec.copy() if rec.to_json() != before else None
     attempt = Attempt(
         id=attempt_id or os.urandom(6).hex(),
         number=rec.streak + 1,
@@ -194,7 +221,26 @@ def decide(
     verb = "would start" if dry_run else "started"
     note = f"self-healing: {verb} {action} (attempt {count_attempts(rec, policy, now)}/{policy.max_attempts})"
     events.append(_event("attempt", rec, attempt))
-    return done(9, states.WARNING, note, heal=attempt)
+    decision = done(9, states.WARNING, note, heal=attempt)
+    decision.unhealed = unhealed
+    return decision
+
+
+def start_failed(decision: Decision, error: str, now: float) -> Decision:
+    """A row-9 decision whose runner could not be started: the attempt ended, and the check's own state.
+
+    The attempt stays recorded (it was, before the spawn), ended at once
+    with ``error``; ``action_end`` joins the journal events.
+    """
+    attempt, record = decision.heal, decision.record
+    assert attempt is not None and record is not None  # row 9 always has both
+    attempt.ended, attempt.duration, attempt.error = now, 0.0, error
+    events: list[dict[str, object]] = [*decision.events, {"event": "action_end", "check": record.check}]
+    for event in events:
+        event.update(attempt=attempt.number, argv=attempt.argv, reason=error)
+    # decide() set last_state to the check's own state (CRITICAL, or UNKNOWN with heal_on).
+    state = record.last_state if record.last_state is not None else states.CRITICAL
+    return Decision(9, state, f"self-healing failed: {error}", record, events)
 
 
 def _note_healthy(rec: Record, policy: Policy, now: float, events: list[dict[str, object]]) -> None:

@@ -45,6 +45,13 @@ def describe(event: dict[str, object]) -> str:
         parts.append(f"new session: {event['fallback_reason']}")
     if kind == "recovered" and number(event, "time_to_recover") is not None:
         parts.append(f"{event['time_to_recover']}s after the first heal")
+    if str(kind).startswith("fleet_") and event.get("group"):
+        slot = f" slot {event['slot']}" if number(event, "slot") is not None else ""
+        parts.append(f"group {event['group']}{slot}")
+        if number(event, "in_use") is not None and number(event, "max_concurrent") is not None:
+            parts.append(f"{event['in_use']}/{event['max_concurrent']} in use")
+        if event.get("holder"):
+            parts.append(f"held by {event['holder']}")
     if kind == "paused" and event.get("until"):
         parts.append(f"until {event['until']}")
     if event.get("by"):

@@ -149,6 +149,9 @@ class Attempt(_Plain):
         "log": (_OPT_STR, None),
         # The runner's transient systemd unit, when it was started as one.
         "unit": (_OPT_STR, None),
+        # The fleet budget's slot this attempt holds (group, slot, lease,
+        # ticket, ttl), for status and for the runner's release.
+        "fleet": ((dict, type(None)), None),
     }
     RANGES = {
         "number": _ATTEMPT,
@@ -176,6 +179,7 @@ class Attempt(_Plain):
     error: str | None
     log: str | None
     unit: str | None
+    fleet: dict[str, object] | None
 
     @classmethod
     def from_json(cls, data: object) -> Attempt:

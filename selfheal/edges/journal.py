@@ -39,6 +39,12 @@ EVENT_TYPES = (
     "resumed",
     "state_error",
     "forgotten",
+    # The fleet budget (docs/fleet.md), each with its group and slot.
+    "fleet_acquired",
+    "fleet_released",
+    "fleet_deferred",
+    "fleet_held",
+    "fleet_unreachable",
 )
 
 

@@ -19,6 +19,10 @@ from urllib.parse import urlsplit
 
 from selfheal.fleet.errors import FleetConfigError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 #: Where the keys of every group live unless the settings say otherwise.
 DEFAULT_PREFIX = "/selfheal/fleet/"
 
@@ -136,6 +140,11 @@ class FleetSettings:
     prefix: str = DEFAULT_PREFIX
     parsed: tuple[Endpoint, ...] = field(init=False, repr=False, compare=False)
 
+    @classmethod
+    def from_plain(cls, plain: Mapping[str, object]) -> FleetSettings:
+        """From the config's plain ``fleet:`` (as the config cache keeps it); each value checked."""
+        return cls(**plain)  # type: ignore[arg-type]  # __post_init__ checks each value's type and range
+
     def __post_init__(self) -> None:
         given: object = self.endpoints  # callers (and YAML) may give one URL as a string, or a list
         endpoints = (given,) if isinstance(given, str) else given
@@ -219,6 +228,11 @@ class Budget:
     max_concurrent: int
     max_per_window: int | None = None
     window: float | None = None
+
+    @classmethod
+    def from_plain(cls, plain: Mapping[str, object]) -> Budget:
+        """From a check's plain ``budget:`` (as the config cache keeps it); each value checked."""
+        return cls(**plain)  # type: ignore[arg-type]  # __post_init__ checks each value's type and range
 
     def __post_init__(self) -> None:
         if not isinstance(self.group, str) or not _GROUP.match(self.group):

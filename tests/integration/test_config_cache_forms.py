@@ -112,16 +112,51 @@ def checks(draw: st.DrawFn) -> dict[str, object]:
     return check
 
 
-configs = st.builds(
-    lambda checks, state_dir, journal: {
-        **({"state_dir": state_dir} if state_dir else {}),
-        **({"journal": journal} if journal else {}),
-        "checks": checks,
-    },
-    st.dictionaries(names, checks(), min_size=1, max_size=4),
-    st.one_of(st.none(), st.just("/var/lib/selfheal-test")),
-    st.one_of(st.none(), st.just("/var/log/selfheal-test.jsonl")),
+budgets = st.builds(
+    lambda group, most, breaker: {"group": group, "max_concurrent": most, **breaker},
+    names,
+    st.integers(1, 1000),
+    st.one_of(
+        st.just({}),
+        st.builds(
+            lambda count, window: {"max_per_window": count, "window": window},
+            st.integers(1, 10_000),
+            st.one_of(
+                st.integers(1, 10**6),
+                st.builds(lambda n, u: f"{n}{u}", st.integers(1, 1000), st.sampled_from("smhd")),
+            ),
+        ),
+    ),
 )
+fleets = st.builds(
+    lambda endpoints, timeout, extra, top: {"etcd": {"endpoints": endpoints, **timeout, **extra}, **top},
+    st.one_of(
+        st.builds(lambda port: f"http://127.0.0.1:{port}", st.integers(1, 65535)),
+        st.lists(st.builds(lambda n: f"https://etcd{n}:2379", st.integers(0, 99)), min_size=1, max_size=3),
+    ),
+    st.one_of(st.just({}), st.builds(lambda t: {"timeout": t}, st.sampled_from([1, 2.5, "2s", "1m"]))),
+    st.one_of(
+        st.just({}),
+        st.just({"ca": "/etc/selfheal/ca.pem", "cert": "/etc/selfheal/c.pem", "key": "/etc/selfheal/c.key"}),
+        st.builds(lambda user: {"user": user, "password_file": "/etc/selfheal/etcd.pw"}, names),
+    ),
+    st.fixed_dictionaries({}, optional={"host": names, "on_unreachable": st.sampled_from(["heal", "hold"])}),
+)
+
+
+@st.composite
+def configs(draw: st.DrawFn) -> dict[str, object]:
+    config: dict[str, object] = {"checks": draw(st.dictionaries(names, checks(), min_size=1, max_size=4))}
+    for key, value in (("state_dir", "/var/lib/selfheal-test"), ("journal", "/var/log/selfheal-test.jsonl")):
+        if draw(st.booleans()):
+            config[key] = value
+    if draw(st.booleans()):
+        # A budget needs fleet:; some checks have one, some not.
+        config["fleet"] = draw(fleets)
+        for check in config["checks"].values():  # type: ignore[attr-defined]
+            if draw(st.booleans()):
+                check["budget"] = draw(budgets)
+    return config
 
 
 def same_check(left: schema.CheckConfig, right: schema.CheckConfig) -> None:
@@ -150,7 +185,7 @@ def same_plain(left: object, right: object) -> bool:
 
 
 @settings(max_examples=150, **SETTINGS)
-@given(configs)
+@given(configs())
 def test_every_generated_check_round_trips_through_its_plain_form(config: dict[str, object]) -> None:
     text = yaml.safe_dump(config, allow_unicode=True)
     parsed = configuration.parse(text, "gen.yaml")
@@ -164,7 +199,7 @@ def test_every_generated_check_round_trips_through_its_plain_form(config: dict[s
 
 
 @settings(max_examples=25, **SETTINGS)
-@given(configs)
+@given(configs())
 def test_a_generated_config_served_from_the_cache_file_equals_the_yaml(
     tmp_path_factory: pytest.TempPathFactory, config: dict[str, object]
 ) -> None:
@@ -187,6 +222,7 @@ def test_a_generated_config_served_from_the_cache_file_equals_the_yaml(
         first.journal,
         first.outputs,
     )
+    assert same_plain(cached.fleet, first.fleet)
     assert cached._checks is None
 
 

@@ -61,7 +61,7 @@ def test_validate_lists_every_problem_with_its_line(tmp_path: Path) -> None:
     assert_no_traceback(result.stdout, result.stderr)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
-        f"{config}:2: unknown key 'colour' in top level (allowed: checks, defaults, journal, metrics, on_event, state_dir, syslog)",
+        f"{config}:2: unknown key 'colour' in top level (allowed: checks, defaults, fleet, journal, metrics, on_event, state_dir, syslog)",
         f"{config}:10: check 'slow': cooldown: not a duration: 'soon' (use e.g. 90, 90s, 15m, 6h or 7d)",
         f"{config}:12: check 'missing': plugin not found or not executable: /nonexistent/check_thing",
         f"{config}:14: check 'twice' needs exactly one of 'plugin:' (a Nagios plugin) or 'check:' (a built-in)",
@@ -99,7 +99,7 @@ def test_validate_lists_every_problem_within_a_check(tmp_path: Path) -> None:
     assert_no_traceback(result.stdout, result.stderr)
     assert result.returncode == 1
     allowed = (
-        "action_timeout, args, backoff, check, cooldown, description, grace, heal, heal_on, max_attempts,"
+        "action_timeout, args, backoff, budget, check, cooldown, description, grace, heal, heal_on, max_attempts,"
         " max_cooldown, plugin, reset_after, splay, sudo, timeout, timeout_state, window"
     )
     assert result.stdout.splitlines() == [

@@ -271,3 +271,36 @@ def test_the_selfheal_command_imports_only_the_cli():
     installed = Path(sys.executable).parent / "selfheal"
     assert installed.exists(), "selfheal is not installed beside this interpreter (tests/run.sh does)"
     assert imports_of(installed) == {"sys", "selfheal.cli"}, "the installed selfheal is not scripts/selfheal"
+
+
+def test_healthy_run_with_a_fleet_budget_never_imports_the_fleet(tmp_path, check_dummy):
+    # fleet: and budget: configured, etcd nowhere: a healthy run must not notice either.
+    state = tmp_path / "s"
+    state.mkdir(mode=0o700)
+    healed_before(state, "web")
+    config = tmp_path / "selfheal.yaml"
+    config.write_text(
+        f"state_dir: {state}\n"
+        "fleet:\n  etcd: {endpoints: ['http://127.0.0.1:9'], timeout: 1s}\n  on_unreachable: hold\n"
+        f"checks:\n  web:\n    plugin: {check_dummy} 0 fine\n    heal: {{systemd: nginx}}\n"
+        "    budget: {group: web, max_concurrent: 2, max_per_window: 10, window: 1h}\n"
+    )
+    call = f"""
+    from selfheal.cli import main
+    code = main(["run", "web", "-c", {str(config)!r}], env={{"PATH": "/usr/bin:/bin"}}, stdout=out)
+    out.write(" etcd:" + repr(sorted(m for m in sys.modules if m.split(".")[0] in ("etcd3gw", "requests"))))
+    """
+    # The first run parses the YAML, whose fleet: and budget: are checked by
+    # selfheal.fleet.settings (as validate does); never the client.
+    code, out, _, ours = probe(call)
+    assert code == 0, out
+    assert out.endswith(" etcd:[]"), out
+    assert not {"selfheal.fleet.budget", "selfheal.fleet.client", "selfheal.budget_gate"} & set(ours), ours
+    assert list(state.glob("config.*.cache")), "the first run wrote no cache"
+    # Every run after it, from the cache: nothing of the fleet at all.
+    code, out, loaded, ours = probe(call)
+    assert code == 0 and out.startswith("WEB OK - OK: fine"), out
+    assert out.endswith(" etcd:[]"), out
+    assert [m for m in ours if m.startswith("selfheal.fleet") or m == "selfheal.budget_gate"] == [], ours
+    assert "selfheal.core.fleet_rows" not in ours
+    assert loaded == [], f"a healthy run with a budget imported {loaded}"

@@ -18,7 +18,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("selfheal", "selfheal.core")),
     ("edges", ("selfheal.edges", "selfheal.fleet")),
     ("config", ("selfheal.config",)),
-    ("flow", ("selfheal.probe", "selfheal.engine", "selfheal.runner", "selfheal.hooks")),
+    (
+        "flow",
+        ("selfheal.probe", "selfheal.engine", "selfheal.runner", "selfheal.hooks", "selfheal.budget_gate"),
+    ),
     ("integrations", ("selfheal.check", "selfheal.wrap", "selfheal.checks")),
     ("commands", ("selfheal.commands",)),
     ("entry", ("selfheal.cli", "selfheal.__main__")),
