@@ -346,8 +346,8 @@ def systemd_item(check: CheckConfig) -> Item:
         f"systemd is not PID 1 on this host ({SYSTEMD_BOOTED} does not exist):"
         " the heal's systemctl would fail with 'Failed to connect to bus'",
         f"heal through the init script instead, heal: {{init: {unit.removesuffix('.service')}}}, or"
-        f" heal: 'service {unit.removesuffix('.service')} restart' (docs/design.md, hosts without"
-        f" systemd), at {check.path}:{check.line}",
+        f" heal: 'service {unit.removesuffix('.service')} restart' (docs/without-systemd.md),"
+        f" at {check.path}:{check.line}",
         check.name,
     )
 

@@ -238,7 +238,7 @@ def test_doctor_fails_a_systemd_heal_where_systemd_is_not_pid_1(tmp_path: Path) 
     )
     assert (
         "fix: heal through the init script instead, heal: {init: nginx}, or heal: 'service nginx restart'"
-        f" (docs/design.md, hosts without systemd), at {config}:3"
+        f" (docs/without-systemd.md), at {config}:3"
     ) in result.stdout
     # Without systemd, a new session is the right way to start a heal: no failure there.
     assert items["runner"] == (
