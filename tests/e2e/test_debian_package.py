@@ -171,6 +171,8 @@ def test_config_state_dir_sudoers_example_and_man_page(installed: list[str], wor
     top = as_nagios(SELFHEAL, "--help").stdout
     commands = re.findall(r"^  (\w+)\s", top.partition("\ncommands:\n")[2], re.MULTILINE)
     assert commands, top
+    # As a person would read it (man-db's cache included: postinst drops a
+    # page cached from an earlier install, which would otherwise be shown).
     page = run(["man", "-P", "cat", "8", "selfheal"], cwd="/")
     assert page.returncode == 0, page
     sections = re.findall(r"^   (\w+)$", page.stdout, re.MULTILINE)

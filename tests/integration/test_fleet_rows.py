@@ -25,6 +25,7 @@ from selfheal.core.policy import Policy
 from selfheal.core.record import Record
 from selfheal.edges.spawner import Spawner
 from selfheal.edges.store import StateDir
+from selfheal.edges.transient import SETSID, RunnerStart
 from selfheal.engine import Healer
 
 T0 = time.mktime((2024, 5, 15, 9, 0, 0, 0, 0, -1))
@@ -169,16 +170,16 @@ class FixedGate(BudgetGate):
 
 
 class NoSpawn(Spawner):
-    def spawn_runner(self, spec: dict[str, object], log_fd: int) -> tuple[int, float | None]:
+    def spawn_runner(self, spec: dict[str, object], log_fd: int) -> RunnerStart:
         raise OSError(11, "Resource temporarily unavailable")
 
 
 class Recording(Spawner):
     specs: list[dict[str, object]] = []
 
-    def spawn_runner(self, spec: dict[str, object], log_fd: int) -> tuple[int, float | None]:
+    def spawn_runner(self, spec: dict[str, object], log_fd: int) -> RunnerStart:
         self.specs.append(spec)
-        return 999_999, None
+        return RunnerStart(999_999, None, SETSID)
 
 
 def journal(state: Path) -> list[dict[str, object]]:
