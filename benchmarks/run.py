@@ -681,8 +681,25 @@ def write_report(
         for key in dict.fromkeys(t.key for t in missed):
             parts += [MISSED.get(key, MISSED["noise"]).strip(), ""]
     parts += [NOTES.strip(), ""]
+    parts += kept_sections(path)
     with open(path, "w", encoding="utf-8") as stream:
         stream.write("\n".join(parts))
+
+
+#: Sections after this line come from other benchmarks and tests (the fleet
+#: budget's, the systemd runner's): this run keeps them as they are.
+KEEP_MARKER = "<!-- Measured elsewhere (see each section): benchmarks/run.py keeps what follows. -->"
+
+
+def kept_sections(path):
+    """The page's text from KEEP_MARKER on, as it is; nothing when there is none."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            text = stream.read()
+    except OSError:
+        return []
+    at = text.find(KEEP_MARKER)
+    return [] if at < 0 else [text[at:].rstrip("\n"), ""]
 
 
 #: Why a target can be missed, shown for the targets this run missed.
