@@ -291,7 +291,7 @@ def kill(values: Values, out: TextIO) -> int:
             f"dry run: {len(targets)} processes {match.describe()} would be terminated with their children{then}\n"
         )
         return 0
-    from selfheal.edges.spawner import kill_trees
+    from selfheal.edges.kill import kill_trees
 
     killed, survivors = kill_trees(targets, float(wait or 0))
     out.write(

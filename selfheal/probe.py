@@ -14,8 +14,7 @@ from selfheal.core import output, states
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from selfheal.core.output import PluginOutput
-    from selfheal.edges.proc import PluginRun
-    from selfheal.edges.spawner import Spawner
+    from selfheal.edges.spawner import PluginRun, Spawner
 
 
 def probe(

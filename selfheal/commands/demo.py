@@ -22,7 +22,8 @@ import time
 
 from selfheal.core import states
 from selfheal.core.errors import Usage
-from selfheal.edges.spawner import Spawner, kill_trees
+from selfheal.edges.kill import kill_trees
+from selfheal.edges.spawner import Spawner
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -1,9 +1,8 @@
 """What the system says about processes: ``/proc``, psutil, cgroups, the PATH.
 
 Finding a process, its tree, its cgroup and its start time; whether a
-program is runnable; how a started process ended (its exit status, once
-it is reaped). Starting and signalling processes is the spawner's alone
-(``selfheal.edges.spawner``).
+program is runnable. Starting processes is the spawner's alone, and
+signalling them the spawner's and ``selfheal.edges.kill``'s.
 """
 
 from __future__ import annotations
@@ -211,59 +210,3 @@ def _cgroup2_mounts() -> list[str]:
     except OSError:
         pass
     return mounts
-
-
-class PluginRun:
-    """How a wrapped plugin ended and what it printed."""
-
-    __slots__ = ("error", "exit_status", "signal", "stderr", "stdout", "timed_out")
-
-    def __init__(
-        self,
-        exit_status: int | None = None,
-        stdout: bytes = b"",
-        stderr: bytes = b"",
-        *,
-        signal: int | None = None,
-        timed_out: bool = False,
-        error: str | None = None,
-    ) -> None:
-        self.exit_status = exit_status
-        self.stdout = stdout
-        self.stderr = stderr
-        self.signal = signal
-        self.timed_out = timed_out
-        self.error = error
-
-
-class ActionRun:
-    """How a heal action ended."""
-
-    __slots__ = ("duration", "error", "exit_code", "timed_out")
-
-    def __init__(
-        self, exit_code: int | None, duration: float, timed_out: bool = False, error: str | None = None
-    ) -> None:
-        self.exit_code = exit_code
-        self.duration = duration
-        self.timed_out = timed_out
-        self.error = error
-
-
-def reap(pid: int, *, block: bool, limit: float = 0.0) -> int | None:
-    """waitpid with an optional time limit; the raw status, or None."""
-    deadline = time.monotonic() + limit
-    delay = 0.001
-    while True:
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            # Reaped elsewhere (SIGCHLD was ignored): the status is lost.
-            # Report exit 255, which every caller treats as a failure.
-            return 255 << 8
-        if done:
-            return status
-        if not block or time.monotonic() >= deadline:
-            return None
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)

@@ -1,15 +1,11 @@
-"""Every process selfheal starts or kills goes through this module.
+"""Every process selfheal starts goes through this module; every kill, through ``edges.kill``.
 
-Nothing else calls ``posix_spawn``, ``Popen`` or ``kill``. The engine gets
-a ``Spawner`` as a parameter, so unit tests swap in a recording fake and
-only a few real-process tests exercise this code (as supervisor does with
-its ``options`` object).
-
-Processes are started with ``os.posix_spawn`` rather than ``subprocess``:
-a healthy plugin run must not pay the import of ``subprocess`` (threading,
-selectors, signal, ...), and posix_spawn gives us the two things we need
-directly: control of the wrapped plugin's process group and a new
-session for the heal runner.
+Nothing else calls ``posix_spawn``, ``Popen`` or ``kill``. The engine gets a
+``Spawner`` as a parameter, so unit tests swap in a recording fake (as
+supervisor does with its ``options`` object). ``os.posix_spawn``, not
+``subprocess``: a healthy plugin run must not pay for importing
+``subprocess``, and posix_spawn gives what we need directly: control of the
+wrapped plugin's process group, and a new session for the heal runner.
 """
 
 from __future__ import annotations
@@ -20,23 +16,13 @@ import select
 import sys
 import time
 
+# Only what a healthy plugin run needs is imported here; finding and
+# killing process trees (edges.proc, edges.kill) is loaded when it happens.
 from selfheal.edges.files import keep_fds_from_children
-from selfheal.edges.proc import (
-    ActionRun,
-    PluginRun,
-    alive_since,
-    cgroup_pids,
-    create_time,
-    descendants,
-    find_executable,
-    reap,
-    tree_of,
-    wait_gone,
-)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any
 
     from psutil import Process
@@ -87,9 +73,11 @@ class Spawner:
         own_group = os.getpgrp() == os.getpid()
         group: dict[str, Any] = {} if own_group else {"setpgroup": 0}
         # A path goes to posix_spawn as it is, so its own errno is reported.
-        program = (
-            argv[0] if env is None or "/" in argv[0] else find_executable(argv[0], os.get_exec_path(env))
-        )
+        program: str | None = argv[0]
+        if env is not None and "/" not in argv[0]:
+            from selfheal.edges.proc import find_executable
+
+            program = find_executable(argv[0], os.get_exec_path(env))
         if program is None:
             return PluginRun(error=f"cannot execute {argv[0]}: {os.strerror(errno.ENOENT)}")
         out_r, out_w = os.pipe()
@@ -146,13 +134,16 @@ class Spawner:
                 status = reap(pid, block=True, limit=max(0.0, deadline - time.monotonic()))
                 timed_out = status is None
             if timed_out:
+                from selfheal.edges.kill import kill_group, kill_pid, signal_each
+                from selfheal.edges.proc import descendants
+
                 if own_group:
                     # The group is ours too: kill the plugin's tree, found first.
                     tree = descendants(pid)
-                    _kill_pid(pid, signals.SIGKILL)
-                    _signal_each(tree, signals.SIGKILL)
+                    kill_pid(pid, signals.SIGKILL)
+                    signal_each(tree, signals.SIGKILL)
                 else:
-                    _kill_group(pid, signals.SIGKILL)
+                    kill_group(pid, signals.SIGKILL)
             if status is None:
                 status = reap(pid, block=True, limit=2.0)
         finally:
@@ -290,6 +281,9 @@ class Spawner:
         timeout every other process in it is killed too, which catches what
         left the tree (setsid, then its parent exited).
         """
+        from selfheal.edges.kill import kill_group, kill_trees
+        from selfheal.edges.proc import cgroup_pids, descendants
+
         started = time.monotonic()
         try:
             pid = os.posix_spawnp(
@@ -316,9 +310,9 @@ class Spawner:
             tree: list[int | Process] = [pid, *descendants(pid)]
             if cgroup is not None:
                 tree += [member for member in cgroup_pids(cgroup) if member != os.getpid()]
-            _kill_group(pid, signals.SIGTERM)
+            kill_group(pid, signals.SIGTERM)
             kill_trees(tree, kill_grace)
-            _kill_group(pid, signals.SIGKILL)
+            kill_group(pid, signals.SIGKILL)
             status = reap(pid, block=True, limit=kill_grace)
             if cgroup is not None:
                 # Forked while the rest was dying (a loaded host widens that
@@ -339,59 +333,68 @@ class Spawner:
 
     def create_time(self, pid: int) -> float | None:
         """The process's start time; with the pid, it names one process."""
+        from selfheal.edges.proc import create_time
+
         return create_time(pid)
 
     def runner_alive(self, pid: int, create_time: float | None) -> bool:
         """True if ``pid`` is still the process started at ``create_time``."""
+        from selfheal.edges.proc import alive_since
+
         return alive_since(pid, create_time)
 
 
-def kill_trees(roots: Iterable[int | Process], wait: float) -> tuple[int, list[Process]]:
-    """SIGTERM each root and its descendants, wait up to ``wait`` s, SIGKILL what is left.
+class PluginRun:
+    """How a wrapped plugin ended and what it printed."""
 
-    Used for a heal that overran its timeout and by the process check's
-    ``--kill`` heal. The trees are collected before the first signal: once a
-    parent dies its children are re-parented and can no longer be found
-    from it. Returns how many processes were signalled and those still
-    alive 5 s after SIGKILL (a process stuck in the kernel).
-    """
-    import psutil
+    __slots__ = ("error", "exit_status", "signal", "stderr", "stdout", "timed_out")
 
-    tree: dict[int, psutil.Process] = {}
-    for root in roots:
+    def __init__(
+        self,
+        exit_status: int | None = None,
+        stdout: bytes = b"",
+        stderr: bytes = b"",
+        *,
+        signal: int | None = None,
+        timed_out: bool = False,
+        error: str | None = None,
+    ) -> None:
+        self.exit_status = exit_status
+        self.stdout = stdout
+        self.stderr = stderr
+        self.signal = signal
+        self.timed_out = timed_out
+        self.error = error
+
+
+class ActionRun:
+    """How a heal action ended."""
+
+    __slots__ = ("duration", "error", "exit_code", "timed_out")
+
+    def __init__(
+        self, exit_code: int | None, duration: float, timed_out: bool = False, error: str | None = None
+    ) -> None:
+        self.exit_code = exit_code
+        self.duration = duration
+        self.timed_out = timed_out
+        self.error = error
+
+
+def reap(pid: int, *, block: bool, limit: float = 0.0) -> int | None:
+    """waitpid with an optional time limit; the raw status, or None."""
+    deadline = time.monotonic() + limit
+    delay = 0.001
+    while True:
         try:
-            process = psutil.Process(root) if isinstance(root, int) else root
-        except psutil.Error:
-            continue  # gone already
-        for member in tree_of(process):
-            tree[member.pid] = member
-    members = list(tree.values())
-    _signal_each(members, signals.SIGTERM)
-    alive = wait_gone(members, wait)
-    _signal_each(alive, signals.SIGKILL)
-    return len(members), wait_gone(alive, 5)
-
-
-def _signal_each(processes: list[Process], signal: int) -> None:
-    import psutil
-
-    for process in processes:
-        try:
-            # psutil checks the create time first: a reused pid is left alone.
-            process.send_signal(signal)
-        except psutil.Error:
-            pass
-
-
-def _kill_pid(pid: int, signal: int) -> None:
-    try:
-        os.kill(pid, signal)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _kill_group(pgid: int, signal: int) -> None:
-    try:
-        os.killpg(pgid, signal)
-    except (ProcessLookupError, PermissionError):
-        pass
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            # Reaped elsewhere (SIGCHLD was ignored): the status is lost.
+            # Report exit 255, which every caller treats as a failure.
+            return 255 << 8
+        if done:
+            return status
+        if not block or time.monotonic() >= deadline:
+            return None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)

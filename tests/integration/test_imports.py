@@ -168,7 +168,6 @@ HEALTHY_WRAP = {
     "selfheal.core.states",
     "selfheal.edges",
     "selfheal.edges.files",
-    "selfheal.edges.proc",
     "selfheal.edges.spawner",
     "selfheal.edges.store",
 }
