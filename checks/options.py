@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from selfheal.core.errors import ConfigError, SelfhealError, Usage
+from selfheal.core.states import ConfigError, SelfhealError, Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -26,10 +26,19 @@ import sys
 from selfheal import __version__
 from selfheal.checks.evaluate import Healing, evaluate
 from selfheal.checks.options import DEFAULT_TIMEOUT, Values
-from selfheal.core.argv import Option, count, downtime, option_lines, parse_options, plugin_timeout, verbosity
-from selfheal.core.errors import ConfigError, SelfhealError, Usage
-from selfheal.core.heal_flags import WRAP_OPTIONS, heal_policy
+from selfheal.core.argv import (
+    WRAP_OPTIONS,
+    Option,
+    count,
+    downtime,
+    heal_policy,
+    option_lines,
+    parse_options,
+    plugin_timeout,
+    verbosity,
+)
 from selfheal.core.output import internal_error, unknown
+from selfheal.core.states import ConfigError, SelfhealError, Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -21,8 +21,8 @@ within about that, well inside twice it.
 
 from __future__ import annotations
 
-from selfheal.core.errors import SelfhealError
 from selfheal.core.fleet_rows import UNREACHABLE, FleetAnswer
+from selfheal.core.states import SelfhealError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ import sys
 
 from selfheal import __version__
 from selfheal.core.argv import Answered, verbosity
-from selfheal.core.errors import Refused, SelfhealError, Usage
 from selfheal.core.output import internal_error, to_person, unknown
+from selfheal.core.states import Refused, SelfhealError, Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

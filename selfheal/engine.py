@@ -22,9 +22,9 @@ import time
 
 from selfheal.core import states
 from selfheal.core.decision import Decision, Outcome, count_attempts, decide, start_failed
-from selfheal.core.errors import StateError
 from selfheal.core.policy import KILL_GRACE
 from selfheal.core.record import CorruptRecord, Record
+from selfheal.core.states import StateError
 from selfheal.edges.store import LOCK_TIMEOUT, Locked, StateDir
 
 TYPE_CHECKING = False

@@ -121,7 +121,7 @@ def run_hook(argv: list[str], entry: Mapping[str, object], state_dir: str) -> No
     """Start the on_event command detached, the event as JSON on its stdin."""
     import json
 
-    from selfheal.core.errors import StateError
+    from selfheal.core.states import StateError
     from selfheal.edges.files import open_regular
     from selfheal.edges.spawner import Spawner
 
@@ -160,8 +160,8 @@ METRICS = [
 
 def metrics_text(state_dir: str, now: float) -> str:
     """Every check's record in the Prometheus text exposition format."""
-    from selfheal.core.errors import StateError
     from selfheal.core.record import CorruptRecord
+    from selfheal.core.states import StateError
     from selfheal.edges.store import StateDir, check_name
 
     records = []

@@ -13,7 +13,7 @@ import sys
 import time
 
 from selfheal.core import jsonio
-from selfheal.core.errors import SelfhealError
+from selfheal.core.states import SelfhealError
 from selfheal.edges.journal import iso_utc
 from selfheal.edges.proc import own_unit_cgroup
 from selfheal.edges.spawner import Spawner

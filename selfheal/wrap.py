@@ -1,7 +1,9 @@
 """``selfheal run`` and ``selfheal wrap``: the plugin commands Nagios calls.
 
-Both go check → decide → heal → record: run the plugin (``probe``), let the
-``Healer`` decide and act, print one Nagios status line. ``run`` takes the
+Both go check → decide → heal → record: run the plugin and read its state
+(``probe``: a plugin that cannot be run, times out, is killed or exits
+outside 0-3 is UNKNOWN, or the configured timeout state, with a line that
+says why), let the ``Healer`` decide and act, print one Nagios status line. ``run`` takes the
 check from the config (through the config cache); ``wrap`` from its
 options, with no config read unless an event is journaled.
 """
@@ -11,10 +13,19 @@ from __future__ import annotations
 import os
 
 from selfheal import __version__
-from selfheal.core import states
-from selfheal.core.argv import Option, downtime, option_lines, parse_options, plugin_timeout, text
-from selfheal.core.errors import Usage
-from selfheal.core.heal_flags import COMMON_OPTIONS, WRAP_OPTIONS, heal_policy
+from selfheal.core import output, states
+from selfheal.core.argv import (
+    COMMON_OPTIONS,
+    WRAP_OPTIONS,
+    Option,
+    downtime,
+    heal_policy,
+    option_lines,
+    parse_options,
+    plugin_timeout,
+    text,
+)
+from selfheal.core.states import Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,6 +35,8 @@ if TYPE_CHECKING:
     from selfheal.budget_gate import BudgetGate
     from selfheal.config.schema import CheckConfig, Config
     from selfheal.core.actions import Action
+    from selfheal.core.output import PluginOutput
+    from selfheal.edges.spawner import PluginRun, Spawner
     from selfheal.engine import Healer
 
 USAGE = {
@@ -185,8 +198,6 @@ def heal_plugin(
     out: TextIO,
 ) -> int:
     """Run the plugin, let the healer decide, print the plugin output."""
-    from selfheal.core import output
-    from selfheal.probe import probe
 
     depth = downtime(values)
     state, result = probe(healer.spawner, plugin, timeout, timeout_state)
@@ -220,7 +231,7 @@ def config_outputs(env: Mapping[str, str], state_dir: str) -> dict[str, object]:
     if not os.path.exists(path):
         return {}
     from selfheal.config import loader as config
-    from selfheal.core.errors import SelfhealError
+    from selfheal.core.states import SelfhealError
     from selfheal.edges.store import resolve_state_dir
 
     try:
@@ -231,3 +242,33 @@ def config_outputs(env: Mapping[str, str], state_dir: str) -> dict[str, object]:
     if outputs.get("metrics") and resolve_state_dir(None, env, cfg.state_dir) != state_dir:
         del outputs["metrics"]
     return outputs
+
+
+def probe(
+    spawner: Spawner, plugin: list[str], timeout: float, timeout_state: int
+) -> tuple[int, PluginOutput]:
+    """Run ``plugin`` through the spawner, bounded by ``timeout``; its state and output."""
+    return interpret(spawner.run_plugin(plugin, timeout), plugin, timeout, timeout_state)
+
+
+def interpret(
+    run: PluginRun, plugin: list[str], timeout: float, timeout_state: int
+) -> tuple[int, PluginOutput]:
+    """A plugin's state and parsed output, UNKNOWN when it did not behave."""
+    parsed = output.parse(run.stdout.decode("utf-8", "replace"))
+    program = os.path.basename(plugin[0])
+    if run.error:
+        return states.UNKNOWN, output.PluginOutput(f"plugin {run.error}")
+    if run.timed_out:
+        text = f"plugin {program} timed out after {timeout:g}s"
+        return timeout_state, output.PluginOutput(text, parsed.long, parsed.perfdata)
+    if run.signal is not None:
+        return states.UNKNOWN, output.PluginOutput(f"plugin {program} was killed by signal {run.signal}")
+    code = run.exit_status
+    if not parsed.text:
+        stderr = run.stderr.decode("utf-8", "replace").strip().splitlines()
+        parsed.text = f"(no output from {program})" + (f" stderr: {stderr[0]}" if stderr else "")
+    if code not in (0, 1, 2, 3):
+        parsed.text = f"plugin {program} exited {code}: {parsed.text}"
+        return states.UNKNOWN, parsed
+    return code, parsed

@@ -27,7 +27,7 @@ from selfheal.core.argv import (
     parse_options,
     text,
 )
-from selfheal.core.errors import SelfhealError, Usage
+from selfheal.core.states import SelfhealError, Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

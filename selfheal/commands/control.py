@@ -25,7 +25,7 @@ import time
 
 from selfheal.commands import common as ops
 from selfheal.core.argv import HELP_OPTIONS, Option
-from selfheal.core.errors import Refused, SelfhealError, Usage
+from selfheal.core.states import Refused, SelfhealError, Usage
 
 #: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
 USAGE = ops.USAGE

@@ -21,7 +21,7 @@ import tempfile
 import time
 
 from selfheal.core import states
-from selfheal.core.errors import Usage
+from selfheal.core.states import Usage
 from selfheal.edges.kill import kill_trees
 from selfheal.edges.spawner import Spawner
 

@@ -25,7 +25,7 @@ import stat
 
 from selfheal.commands import common as ops
 from selfheal.core.argv import HELP_OPTIONS
-from selfheal.core.errors import SelfhealError, StateError
+from selfheal.core.states import SelfhealError, StateError
 
 #: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
 USAGE = ops.USAGE
@@ -353,7 +353,7 @@ def systemd_item(check: CheckConfig) -> Item:
 
 
 def which(program: str, path: str) -> str | None:
-    from selfheal.edges.proc import find_executable
+    from selfheal.edges.files import find_executable
 
     return find_executable(program, path.split(os.pathsep))
 

@@ -17,7 +17,7 @@ import time
 
 from selfheal.commands import common as ops
 from selfheal.core.argv import HELP_OPTIONS
-from selfheal.core.errors import SelfhealError, Usage
+from selfheal.core.states import SelfhealError, Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ import os
 
 from selfheal.commands import common as ops
 from selfheal.core.argv import HELP_OPTIONS, Option
-from selfheal.core.errors import SelfhealError, Usage
 from selfheal.core.events import describe
 from selfheal.core.journal_line import parse_line, parse_ts
+from selfheal.core.states import SelfhealError, Usage
 
 __all__ = ["JournalReading", "journal_files", "main", "parse_ts", "read_journal"]
 
@@ -112,7 +112,7 @@ def _bounded(stream: BufferedIOBase) -> Iterator[bytes]:
 
 def read_journal(path: str, since: float | None = None, check: str | None = None) -> JournalReading:
     """Every event from ``since`` on (of one check, or all), oldest first."""
-    from selfheal.core.errors import StateError
+    from selfheal.core.states import StateError
 
     reading = JournalReading()
     for file in journal_files(path):

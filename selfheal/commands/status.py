@@ -14,8 +14,8 @@ from selfheal.commands import common as ops
 from selfheal.core import states
 from selfheal.core.argv import HELP_OPTIONS
 from selfheal.core.decision import count_attempts, counted_attempts, decide
-from selfheal.core.errors import StateError
 from selfheal.core.record import CorruptRecord, Record
+from selfheal.core.states import StateError
 
 #: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
 USAGE = ops.USAGE

@@ -15,7 +15,7 @@ from __future__ import annotations
 from selfheal.commands import common as ops
 from selfheal.config import config_path
 from selfheal.core.argv import HELP_OPTIONS, text
-from selfheal.core.errors import ConfigError, SelfhealError
+from selfheal.core.states import ConfigError, SelfhealError
 
 #: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
 USAGE = ops.USAGE

@@ -39,12 +39,8 @@ header's index, so a blob cannot be moved under another check's name.
 (A CRC authenticates nothing: against someone who can write the file,
 the ownership rule is the protection.)
 
-It is written only when the state dir already exists and not on a dry
-run (which writes nothing).
-
-Only the check being run is read and decoded (each check is a separate
-blob at an offset the header gives), so the cost stays flat with the
-size of the config.
+Written only when the state dir exists, never on a dry run. Only the check
+being run is decoded, so the cost stays flat with the size of the config.
 
 Where is the state dir before the config is read? ``--state-dir`` or
 ``SELFHEAL_STATE_DIR`` when given, else the top-level ``state_dir:``
@@ -63,10 +59,10 @@ import time
 import zlib
 
 from selfheal import __version__
-from selfheal.config import loader as configuration
+from selfheal.config import read as read_config
 from selfheal.config import schema
-from selfheal.core.errors import StateError
 from selfheal.core.record import CorruptRecord
+from selfheal.core.states import StateError
 from selfheal.edges.store import StateDir, resolve_state_dir
 
 TYPE_CHECKING = False
@@ -107,7 +103,7 @@ def load(
     ``write`` and the state dir exists). Raises ConfigError as
     ``config.load`` does.
     """
-    text, st = configuration.read(path)
+    text, st = read_config(path)
     path_key = os.path.abspath(path)
     key = cache_key(path_key, st)
     guess = resolve_state_dir(state_dir_option, env, configured_state_dir(text))
@@ -115,6 +111,8 @@ def load(
     cached = read_cache(guess, filename, key, text, path, wanted)
     if cached is not None and resolve_state_dir(state_dir_option, env, cached.state_dir) == guess:
         return cached, guess
+    from selfheal.config import loader as configuration  # the YAML: only when the cache misses
+
     config = configuration.parse(text, path)
     state_dir = resolve_state_dir(state_dir_option, env, config.state_dir)
     if write:
@@ -297,6 +295,8 @@ class CachedConfig(schema.Config):
     @property
     def checks(self) -> dict[str, schema.CheckConfig]:
         if self._checks is None:
+            from selfheal.config import loader as configuration
+
             self._checks = configuration.parse(self._text, self.path).checks
         return self._checks
 

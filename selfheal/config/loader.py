@@ -18,16 +18,11 @@ straight to Python objects) so that each value keeps its line number.
 
 from __future__ import annotations
 
-import os
-
-from selfheal.config.reader import Reader
+from selfheal.config import read
 from selfheal.config.schema import CHECK_SETTINGS, TOP_KEYS, Config
-from selfheal.core.errors import ConfigError
 from selfheal.core.policy import DEFAULTS
+from selfheal.core.states import ConfigError
 
-#: The largest config read: thousands of checks fit; a device or a runaway
-#: generator does not get to fill the memory of every check run.
-MAX_SIZE = 4 * 1024 * 1024
 #: The deepest nesting of mappings and lists a config may have. A real one
 #: is six deep (checks, a check, args, a list); the YAML reader recurses
 #: once per level, and about 250 exhaust Python's stack.
@@ -43,31 +38,6 @@ def load(path: str, problems: list[ConfigError] | None = None) -> Config:
     return parse(read(path)[0], path, problems)
 
 
-def read(path: str) -> tuple[bytes, os.stat_result]:
-    """The config file's bytes and its stat, read from one open file.
-
-    A config that another user could change is refused here, so that
-    every way of loading it (``load``, the compiled cache) refuses it.
-    """
-    from selfheal.core.errors import StateError
-    from selfheal.edges.files import read_regular
-
-    try:
-        text, st = read_regular(path, MAX_SIZE)
-    except FileNotFoundError:
-        raise ConfigError("config file not found", path) from None
-    except StateError as exc:
-        # The ConfigError names the path first: the message need not again.
-        why = str(exc).replace(f"cannot read {path}: ", "", 1).replace(path, "it", 1)
-        raise ConfigError(f"cannot read config: {why}", path) from None
-    from selfheal.config.trust import config_writers
-
-    refusals, _ = config_writers(path, st)
-    if refusals:
-        raise ConfigError(f"refusing a config that others can change: {refusals[0]}", path)
-    return text, st
-
-
 def parse(text: bytes | str, path: str = "<config>", problems: list[ConfigError] | None = None) -> Config:
     """The config; with ``problems``, collect every problem and go on.
 
@@ -81,6 +51,8 @@ def parse(text: bytes | str, path: str = "<config>", problems: list[ConfigError]
     if root is None:
         raise ConfigError("config is empty; it needs a 'checks:' section", path, 1)
     too_deep(root, path)
+    from selfheal.config.reader import Reader  # only when YAML is parsed: a cached run never is
+
     reader = Reader(path, problems)
     attempt = reader.attempt
     top = reader.mapping(root, "the config")

@@ -17,10 +17,10 @@ from selfheal.config.schema import (
 )
 from selfheal.core import shellwords, states
 from selfheal.core.actions import Action, Command, InitScript, Systemd
+from selfheal.core.argv import parse_timeout_state
 from selfheal.core.durations import parse_duration
-from selfheal.core.errors import ConfigError
-from selfheal.core.heal_flags import parse_timeout_state
 from selfheal.core.policy import DEFAULTS, Policy
+from selfheal.core.states import ConfigError
 from selfheal.edges.store import check_name
 
 TYPE_CHECKING = False

@@ -13,8 +13,8 @@ import os
 from selfheal.core import states
 from selfheal.core.actions import Action, action_from_json
 from selfheal.core.durations import parse_duration
-from selfheal.core.errors import ConfigError
 from selfheal.core.policy import DEFAULTS, Policy
+from selfheal.core.states import ConfigError
 from selfheal.edges.store import check_name
 
 TYPE_CHECKING = False
@@ -304,7 +304,7 @@ def _line(data: dict[str, object], key: str) -> int:
 
 
 def find_plugin(command: str, env: Mapping[str, str]) -> str | None:
-    from selfheal.edges.proc import find_executable
+    from selfheal.edges.files import find_executable
 
     found = find_executable(command, [*(env.get("PATH") or os.defpath).split(os.pathsep), *PLUGIN_DIRS])
     return os.path.abspath(found) if found is not None and "/" in command else found

@@ -3,6 +3,7 @@
 Every file selfheal reads or writes goes through here: regular files
 only, never through a symlink, never blocking on a FIFO, and replaced
 atomically (temp file, fsync, rename), so a reader never sees half a file.
+And which file a program name runs, on a PATH.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ import os
 import stat
 import time
 
-from selfheal.core.errors import StateError
+from selfheal.core.states import StateError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 def replace_file(path: str, data: bytes, mode: int = 0o644) -> None:
@@ -196,3 +201,19 @@ def keep_fds_from_children() -> None:
                 os.set_inheritable(fd, False)
             except OSError:
                 pass
+
+
+def find_executable(program: str, directories: Iterable[str]) -> str | None:
+    """``program`` itself if it names a path, else the first executable file of
+    that name in ``directories``; None when it is not runnable."""
+    if "/" in program:
+        return program if runnable(program) else None
+    for directory in directories:
+        candidate = os.path.join(directory or ".", program)
+        if runnable(candidate):
+            return candidate
+    return None
+
+
+def runnable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)

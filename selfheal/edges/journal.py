@@ -12,7 +12,7 @@ import stat
 import time
 
 from selfheal.core import jsonio
-from selfheal.core.errors import StateError
+from selfheal.core.states import StateError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -1,7 +1,6 @@
-"""What the system says about processes: ``/proc``, psutil, cgroups, the PATH.
+"""What the system says about processes: ``/proc``, psutil, cgroups.
 
-Finding a process, its tree, its cgroup and its start time; whether a
-program is runnable. Starting processes is the spawner's alone, and
+Finding a process, its tree, its cgroup and its start time. Starting processes is the spawner's alone, and
 signalling them the spawner's and ``selfheal.edges.kill``'s.
 """
 
@@ -12,8 +11,6 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from psutil import Process
 
 
@@ -87,22 +84,6 @@ def wait_gone(processes: list[Process], timeout: float) -> list[Process]:
         if not alive or time.monotonic() >= deadline:
             return alive
         time.sleep(0.05)
-
-
-def find_executable(program: str, directories: Iterable[str]) -> str | None:
-    """``program`` itself if it names a path, else the first executable file of
-    that name in ``directories``; None when it is not runnable."""
-    if "/" in program:
-        return program if runnable(program) else None
-    for directory in directories:
-        candidate = os.path.join(directory or ".", program)
-        if runnable(candidate):
-            return candidate
-    return None
-
-
-def runnable(path: str) -> bool:
-    return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
 def create_time(pid: int) -> float | None:

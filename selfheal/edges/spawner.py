@@ -75,7 +75,7 @@ class Spawner:
         # A path goes to posix_spawn as it is, so its own errno is reported.
         program: str | None = argv[0]
         if env is not None and "/" not in argv[0]:
-            from selfheal.edges.proc import find_executable
+            from selfheal.edges.files import find_executable
 
             program = find_executable(argv[0], os.get_exec_path(env))
         if program is None:

@@ -26,8 +26,8 @@ import os
 import stat
 import time
 
-from selfheal.core.errors import StateError
 from selfheal.core.record import CorruptRecord, Record, load_record
+from selfheal.core.states import StateError
 from selfheal.edges.files import create_owned, open_regular
 
 TYPE_CHECKING = False

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import sys
 
-from selfheal.edges.proc import SYSTEMD_BOOTED, find_executable, systemd_booted
+from selfheal.edges.files import find_executable
+from selfheal.edges.proc import SYSTEMD_BOOTED, systemd_booted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

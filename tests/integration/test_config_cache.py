@@ -15,7 +15,7 @@ from conftest import run_selfheal
 
 from selfheal.config import cache as config_cache
 from selfheal.config import loader as configuration
-from selfheal.core.errors import ConfigError
+from selfheal.core.states import ConfigError
 
 CONFIG = """\
 state_dir: {state}

@@ -27,8 +27,8 @@ from selfheal.config import cache as config_cache
 from selfheal.config import loader as configuration
 from selfheal.config import schema
 from selfheal.core.actions import Command, InitScript, Systemd, action_from_json
-from selfheal.core.errors import ConfigError
 from selfheal.core.policy import Policy
+from selfheal.core.states import ConfigError
 
 SETTINGS = dict(
     derandomize=True,

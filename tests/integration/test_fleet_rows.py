@@ -238,7 +238,7 @@ def test_engine_gives_the_slot_back_when_the_spawn_fails(tmp_path: Path) -> None
 
 
 def test_engine_gives_the_slot_back_when_the_record_cannot_be_written(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from selfheal.core.errors import StateError
+    from selfheal.core.states import StateError
 
     gate = FixedGate(granted())
     subject = healer(tmp_path, gate)

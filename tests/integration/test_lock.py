@@ -18,7 +18,7 @@ from pathlib import Path
 import filelock
 import pytest
 
-from selfheal.core.errors import StateError
+from selfheal.core.states import StateError
 from selfheal.edges.store import StateDir
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import CHECK_DUMMY, assert_no_traceback, clean_env, run_selfheal, write_script
 
-from selfheal.core.errors import StateError
+from selfheal.core.states import StateError
 from selfheal.edges.store import StateDir
 
 #: A hang is a failure; a prompt run takes well under a second.

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from selfheal.core.errors import StateError
 from selfheal.core.record import Attempt, Record
+from selfheal.core.states import StateError
 from selfheal.edges.store import StateDir, check_name, resolve_state_dir
 
 

@@ -24,7 +24,7 @@ from selfheal.commands import common as ops
 from selfheal.commands.report.figures import build
 from selfheal.commands.report.text import render_text
 from selfheal.core.argv import HELP_OPTIONS, Option
-from selfheal.core.errors import Usage
+from selfheal.core.states import Usage
 
 #: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
 USAGE = ops.USAGE
@@ -73,7 +73,7 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
 
 def write_atomically(path: str, text: str) -> None:
     """Temp file in the same dir, then rename: a reader never sees half a page."""
-    from selfheal.core.errors import SelfhealError
+    from selfheal.core.states import SelfhealError
     from selfheal.edges.files import replace_file
 
     try:
