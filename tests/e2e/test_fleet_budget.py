@@ -26,6 +26,7 @@ import pytest
 
 from e2e.conftest import need
 from e2e.etcd import ETCD, EtcdCluster, EtcdUnavailable, Tls
+from e2e.spans import peak_overlap
 from selfheal.fleet.budget import (
     DEFERRED,
     GRANTED,
@@ -85,16 +86,6 @@ def fleet(endpoints: list[str], host: str, timeout: float = 2.0) -> Fleet:
 
 def figure(text: str) -> None:
     print(f"fleet figure: {text}")
-
-
-def peak_overlap(spans: list[tuple[float, float]]) -> int:
-    """The most spans open at one instant (an end at t comes before a start at t)."""
-    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    peak = running = 0
-    for _, step in events:
-        running += step
-        peak = max(peak, running)
-    return peak
 
 
 def storm(

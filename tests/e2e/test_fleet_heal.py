@@ -29,6 +29,7 @@ import pytest
 
 from e2e.conftest import need
 from e2e.etcd import ETCD, EtcdCluster, EtcdUnavailable
+from e2e.spans import peak_overlap
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK_DUMMY = "/usr/lib/nagios/plugins/check_dummy"
@@ -151,16 +152,6 @@ def sites(tmp_path: Path) -> Iterator[list[Site]]:
     yield made
     for site in made:
         site.kill_all()
-
-
-def peak_overlap(spans: list[tuple[float, float]]) -> int:
-    """The most spans open at one instant (an end at t comes before a start at t)."""
-    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    peak = running = 0
-    for _, step in events:
-        running += step
-        peak = max(peak, running)
-    return peak
 
 
 # -- (a) 20 hosts, max_concurrent 2 ------------------------------------------------------

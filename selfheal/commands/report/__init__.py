@@ -1,19 +1,8 @@
-"""``selfheal report [--since 30d] [--format text|json|html]``.
+"""``selfheal report [--since 30d] [--format text|json|html] [-o FILE]``.
 
-Per check, over the period, from the journal: heals started, heals that
-led to recovery and the success rate, the median and worst time to
-recover, how often it gave up, and the busiest day. Checks are ranked by
-how often they healed: the list to hand to the developers, because the
-more often the automatic fix runs, the worse the underlying bug.
-
-Definitions (the figures must agree with ``history``):
-
-- a heal *led to recovery* when the check's next ``recovered`` event came
-  before any ``gave_up``; a recovery after giving up was a human's work and
-  is counted apart (``recovered_after_gave_up``);
-- *time to recover* is the ``recovered`` event's ``time_to_recover``: from
-  the episode's first heal to the first healthy result;
-- days are UTC dates, as in the journal.
+The options and the output; what each figure means, and how heals are
+ranked, is in ``selfheal.commands.report.figures``. The page or the text
+goes to stdout, or atomically to ``-o FILE``.
 """
 
 from __future__ import annotations
