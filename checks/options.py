@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 
-from selfheal.core.states import ConfigError, SelfhealError, Usage
+from selfheal.config import ConfigError
+from selfheal.core.states import SelfhealError, Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -26,6 +26,7 @@ import sys
 from selfheal import __version__
 from selfheal.checks.evaluate import Healing, evaluate
 from selfheal.checks.options import DEFAULT_TIMEOUT, Values
+from selfheal.config import ConfigError
 from selfheal.core.argv import (
     WRAP_OPTIONS,
     Option,
@@ -38,7 +39,7 @@ from selfheal.core.argv import (
     verbosity,
 )
 from selfheal.core.output import internal_error, unknown
-from selfheal.core.states import ConfigError, SelfhealError, Usage
+from selfheal.core.states import SelfhealError, Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ import sys
 from selfheal import __version__
 from selfheal.core.argv import Answered, verbosity
 from selfheal.core.output import internal_error, to_person, unknown
-from selfheal.core.states import Refused, SelfhealError, Usage
+from selfheal.core.states import SelfhealError, Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -97,11 +97,9 @@ def main(
             return status
         except Answered:
             return 0
-    except Refused as exc:
-        to_person(out, name, str(exc))
-        return 1
     except SelfhealError as exc:
-        return speak(out, name, str(exc))
+        speak(out, name, str(exc))
+        return exc.exit_code
     except KeyboardInterrupt:
         return speak(out, name, "interrupted")
     except Exception as exc:  # the last line of defence: one line, not a traceback

@@ -265,3 +265,9 @@ def dump_json(data: object, out: TextIO) -> None:
     import json
 
     out.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+class Refused(SelfhealError):
+    """A command for people that will not do what was asked (exit 1), e.g. a likely typo."""
+
+    exit_code = 1

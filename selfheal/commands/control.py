@@ -24,8 +24,9 @@ import os
 import time
 
 from selfheal.commands import common as ops
+from selfheal.commands.common import Refused
 from selfheal.core.argv import HELP_OPTIONS, Option
-from selfheal.core.states import Refused, SelfhealError, Usage
+from selfheal.core.states import SelfhealError, Usage
 
 #: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
 USAGE = ops.USAGE

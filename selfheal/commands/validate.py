@@ -13,9 +13,9 @@ as root through sudo.
 from __future__ import annotations
 
 from selfheal.commands import common as ops
-from selfheal.config import config_path
+from selfheal.config import ConfigError, config_path
 from selfheal.core.argv import HELP_OPTIONS, text
-from selfheal.core.states import ConfigError, SelfhealError
+from selfheal.core.states import SelfhealError
 
 #: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
 USAGE = ops.USAGE

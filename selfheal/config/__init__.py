@@ -11,11 +11,29 @@ from __future__ import annotations
 
 import os
 
-from selfheal.core.states import ConfigError
+from selfheal.core.states import SelfhealError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+
+class ConfigError(SelfhealError):
+    """A problem in the configuration, located as ``FILE:LINE``."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        # One line, always: it is printed as a Nagios status line or as one
+        # FILE:LINE: entry of ``selfheal validate``, and some YAML errors
+        # span several lines.
+        message = " ".join(message.split())
+        self.reason = message
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(where + message)
+
 
 DEFAULT_CONFIG = "/etc/selfheal/selfheal.yaml"
 

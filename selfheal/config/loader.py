@@ -18,10 +18,9 @@ straight to Python objects) so that each value keeps its line number.
 
 from __future__ import annotations
 
-from selfheal.config import read
+from selfheal.config import ConfigError, read
 from selfheal.config.schema import CHECK_SETTINGS, TOP_KEYS, Config
 from selfheal.core.policy import DEFAULTS
-from selfheal.core.states import ConfigError
 
 #: The deepest nesting of mappings and lists a config may have. A real one
 #: is six deep (checks, a check, args, a list); the YAML reader recurses

@@ -7,6 +7,7 @@ first problem; ``selfheal validate`` collects them all.
 
 from __future__ import annotations
 
+from selfheal.config import ConfigError
 from selfheal.config.schema import (
     BUILTIN_CHECKS,
     CHECK_KEYS,
@@ -20,7 +21,6 @@ from selfheal.core.actions import Action, Command, InitScript, Systemd
 from selfheal.core.argv import parse_timeout_state
 from selfheal.core.durations import parse_duration
 from selfheal.core.policy import DEFAULTS, Policy
-from selfheal.core.states import ConfigError
 from selfheal.edges.store import check_name
 
 TYPE_CHECKING = False

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 
+from selfheal.config import ConfigError
 from selfheal.core import states
 from selfheal.core.actions import Action, action_from_json
 from selfheal.core.durations import parse_duration
 from selfheal.core.policy import DEFAULTS, Policy
-from selfheal.core.states import ConfigError
 from selfheal.edges.store import check_name
 
 TYPE_CHECKING = False

@@ -6,7 +6,9 @@ import on every plugin run, and the exit code is what Nagios reads anyway.
 Anything the operator can fix (bad config, bad argument, missing plugin,
 unsafe state dir) is raised as ``SelfhealError`` with a message that names
 the problem; the command line prints it as one line and exits 3 (UNKNOWN),
-never with a traceback. One module for both: every plugin run loads it, and
+never with a traceback. Its subclasses live where they arise: the config's
+``ConfigError`` in ``selfheal.config``, a person's ``Refused`` (exit 1) in
+the commands for people. One module for both: every plugin run loads it, and
 each module costs a healthy run its import (docs/performance.md).
 """
 
@@ -35,22 +37,8 @@ def parse(text: str) -> int:
 class SelfhealError(Exception):
     """A problem the operator can fix, reported as one line."""
 
-
-class ConfigError(SelfhealError):
-    """A problem in the configuration, located as ``FILE:LINE``."""
-
-    def __init__(self, message: str, path: str | None = None, line: int | None = None) -> None:
-        self.path = path
-        self.line = line
-        # One line, always: it is printed as a Nagios status line or as one
-        # FILE:LINE: entry of ``selfheal validate``, and some YAML errors
-        # span several lines.
-        message = " ".join(message.split())
-        self.reason = message
-        where = ""
-        if path is not None:
-            where = f"{path}:{line}: " if line is not None else f"{path}: "
-        super().__init__(where + message)
+    #: The run's exit code: UNKNOWN, unless a command for people says otherwise.
+    exit_code = UNKNOWN
 
 
 class StateError(SelfhealError):
@@ -59,7 +47,3 @@ class StateError(SelfhealError):
 
 class Usage(SelfhealError):
     """A bad command line."""
-
-
-class Refused(SelfhealError):
-    """A command for people that will not do what was asked (exit 1), e.g. a likely typo."""

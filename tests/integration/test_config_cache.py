@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import run_selfheal
 
+from selfheal.config import ConfigError
 from selfheal.config import cache as config_cache
 from selfheal.config import loader as configuration
-from selfheal.core.states import ConfigError
 
 CONFIG = """\
 state_dir: {state}

@@ -23,12 +23,11 @@ from conftest import CHECK_DUMMY, UNKNOWN_LINE, clean_env, selfheal_argv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from selfheal.config import ConfigError, schema
 from selfheal.config import cache as config_cache
 from selfheal.config import loader as configuration
-from selfheal.config import schema
 from selfheal.core.actions import Command, InitScript, Systemd, action_from_json
 from selfheal.core.policy import Policy
-from selfheal.core.states import ConfigError
 
 SETTINGS = dict(
     derandomize=True,
