@@ -321,6 +321,7 @@ class SystemdNamespace:
             str(self.workdir),
             str(self.cgroup),
             str(_ns_inode("mnt")),
+            os.pathsep.join(kept_inside()),
         ]
         argv = [
             "setsid",
@@ -577,7 +578,21 @@ def _read_only(path: str) -> None:
     _mount(None, path, flags=MS_REMOUNT | MS_BIND | MS_RDONLY)
 
 
-def inside(workdir: str, cgroup: str, host_mnt_ns: str) -> None:
+def kept_inside() -> list[str]:
+    """This checkout and the Python running the tests, where the namespace's private /tmp would hide them.
+
+    A CI clone may well live under /tmp: the tests run this checkout's
+    selfheal and this virtualenv inside, so both stay visible, at the same
+    paths, read-only.
+    """
+    here = Path(__file__).resolve().parents[2]
+    paths = {str(here), str(Path(sys.prefix).resolve())}
+    under_tmp = sorted(p for p in paths if Path(p).is_relative_to("/tmp"))
+    # A path inside another kept one comes with it.
+    return [p for p in under_tmp if not any(p != q and Path(p).is_relative_to(q) for q in under_tmp)]
+
+
+def inside(workdir: str, cgroup: str, host_mnt_ns: str, kept: str = "") -> None:
     """PID 1 of the new namespaces: its cgroup, private mounts, the units; then exec systemd."""
     # Refuse to touch the mounts unless they are this namespace's own: a
     # remount of / in the host's mount namespace would make the host read-only.
@@ -601,7 +616,17 @@ def inside(workdir: str, cgroup: str, host_mnt_ns: str) -> None:
     _mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
+    # What must stay visible under /tmp is parked on /run while /tmp is
+    # replaced, then moved back to its own path.
+    keep = [path for path in kept.split(os.pathsep) if path]
+    for index, path in enumerate(keep):
+        os.mkdir(f"/run/.kept{index}")
+        _mount(path, f"/run/.kept{index}", flags=MS_BIND)
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    for index, path in enumerate(keep):
+        os.makedirs(path)
+        _mount(f"/run/.kept{index}", path, flags=MS_MOVE)
+        os.rmdir(f"/run/.kept{index}")
     if console:
         # Parked on /run while /dev is replaced, then moved to /dev/console.
         Path("/run/.console").touch()
@@ -655,6 +680,8 @@ def inside(workdir: str, cgroup: str, host_mnt_ns: str) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] != ["inside"] or len(sys.argv) != 5:
-        sys.exit(f"usage: {shlex.quote(sys.argv[0])} inside WORKDIR CGROUP MNT_NS (run by SystemdNamespace)")
+    if sys.argv[1:2] != ["inside"] or len(sys.argv) != 6:
+        sys.exit(
+            f"usage: {shlex.quote(sys.argv[0])} inside WORKDIR CGROUP MNT_NS KEPT (run by SystemdNamespace)"
+        )
     inside(*sys.argv[2:])

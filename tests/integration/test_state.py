@@ -99,7 +99,7 @@ def test_lock_times_out_with_a_state_error(tmp_path):
 
         code = (
             "from selfheal.edges.store import StateDir\n"
-            "from selfheal.core.errors import StateError\n"
+            "from selfheal.core.states import StateError\n"
             f"d = StateDir.open({str(tmp_path / 's')!r})\n"
             "try:\n"
             "    d.lock('web', 0.3).__enter__()\n"
