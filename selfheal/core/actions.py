@@ -9,8 +9,6 @@ argument ``systemctl`` rejects.
 
 from __future__ import annotations
 
-from selfheal.core import shellwords
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: keep the import off the plugin's path
     from collections.abc import Sequence
@@ -53,6 +51,8 @@ class Action:
 
     def describe(self) -> str:
         """The action as the operator wrote it, for output notes."""
+        from selfheal.core import shellwords  # only for notes: a cached check's healthy run never quotes
+
         text = self.words[0] if self.shell else shellwords.join(self.words)
         return f"sudo {text}" if self.sudo else text
 
@@ -94,6 +94,8 @@ class Command(Action):
             if shell:
                 words = [command] if command.strip() else []
             else:
+                from selfheal.core import shellwords  # a heal written as one string: config and wrap only
+
                 try:
                     words = shellwords.split(command)
                 except ValueError as exc:

@@ -82,19 +82,11 @@ class Spawner:
             return PluginRun(error=f"cannot execute {argv[0]}: {os.strerror(errno.ENOENT)}")
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        dup2 = os.POSIX_SPAWN_DUP2
+        stdio = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0), (dup2, out_w, 1), (dup2, err_w, 2)]
         try:
-            pid = os.posix_spawnp(
-                program,
-                argv,
-                os.environ if env is None else env,
-                file_actions=[
-                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                    (os.POSIX_SPAWN_DUP2, out_w, 1),
-                    (os.POSIX_SPAWN_DUP2, err_w, 2),
-                ],
-                **group,
-                setsigdef=_RESTORE,
-            )
+            environ = os.environ if env is None else env
+            pid = os.posix_spawnp(program, argv, environ, file_actions=stdio, **group, setsigdef=_RESTORE)
         except OSError as exc:
             for fd in (out_r, out_w, err_r, err_w):
                 os.close(fd)
@@ -125,13 +117,15 @@ class Spawner:
                     elif len(buffers[fd]) < MAX_OUTPUT:
                         buffers[fd] += chunk[: MAX_OUTPUT - len(buffers[fd])]
                 if status is None and open_fds:
-                    status = reap(pid, block=False)
+                    status = reap(pid)
                     if status is not None:
                         linger = time.monotonic() + 0.2
             if status is None and not timed_out:
                 # Both pipes closed but the plugin lives on (it closed them
-                # itself): its exit status is still its answer, up to -t.
-                status = reap(pid, block=True, limit=max(0.0, deadline - time.monotonic()))
+                # itself, or it is exiting right now: the kernel closes the
+                # pipes a moment before the exit status can be read): its
+                # exit status is still its answer, up to -t.
+                status = wait_exit(pid, deadline)
                 timed_out = status is None
             if timed_out:
                 from selfheal.edges.kill import kill_group, kill_pid, signal_each
@@ -145,7 +139,7 @@ class Spawner:
                 else:
                     kill_group(pid, signals.SIGKILL)
             if status is None:
-                status = reap(pid, block=True, limit=2.0)
+                status = wait_exit(pid, time.monotonic() + 2.0)
         finally:
             for fd in buffers:
                 os.close(fd)
@@ -182,19 +176,8 @@ class Spawner:
             if isinstance(started, RunnerStart):
                 return started
             reason = started
-        argv = [sys.executable, "-m", "selfheal.runner", jsonio.dumps(spec)]
-        pid = os.posix_spawn(
-            sys.executable,
-            argv,
-            env,
-            file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_DUP2, log_fd, 1),
-                (os.POSIX_SPAWN_DUP2, log_fd, 2),
-            ],
-            setsid=True,
-            setsigdef=_RESTORE,
-        )
+        stdin = (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)
+        pid = _detached([sys.executable, "-m", "selfheal.runner", jsonio.dumps(spec)], env, stdin, log_fd)
         return RunnerStart(pid, self.create_time(pid), SETSID, fallback_reason=reason)
 
     def _spawn_unit(
@@ -241,18 +224,7 @@ class Spawner:
         read_end, write_end = os.pipe()
         keep_fds_from_children()
         try:
-            pid = os.posix_spawnp(
-                argv[0],
-                argv,
-                env,
-                file_actions=[
-                    (os.POSIX_SPAWN_DUP2, read_end, 0),
-                    (os.POSIX_SPAWN_DUP2, log_fd, 1),
-                    (os.POSIX_SPAWN_DUP2, log_fd, 2),
-                ],
-                setsid=True,
-                setsigdef=_RESTORE,
-            )
+            pid = _detached(argv, env, (os.POSIX_SPAWN_DUP2, read_end, 0), log_fd)
         finally:
             os.close(read_end)
         try:
@@ -300,7 +272,7 @@ class Spawner:
             )
         if on_start is not None:
             on_start()
-        status = reap(pid, block=True, limit=max(0.0, timeout - (time.monotonic() - started)))
+        status = wait_exit(pid, started + timeout)
         timed_out = status is None
         if timed_out:
             # The tree is listed before the first signal: once the action
@@ -313,7 +285,7 @@ class Spawner:
             kill_group(pid, signals.SIGTERM)
             kill_trees(tree, kill_grace)
             kill_group(pid, signals.SIGKILL)
-            status = reap(pid, block=True, limit=kill_grace)
+            status = wait_exit(pid, time.monotonic() + kill_grace)
             if cgroup is not None:
                 # Forked while the rest was dying (a loaded host widens that
                 # window): nothing of the heal may outlive its timeout.
@@ -342,6 +314,13 @@ class Spawner:
         from selfheal.edges.proc import alive_since
 
         return alive_since(pid, create_time)
+
+
+def _detached(argv: list[str], env: Mapping[str, str], stdin: tuple[object, ...], log_fd: int) -> int:
+    """Start ``argv`` in a new session, stdin as ``stdin`` says, stdout and stderr on the log."""
+    dup2 = os.POSIX_SPAWN_DUP2
+    actions = [stdin, (dup2, log_fd, 1), (dup2, log_fd, 2)]
+    return os.posix_spawnp(argv[0], argv, env, file_actions=actions, setsid=True, setsigdef=_RESTORE)
 
 
 class PluginRun:
@@ -381,20 +360,40 @@ class ActionRun:
         self.error = error
 
 
-def reap(pid: int, *, block: bool, limit: float = 0.0) -> int | None:
-    """waitpid with an optional time limit; the raw status, or None."""
-    deadline = time.monotonic() + limit
-    delay = 0.001
-    while True:
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            # Reaped elsewhere (SIGCHLD was ignored): the status is lost.
-            # Report exit 255, which every caller treats as a failure.
-            return 255 << 8
-        if done:
-            return status
-        if not block or time.monotonic() >= deadline:
-            return None
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+def wait_exit(pid: int, deadline: float) -> int | None:
+    """The raw exit status of our child ``pid``, waiting until ``deadline`` (monotonic); None then.
+
+    A pidfd becomes readable the moment the process exits, so this returns
+    at once; polling ``waitpid`` would sleep first (a millisecond, on most
+    healthy plugin runs: the pipes close just before the exit is visible).
+    """
+    status = reap(pid)
+    if status is not None:
+        return status
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # before Linux 5.3, not Linux, or reaped elsewhere
+        delay = 0.001
+        while status is None and time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+            status = reap(pid)
+        return status
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
+    finally:
+        os.close(pidfd)
+    return reap(pid)
+
+
+def reap(pid: int) -> int | None:
+    """waitpid without waiting: the raw status, or None while ``pid`` runs."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        # Reaped elsewhere (SIGCHLD was ignored): the status is lost.
+        # Report exit 255, which every caller treats as a failure.
+        return 255 << 8
+    return status if done else None
