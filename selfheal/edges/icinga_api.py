@@ -94,7 +94,11 @@ class IcingaTarget:
             raise ValueError(f"{PREFIX}: must be a mapping of {', '.join(KEYS)}, not {type(data).__name__}")
         unknown = [key for key in data if key not in KEYS]
         if unknown:
-            raise ValueError(f"{PREFIX}.{unknown[0]!s:.80}: unknown key (known: {', '.join(KEYS)})")
+            key = unknown[0]
+            where = (
+                f"{PREFIX}.{key}" if isinstance(key, str) and key.isidentifier() else f"{PREFIX}: {key!r:.80}"
+            )
+            raise ValueError(f"{where}: unknown key (known: {', '.join(KEYS)})")
         missing = [key for key in REQUIRED if key not in data]
         if missing:
             raise ValueError(f"{PREFIX}.{missing[0]}: missing (required: {', '.join(REQUIRED)})")
