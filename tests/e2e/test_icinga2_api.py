@@ -35,15 +35,28 @@ from selfheal.edges.icinga_api import IcingaTarget, send
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "report-back.md"
 HOST, SERVICE = "web1", "nginx"
+#: A service outside the ``selfheal`` service group.
+OTHER = "postgres"
 #: An answer may take a moment on a loaded machine; the no-hang test sets its own.
 TIMEOUT = 10.0
 
 
-def documented_api_user(password: str) -> str:
-    """The ``object ApiUser "selfheal"`` block of docs/report-back.md, with this password."""
-    (block,) = re.findall(r'^object ApiUser "selfheal" \{\n.*?^\}\n', DOCS.read_text(), re.M | re.S)
-    assert '"actions/process-check-result"' in block and '"actions/add-comment"' in block, block
-    return re.sub(r'password = "[^"]*"', f'password = "{password}"', block)
+def documented_api_users(password: str) -> tuple[str, str]:
+    """docs/report-back.md's two ``ApiUser "selfheal"`` blocks, with this password; the second renamed.
+
+    The first has the plain permissions, the second the same ones limited
+    to the ``selfheal`` service group (and it defines that group).
+    """
+    text = DOCS.read_text()
+    plain, filtered = re.findall(
+        r'^(?:object ServiceGroup.*?\n\n)?object ApiUser "selfheal" \{\n.*?^\}\n', text, re.M | re.S
+    )
+    for block in (plain, filtered):
+        assert '"actions/process-check-result"' in block and '"actions/add-comment"' in block, block
+    plain, filtered = (
+        re.sub(r'password = "[^"]*"', f'password = "{password}"', b) for b in (plain, filtered)
+    )
+    return plain, filtered.replace('ApiUser "selfheal"', 'ApiUser "selfheal-filtered"')
 
 
 class Icinga:
@@ -82,6 +95,7 @@ class Icinga:
 
     def start(self) -> None:
         conf = self.root / "icinga2.conf"
+        plain, filtered = documented_api_users(self.password)
         conf.write_text(
             f"""
 include <itl>
@@ -98,7 +112,8 @@ object FileLogger "main-log" {{
   severity = "notice"
   path = "{self.root / "icinga2.log"}"
 }}
-{documented_api_user(self.password)}
+{plain}
+{filtered}
 object ApiUser "observer" {{
   password = "{self.observer_password}"
   permissions = [ "objects/query/Service", "objects/query/Comment" ]
@@ -113,6 +128,12 @@ object Service "{SERVICE}" {{
   enable_active_checks = false
   enable_passive_checks = true
   max_check_attempts = 1
+  groups = [ "selfheal" ]
+}}
+object Service "{OTHER}" {{
+  host_name = "{HOST}"
+  check_command = "dummy"
+  enable_active_checks = false
 }}
 """
         )
@@ -192,13 +213,14 @@ def icinga() -> Iterator[Icinga]:
 
 
 def test_a_critical_then_an_ok_with_a_comment_arrive(icinga: Icinga) -> None:
+    before = icinga.comments()
     assert send(icinga.target(), 2, "NGINX CRITICAL - connection refused | time=0.000s;;;0", None) is None
     result = icinga.service()["last_check_result"]
     assert isinstance(result, dict)
     assert (result["state"], result["output"]) == (2, "NGINX CRITICAL - connection refused"), result
     assert result["performance_data"] == ["time=0.000s;;;0"], result
     assert result["check_source"] == socket.gethostname(), result
-    assert icinga.comments() == []
+    assert icinga.comments() == before, "a report without a comment added one"
 
     comment = f"self-healing: systemctl restart nginx (attempt 1/3) helped; OK again ({secrets.token_hex(4)})"
     output = "NGINX OK - 612 bytes in 0.002s\nlong output line | time=0.002s;;;0"
@@ -207,7 +229,7 @@ def test_a_critical_then_an_ok_with_a_comment_arrive(icinga: Icinga) -> None:
     assert isinstance(result, dict)
     assert (result["state"], result["output"]) == (0, "NGINX OK - 612 bytes in 0.002s\nlong output line")
     assert result["performance_data"] == ["time=0.002s;;;0"], result
-    (arrived,) = icinga.comments()
+    (arrived,) = [c for c in icinga.comments() if c["text"] == comment]
     assert (arrived["author"], arrived["text"]) == ("selfheal", comment), arrived
     assert (arrived["host_name"], arrived["service_name"]) == (HOST, SERVICE), arrived
 
@@ -221,6 +243,16 @@ def test_a_wrong_password_is_an_error_naming_401(icinga: Icinga) -> None:
     assert "process-check-result" in error and f"{HOST}!{SERVICE}" in error, error
     assert "not-the-password" not in error and icinga.password not in error
     assert "must not arrive" not in [c["text"] for c in icinga.comments()]
+
+
+def test_a_password_file_written_on_windows_is_read(icinga: Icinga) -> None:
+    """One trailing newline is not part of the password, CRLF included."""
+    crlf = icinga.root / "crlf.password"
+    crlf.write_text(icinga.password + "\r\n")
+    crlf.chmod(0o640)
+    assert send(icinga.target(password_file=str(crlf)), 0, "NGINX OK - crlf", None) is None
+    result = icinga.service()["last_check_result"]
+    assert isinstance(result, dict) and result["output"] == "NGINX OK - crlf", result
 
 
 def test_a_certificate_from_another_ca_is_a_tls_error(icinga: Icinga) -> None:
@@ -284,3 +316,17 @@ def test_a_listener_that_accepts_and_never_answers_ends_within_the_timeout(tmp_p
     assert error is not None and "timed out in the TLS handshake" in error, error
     # The issue's bound: the timeout, plus a little for the scheduler of a loaded machine.
     assert took <= timeout + 0.5, f"send() returned after {took:.2f}s with timeout={timeout}s"
+
+
+def test_the_documented_filter_limits_the_user_to_the_selfheal_service_group(icinga: Icinga) -> None:
+    comment = f"self-healing: restarted nginx ({secrets.token_hex(4)})"
+    assert send(icinga.target(user="selfheal-filtered"), 1, "NGINX WARNING - slow", comment) is None
+    result = icinga.service()["last_check_result"]
+    assert isinstance(result, dict) and (result["state"], result["output"]) == (1, "NGINX WARNING - slow")
+    assert comment in [c["text"] for c in icinga.comments()]
+
+    error = send(icinga.target(user="selfheal-filtered", service=OTHER), 2, "PG CRITICAL", None)
+    assert error is not None and f"{HOST}!{OTHER}" in error, error
+    assert "404" in error and "No objects found" in error, error
+    # The plain user of the docs may report for it.
+    assert send(icinga.target(service=OTHER), 2, "PG CRITICAL", None) is None
