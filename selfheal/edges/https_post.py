@@ -127,8 +127,10 @@ def _exchange(host: str, port: int, context: ssl.SSLContext, deadline: float, re
             tls.settimeout(remaining(deadline, doing))
             tls.do_handshake()
             doing = "sending the request"
-            tls.settimeout(remaining(deadline, doing))
-            tls.sendall(request)
+            unsent = memoryview(request)
+            while unsent:  # not sendall(): each send gets only what is left of the deadline
+                tls.settimeout(remaining(deadline, doing))
+                unsent = unsent[tls.send(unsent) :]
             doing = "waiting for the answer"
             answer = bytearray()
             while not _complete(answer):

@@ -321,7 +321,9 @@ def _judge(status: int, reason: str, document: object) -> None:
             failed = [r for r in results if not (isinstance(r, dict) and r.get("code") in _SUCCESS)]
             if failed:
                 first = failed[0] if isinstance(failed[0], dict) else {"status": failed[0]}
-                raise _Failed(f"Icinga answered {first.get('code')}: {first.get('status')}")
+                code = first.get("code")
+                code = int(code) if isinstance(code, float) and code.is_integer() else code
+                raise _Failed(f"Icinga answered {code}: {first.get('status')}")
             return
     if status >= 300:
         raise _Failed(f"HTTP {status} {reason}: {document}")
