@@ -145,7 +145,7 @@ class Healer:
         if dry_run and not os.path.lexists(self.state_dir):
             # Nothing recorded yet, and a dry run must not create anything.
             record = Record(check=self.name)
-            decision = decide(check_state, record, self.policy, now, **facts)
+            decision = self._decide(check_state, record, now, facts)
             return self._outcome(self._fleet(decision, check_state, True), record, now)
         try:
             state_dir = StateDir.open(self.state_dir, create=not dry_run)
@@ -166,10 +166,7 @@ class Healer:
                     details.append(f"state record is corrupt ({exc}); a real run would move it aside")
                 except StateError as exc:
                     return self._refused(check_state, Record(check=self.name), now, str(exc), facts, True)
-                decision = decide(
-                    check_state, record, self.policy, now, runner_alive=self._alive(record), **facts
-                )
-                decision = self._fleet(decision, check_state, True)
+                decision = self._fleet(self._decide(check_state, record, now, facts), check_state, True)
                 # The note describes the would-be attempt; the perfdata counts
                 # what is recorded, and a dry run recorded nothing.
                 return self._outcome(decision, record, now, details)
@@ -222,8 +219,7 @@ class Healer:
         record, moved = state_dir.read(self.name)
         if moved:
             journal.write(self._moved_event(moved)[0], now)
-        decision = decide(check_state, record, self.policy, now, runner_alive=self._alive(record), **facts)
-        decision = self._fleet(decision, check_state, False)
+        decision = self._fleet(self._decide(check_state, record, now, facts), check_state, False)
         if decision.heal is None:
             if decision.record is not None:
                 state_dir.write(self.name, decision.record)
@@ -319,8 +315,7 @@ class Healer:
         dry_run: bool,
         journal: bool = True,
     ) -> Outcome:
-        alive = self._alive(record)
-        decision = decide(check_state, record, self.policy, now, state_error=why, runner_alive=alive, **facts)
+        decision = self._decide(check_state, record, now, facts, state_error=why)
         details = []
         if decision.row == 4 and not dry_run and journal:
             try:
@@ -356,7 +351,8 @@ class Healer:
     def _outcome(
         self, decision: Decision, record: Record, now: float, details: list[str] | None = None
     ) -> Outcome:
-        return Outcome(decision, count_attempts(record, self.policy, now), details, record.heals_total)
+        attempts = count_attempts(record, self.policy, now)
+        return Outcome(decision, attempts, details, record.heals_total, record.last_attempt)
 
     def _without_lock(
         self, state_dir: StateDir, check_state: int, now: float, facts: _Facts
@@ -368,20 +364,20 @@ class Healer:
             return None
         if record is None:
             return None
-        decision = decide(check_state, record, self.policy, now, runner_alive=self._alive(record), **facts)
+        decision = self._decide(check_state, record, now, facts)
         return self._outcome(decision, record, now) if decision.needs_no_lock() else None
 
     def _contended(self, check_state: int, record: Record, now: float, facts: _Facts) -> Outcome | None:
         """The record's own answer while another run holds its lock (``Decision.behind_the_lock``)."""
-        decision = decide(check_state, record, self.policy, now, runner_alive=self._alive(record), **facts)
-        answer = decision.behind_the_lock()
+        answer = self._decide(check_state, record, now, facts).behind_the_lock()
         return None if answer is None else self._outcome(answer, record, now)
 
-    def _alive(self, record: Record) -> bool | None:
-        last = record.last_attempt
-        if last is None or last.ended is not None or last.pid is None:
-            return None
-        return self.spawner.runner_alive(last.pid, last.create_time)
+    def _decide(
+        self, check_state: int, record: Record, now: float, facts: _Facts, state_error: str | None = None
+    ) -> Decision:
+        from selfheal.facts import ask
+
+        return ask(check_state, record, self.policy, now, facts, lambda: self.spawner, state_error)
 
     def _moved_event(self, moved: str | None) -> list[dict[str, object]]:
         if moved is None:

@@ -23,6 +23,7 @@ from selfheal.core.argv import (
     option_lines,
     parse_options,
     plugin_timeout,
+    retry_policy,
     text,
 )
 from selfheal.core.states import Usage
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from selfheal.engine import Healer
 
 USAGE = {
-    "run": "selfheal run NAME [-c CONFIG] [--dry-run] [--downtime N] [-t SECONDS] [-v]",
+    "run": "selfheal run NAME [-c CONFIG] [--dry-run] [--downtime N] [-t SECONDS] [--retry-state STATE] [-v]",
     "wrap": "selfheal wrap [--name NAME] --heal 'CMD ARGS' [options] -- PLUGIN [ARGS...]",
 }
 
@@ -59,6 +60,7 @@ RUN_OPTIONS = [
         "DIR",
         "state dir (default: $SELFHEAL_STATE_DIR, the config's state_dir, /var/lib/selfheal)",
     ),
+    *(o for o in WRAP_OPTIONS if o.dest == "retry_state"),
     *COMMON_OPTIONS,
 ]
 # wrap has no -c, yet it is not blind to the config file: say so in its help.
@@ -109,6 +111,8 @@ def cmd_run(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         wanted=(name,),
     )
     check = cfg.check(name)
+    if values["retry_state"] is not None:
+        check.policy = retry_policy(check.policy, values["retry_state"])
     if check.builtin:
         from selfheal.checks.plugin import run_configured
 
@@ -204,7 +208,10 @@ def heal_plugin(
     outcome = healer.handle(state, dry_run=bool(values["dry_run"]), downtime=depth)
     long = list(result.long)
     if values["verbose"]:
-        long.append(f"selfheal: {states.name(state)} from the plugin, decision row {outcome.decision.row}")
+        from selfheal.core.explain import explain
+
+        why = explain(outcome.decision, state, name, healer.policy, outcome.last, healer.clock())
+        long.append(f"selfheal: {states.name(state)} from the plugin; {why}")
         long.extend(f"selfheal: {detail}" for detail in outcome.details)
     if values["dry_run"]:
         long.append("selfheal: dry run, nothing was started or recorded")

@@ -271,3 +271,40 @@ class Refused(SelfhealError):
     """A command for people that will not do what was asked (exit 1), e.g. a likely typo."""
 
     exit_code = 1
+
+
+def shared_heal(site: Site, name: str, record: object) -> tuple[str, str] | None:
+    """The record's last heal and another heal using the same name, when they differ; else None.
+
+    ``wrap --name nginx`` and a configured ``nginx`` share one record: its
+    cooldown and attempt count. The other heal is the config's, or the one
+    a CRITICAL run journaled as ``heal_changed`` (``heal_noted``).
+    """
+    attempts = getattr(record, "attempts", None)
+    if not attempts:
+        return None
+    last = attempts[-1]
+    if site.config is not None and name in site.config.checks:
+        heal = site.config.checks[name].heal
+        if heal.argv != last.argv:
+            return last.action, heal.describe()
+    noted = getattr(record, "heal_noted", None)
+    if isinstance(noted, str) and noted != last.action:
+        return last.action, noted
+    return None
+
+
+def user() -> tuple[str, str]:
+    """This user's name and primary group name, for the suggested fixes."""
+    import grp
+    import pwd
+
+    try:
+        name = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        name = str(os.geteuid())
+    try:
+        group = grp.getgrgid(os.getegid()).gr_name
+    except KeyError:
+        group = str(os.getegid())
+    return name, group

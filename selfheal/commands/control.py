@@ -190,8 +190,9 @@ def reset(record: Record, now: float) -> dict[str, object]:
     # cooldown; they stay in the record for status and the journal.
     record.streak = 0
     record.reset_at = now
-    record.gave_up_at = None
+    record.gave_up_at = record.off_since = None
     record.cooldown_noted = None
+    record.did_not_help_shown = False  # re-armed by hand: the next heal is a first attempt
     return {"event": "reset", "reason": "selfheal reset"}
 
 

@@ -88,7 +88,10 @@ def check_status(site: ops.Site, name: str, found: Record | str | None, now: flo
     row["heals_total"] = record.heals_total
     last = record.last_attempt
     counting = last is not None and (record.reset_at is None or last.started >= record.reset_at)
+    # The cooldown after the next attempt ends (the backoff applied), not the configured one.
     row["cooldown"] = policy.cooldown_after(last.number) if counting and last else policy.cooldown
+    shared = ops.shared_heal(site, name, found)
+    row["shared"] = {"record_heal": shared[0], "other_heal": shared[1]} if shared else None
 
     alive = None
     if last is not None and last.ended is None and last.pid is not None:
@@ -143,8 +146,9 @@ def check_status(site: ops.Site, name: str, found: Record | str | None, now: flo
 
 
 def render(rows: list[dict[str, Any]], now: float, colour: bool) -> str:  # rows: the --json document
-    header = ["CHECK", "STATE", "ATTEMPTS", "COOLDOWN", "NEXT ATTEMPT", "RUNNING", "PAUSED", "LAST HEAL"]
+    header = ["CHECK", "STATE", "ATTEMPTS", "NEXT COOLDOWN", "NEXT ATTEMPT", "RUNNING", "PAUSED", "LAST HEAL"]
     lines = [header]
+    notes = []
     colours: list[str | None] = [None]
     from selfheal.core.durations import format_duration
 
@@ -179,9 +183,18 @@ def render(rows: list[dict[str, Any]], now: float, colour: bool) -> str:  # rows
                 last_text += ", recovered" if last["recovered"] else ", not recovered"
         if row["error"]:
             last_text = str(row["error"])
+        name = str(row["name"])
+        if row["shared"]:
+            # Two heals, one record: they share its cooldown and attempt count.
+            name += " *"
+            shared = row["shared"]
+            notes.append(
+                f"* {row['name']}: one record, two heals: it last ran '{shared['record_heal']}', "
+                f"and '{shared['other_heal']}' uses the same name (wrap --name and the config?)\n"
+            )
         lines.append(
             [
-                str(row["name"]),
+                name,
                 str(state),
                 f"{row['attempts']}/{row['max_attempts']}",
                 format_duration(row["cooldown"]),
@@ -192,7 +205,7 @@ def render(rows: list[dict[str, Any]], now: float, colour: bool) -> str:  # rows
             ]
         )
         colours.append(ops.STATE_COLOURS.get(states.NAMES.index(state)) if state in states.NAMES else None)
-    return ops.table(lines, colours, colour)
+    return ops.table(lines, colours, colour) + "".join(notes)
 
 
 def strip_private(rows: list[dict[str, object]]) -> None:

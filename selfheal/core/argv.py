@@ -242,6 +242,13 @@ WRAP_OPTIONS = [
         ("--heal-on",), "heal_on", "value", "STATES", "states that heal, comma-separated (default critical)"
     ),
     Option(
+        ("--retry-state",),
+        "retry_state",
+        "value",
+        "STATE",
+        "critical or warning: a retry after 'did not help' (default critical: one page per incident)",
+    ),
+    Option(
         ("--timeout-state",),
         "timeout_state",
         "value",
@@ -275,6 +282,8 @@ def heal_policy(values: dict[str, object]) -> tuple[Policy, int]:
                 raise Usage(f"bad --{dest.replace('_', '-')}: {values[dest]!r} is not a number") from None
     if values["heal_on"] is not None:
         settings["heal_on"] = [s for s in str(values["heal_on"]).split(",") if s]
+    if values["retry_state"] is not None:
+        settings["retry_state"] = values["retry_state"]
     try:
         policy = Policy(**settings)
     except ValueError as exc:
@@ -288,6 +297,14 @@ def heal_policy(values: dict[str, object]) -> tuple[Policy, int]:
         except ValueError as exc:
             raise Usage(f"bad --timeout-state: {exc}") from None
     return policy, timeout_state
+
+
+def retry_policy(policy: Policy, value: object) -> Policy:
+    """``selfheal run --retry-state``: the configured policy with that one setting replaced."""
+    try:
+        return Policy.from_json({**policy.to_json(), "retry_state": value})
+    except ValueError as exc:
+        raise Usage(f"bad --retry-state: {str(exc).split(': ', 1)[-1]}") from None
 
 
 #: What a plugin that timed out may count as, on the command line and in

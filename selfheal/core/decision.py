@@ -100,6 +100,7 @@ def decide(
     state_error: str | None = None,
     runner_alive: bool | None = None,
     attempt_id: str | None = None,
+    reason: str | None = None,
 ) -> Decision:
     """Apply the decision table.
 
@@ -107,6 +108,8 @@ def decide(
     ``runner_alive`` says whether the last attempt's runner process is
     still alive (pid and create time both match); None when unknown.
     ``state_error`` is why the state could not be read, locked or written.
+    ``reason`` is the last line a failed last attempt printed (the caller
+    read its log); it is kept in the attempt, for the note and for status.
     """
     before = record.to_json()
     rec = record.copy()
@@ -124,14 +127,20 @@ def decide(
         if check_state not in (states.OK, states.WARNING):
             return done(2, check_state)  # not healthy, but not ours to heal
         _note_healthy(rec, policy, now, events)
-        return done(1, check_state)
+        if rec.off_since is None:
+            return done(1, check_state)
+        off = f"self-healing off since {when(rec.off_since, now)} (gave up); run 'selfheal reset {rec.check}'"
+        return done(1, check_state, off)
 
     rec.ok_since = None
     if downtime:
         return done(3, check_state, "self-healing paused (Nagios downtime)")
     if rec.paused_until is not None and now < rec.paused_until:
-        reason = f" ({rec.pause_reason})" if rec.pause_reason else ""
-        return done(3, check_state, f"self-healing paused until {when(rec.paused_until, now)}{reason}")
+        reason_ = f" ({rec.pause_reason})" if rec.pause_reason else ""
+        return done(3, check_state, f"self-healing paused until {when(rec.paused_until, now)}{reason_}")
+    # Once "did not help" was shown, a retry stays CRITICAL (retry_state):
+    # a WARNING in between would page again when CRITICAL returns.
+    retry_state = policy.retry_state if rec.did_not_help_shown else states.WARNING
 
     last = rec.last_attempt
     running = last if last is not None and last.ended is None else None
@@ -149,7 +158,7 @@ def decide(
                     f"attempt {shown}/{policy.max_attempts}, "
                     f"started {format_duration(age)} ago"
                 )
-                return done(5, states.WARNING, note)
+                return done(5, retry_state, note)
             # Never start a second action beside one that will not die.
             note = (
                 f"self-healing stuck: {running.action} still running after "
@@ -159,6 +168,8 @@ def decide(
     if state_error is not None:
         return Decision(4, check_state, f"self-healing disabled: {state_error}")
 
+    _note_shared(rec, last, action, argv, events)
+
     if running is not None:
         # The runner died without recording an end (killed, host rebooted,
         # nrpe restarted with KillMode=control-group): close the attempt.
@@ -167,8 +178,16 @@ def decide(
         rec.count_end(running)
         events.append(_event("action_lost", rec, running, reason=running.error))
 
-    if last is not None and last.ended is not None and _age(last.ended, now) < policy.grace:
-        return done(6, states.WARNING, f"self-healing: waiting for recovery after {last.action}")
+    if last is not None and last.failed() and not (last.reason or last.timed_out or last.error) and reason:
+        last.reason = reason[:300]
+    # Grace is for a heal that succeeded: one that failed did not help, at once.
+    if (
+        last is not None
+        and last.ended is not None
+        and _age(last.ended, now) < policy.grace
+        and not last.failed()
+    ):
+        return done(6, retry_state, f"self-healing: waiting for recovery after {last.action}")
 
     count = count_attempts(rec, policy, now)
     if count >= policy.max_attempts:
@@ -181,6 +200,9 @@ def decide(
                     "gave_up", rec, last, reason=f"{count} attempts within {format_duration(policy.window)}"
                 )
             )
+        if rec.off_since is None:
+            rec.off_since = now
+        rec.did_not_help_shown = True
         note = (
             f"self-healing gave up: {count} attempts since {when(first, now)}; "
             f"run 'selfheal reset {rec.check}'"
@@ -196,6 +218,7 @@ def decide(
                 events.append(
                     _event("skipped_cooldown", rec, last, reason=f"next attempt after {when(next_at, now)}")
                 )
+            rec.did_not_help_shown = True
             note = (
                 f"self-healing did not help: attempt {last.number} at {when(last.started, now)} "
                 f"{last.outcome()}; next attempt after {when(next_at, now)}"
@@ -214,14 +237,15 @@ def decide(
     rec.attempts.append(attempt)
     rec.heals_total += 1
     rec.policy = policy.snapshot()
-    rec.gave_up_at = None
+    rec.gave_up_at = rec.off_since = None
     if rec.open_since is None:
         rec.open_since = now
     _prune(rec, policy, now)
-    verb = "would start" if dry_run else "started"
+    retry = rec.did_not_help_shown
+    verb = ("would retry" if retry else "would start") if dry_run else ("retrying" if retry else "started")
     note = f"self-healing: {verb} {action} (attempt {count_attempts(rec, policy, now)}/{policy.max_attempts})"
     events.append(_event("attempt", rec, attempt))
-    decision = done(9, states.WARNING, note, heal=attempt)
+    decision = done(9, retry_state, note, heal=attempt)
     decision.unhealed = unhealed
     return decision
 
@@ -240,6 +264,7 @@ def start_failed(decision: Decision, error: str, now: float) -> Decision:
         event.update(attempt=attempt.number, argv=attempt.argv, reason=error)
     # decide() set last_state to the check's own state (CRITICAL, or UNKNOWN with heal_on).
     state = record.last_state if record.last_state is not None else states.CRITICAL
+    record.did_not_help_shown = True  # it pages: a retry stays CRITICAL
     return Decision(9, state, f"self-healing failed: {error}", record, events)
 
 
@@ -250,6 +275,7 @@ def _note_healthy(rec: Record, policy: Policy, now: float, events: list[dict[str
         events.append(_event("recovered", rec, last, time_to_recover=round(_age(rec.open_since, now), 3)))
         rec.open_since = None
         rec.gave_up_at = None
+    rec.did_not_help_shown = False  # the incident is over
     if rec.ok_since is None or rec.ok_since > now:
         rec.ok_since = now
     if rec.streak and now - rec.ok_since >= policy.reset_after:
@@ -257,7 +283,25 @@ def _note_healthy(rec: Record, policy: Policy, now: float, events: list[dict[str
         rec.streak = 0
         rec.reset_at = now
         rec.cooldown_noted = None
+    if rec.off_since is not None and count_attempts(rec, policy, now) < policy.max_attempts:
+        rec.off_since = None  # the window passed, or a reset: healing is on again
     _prune(rec, policy, now)
+
+
+def _note_shared(
+    rec: Record, last: Attempt | None, action: str, argv: list[str] | None, events: list[dict[str, object]]
+) -> None:
+    """Journal once that another caller, with another heal, uses this record's name.
+
+    ``wrap --name nginx`` and a configured ``nginx`` share one record (its
+    cooldown and attempt count). ``heal_noted`` remembers the heal already
+    journaled, so a check run every minute journals it once per change.
+    """
+    if last is None or argv is None or last.argv == argv or rec.heal_noted == action:
+        return
+    rec.heal_noted = action
+    reason = f"record {rec.check} last healed with '{last.action}'; this caller heals with '{action}'"
+    events.append(_event("heal_changed", rec, last, heal=action, reason=reason))
 
 
 def _age(then: float, now: float) -> float:
@@ -272,7 +316,7 @@ def _clamp_future(rec: Record, now: float) -> None:
     step; clamped (and written back), each lasts its own length from now.
     ``paused_until`` is meant to be in the future and is left as it is.
     """
-    for key in ("last_change", "ok_since", "open_since", "reset_at", "gave_up_at"):
+    for key in ("last_change", "ok_since", "open_since", "reset_at", "gave_up_at", "off_since"):
         value = getattr(rec, key)
         if value is not None and value > now:
             setattr(rec, key, now)
@@ -324,15 +368,21 @@ def _event(kind: str, rec: Record, attempt: Attempt | None, **fields: object) ->
 class Outcome:
     """The decision plus what the caller prints: attempts and details."""
 
-    __slots__ = ("attempts", "decision", "details", "heals_total")
+    __slots__ = ("attempts", "decision", "details", "heals_total", "last")
 
     def __init__(
-        self, decision: Decision, attempts: int = 0, details: list[str] | None = None, heals_total: int = 0
+        self,
+        decision: Decision,
+        attempts: int = 0,
+        details: list[str] | None = None,
+        heals_total: int = 0,
+        last: Attempt | None = None,
     ) -> None:
         self.decision = decision
         self.attempts = attempts
         self.details = details or []
         self.heals_total = heals_total  # heals ever started, for the perfdata counter
+        self.last = last  # the record's last attempt, for -v's explanation
 
     @property
     def state(self) -> int:

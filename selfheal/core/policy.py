@@ -22,7 +22,12 @@ DEFAULTS: dict[str, object] = {
     "grace": "30s",
     "splay": 0,
     "heal_on": ("critical",),
+    "retry_state": "critical",
 }
+
+#: ``retry_state``: what a retry after "did not help" reports. CRITICAL keeps
+#: one incident one page; WARNING is the behaviour before it existed.
+RETRY_STATES = ("critical", "warning")
 
 _DURATIONS = ("cooldown", "max_cooldown", "window", "reset_after", "action_timeout", "grace", "splay")
 
@@ -40,6 +45,9 @@ class Policy:
     - ``splay``: a random delay up to this before the action, so a fleet
       does not restart in lockstep.
     - ``heal_on``: the states that heal (CRITICAL, optionally UNKNOWN).
+    - ``retry_state``: the state of a retry (and its progress and grace)
+      once "did not help" was shown: CRITICAL (one page per incident) or
+      WARNING.
     """
 
     __slots__ = (
@@ -51,6 +59,7 @@ class Policy:
         "max_attempts",
         "max_cooldown",
         "reset_after",
+        "retry_state",
         "splay",
         "window",
     )
@@ -65,6 +74,7 @@ class Policy:
     grace: float
     splay: float
     heal_on: frozenset[int]
+    retry_state: int
 
     def __init__(self, **settings: object) -> None:
         unknown = set(settings) - set(DEFAULTS)
@@ -90,6 +100,10 @@ class Policy:
         if self.action_timeout <= 0:
             raise ValueError("action_timeout: must be longer than 0s")
         object.__setattr__(self, "heal_on", _parse_heal_on(merged["heal_on"]))
+        retry = merged["retry_state"]
+        if not isinstance(retry, str) or retry.strip().lower() not in RETRY_STATES:
+            raise ValueError(f"retry_state: must be critical or warning, not {str(retry)[:40]!r}")
+        object.__setattr__(self, "retry_state", states.parse(str(retry)))
 
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError("Policy is immutable")
@@ -122,8 +136,9 @@ class Policy:
 
     def to_json(self) -> dict[str, object]:
         """Every setting as plain data: seconds, numbers, and state names."""
-        data = {key: getattr(self, key) for key in self.__slots__ if key != "heal_on"}
+        data = {key: getattr(self, key) for key in self.__slots__ if key not in ("heal_on", "retry_state")}
         data["heal_on"] = sorted(states.name(state).lower() for state in self.heal_on)
+        data["retry_state"] = states.name(self.retry_state).lower()
         return data
 
     @classmethod

@@ -146,6 +146,8 @@ class Attempt(_Plain):
         "timed_out": ((bool,), False),
         "duration": (_OPT_NUMBER, None),
         "error": (_OPT_STR, None),
+        # The last line the heal printed when it exited non-zero: why it failed.
+        "reason": (_OPT_STR, None),
         "log": (_OPT_STR, None),
         # The runner's transient systemd unit, when it was started as one.
         "unit": (_OPT_STR, None),
@@ -177,6 +179,7 @@ class Attempt(_Plain):
     timed_out: bool
     duration: float | None
     error: str | None
+    reason: str | None
     log: str | None
     unit: str | None
     fleet: dict[str, object] | None
@@ -190,14 +193,24 @@ class Attempt(_Plain):
             raise CorruptRecord("attempt argv must be a list of strings")
         return cls(**values)
 
+    def failed(self) -> bool:
+        """It ended and did not succeed: a non-zero exit, a timeout, or an error (not started, runner lost)."""
+        return self.ended is not None and (self.exit_code != 0 or self.timed_out or bool(self.error))
+
     def outcome(self) -> str:
-        """``exited 0``, ``timed out``, ``failed: <why>`` or ``still running``."""
+        """``exited 0``, ``exited 1 (why)``, ``timed out after 2m``, ``failed: <why>`` or ``still running``."""
         if self.error:
             return f"failed: {self.error}"
         if self.timed_out:
-            return "timed out"
+            if self.duration is None:
+                return "timed out"
+            from selfheal.core.durations import format_duration
+
+            return f"timed out after {format_duration(self.duration)}"
         if self.ended is None:
             return "still running"
+        if self.exit_code != 0 and self.reason:
+            return f"exited {self.exit_code} ({self.reason})"
         return f"exited {self.exit_code}"
 
 
@@ -225,6 +238,16 @@ class Record(_Plain):
         "cooldown_noted": (_OPT_STR, None),
         "paused_until": (_OPT_NUMBER, None),
         "pause_reason": (_OPT_STR, None),
+        # A CRITICAL "did not help" (or "gave up", or a failed start) was shown
+        # for the current incident: a retry then stays CRITICAL, so Nagios
+        # sees no WARNING in between and pages once. Cleared when healthy.
+        "did_not_help_shown": ((bool,), False),
+        # When healing went off ("gave up"); kept while the attempts in the
+        # window still hold it off, so a healthy line can say so.
+        "off_since": (_OPT_NUMBER, None),
+        # The other heal journaled as sharing this record (``heal_changed``):
+        # noted once per change, not on every run.
+        "heal_noted": (_OPT_STR, None),
         "heals_total": ((int,), 0),
         # Counters for metrics and status; never reset, as Prometheus
         # counters must only go up.
@@ -245,6 +268,7 @@ class Record(_Plain):
         "reset_at": _TIME,
         "gave_up_at": _TIME,
         "paused_until": _TIME,
+        "off_since": _TIME,
         "heals_total": _COUNT,
         "heals_succeeded": _COUNT,
         "heals_failed": _COUNT,
@@ -267,6 +291,9 @@ class Record(_Plain):
     cooldown_noted: str | None
     paused_until: float | None
     pause_reason: str | None
+    did_not_help_shown: bool
+    off_since: float | None
+    heal_noted: str | None
     heals_total: int
     heals_succeeded: int
     heals_failed: int

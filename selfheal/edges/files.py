@@ -217,3 +217,25 @@ def find_executable(program: str, directories: Iterable[str]) -> str | None:
 
 def runnable(path: str) -> bool:
     return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def last_line(path: str, skip: str = "selfheal runner[") -> str | None:
+    """The last non-blank line of a heal's log that is not the runner's own, at most 300 characters.
+
+    It says why a heal failed (``start-web: port already in use``); the
+    runner journals it as the reason, and a check's "did not help" shows it.
+    """
+    try:
+        fd = open_regular(path, os.O_RDONLY)
+    except (OSError, StateError):
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        os.lseek(fd, max(0, size - 2048), os.SEEK_SET)
+        tail = os.read(fd, 2048).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    lines = [line.strip() for line in tail.splitlines() if line.strip() and skip not in line]
+    return lines[-1][:300] if lines else None

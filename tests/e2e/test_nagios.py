@@ -106,39 +106,51 @@ def test_killed_service_is_healed_without_paging_anyone(
     assert record["attempts"][-1]["exit_code"] == 0
 
 
-def test_heal_that_cannot_help_ends_hard_critical_then_gives_up(
-    deployment: Deployment, workdir: Path, toy: ToyService, nagios_factory
-) -> None:
+def failed_heal_incident(
+    deployment: Deployment, workdir: Path, toy: ToyService, nagios_factory, retry_state: str
+) -> tuple[Nagios, list[tuple[int, str, str, str]], Path]:
+    """A heal that cannot help (the start script exits 1), until "gave up"."""
     state = workdir / "state"
     toy.start()
     policy = ("--cooldown", "3s", "--grace", "1s", "--max-attempts", "2", "--action-timeout", "10s")
-    nagios = nagios_factory(
-        service("web", wrap_line(deployment, state, toy.broken_script, toy.port, *policy))
-    )
+    line = wrap_line(deployment, state, toy.broken_script, toy.port, *policy, "--retry-state", retry_state)
+    nagios = nagios_factory(service("web", line))
     first_ok(nagios, "web")
     killed = toy.kill()
 
     def gave_up() -> list[tuple[int, str, str, str]] | None:
         alerts = [a for a in nagios.alerts("web") if a[0] >= int(killed)]
-        return alerts if any("self-healing gave up" in a[3] for a in alerts) else None
+        # CRITICAL to CRITICAL is no state change and logs no alert: status.dat says it.
+        done = "self-healing gave up" in nagios.service("web").get("plugin_output", "")
+        return alerts if done or any("self-healing gave up" in a[3] for a in alerts) else None
 
-    alerts = nagios.wait(gave_up, 60, "'gave up' in Nagios's log")
-    print("\nscenario 2, Nagios's alerts after the kill:", *(f"  {a}" for a in alerts), sep="\n")
+    alerts = nagios.wait(gave_up, 60, "'gave up' in status.dat")
+    print(
+        f"\nretry_state {retry_state}, Nagios's alerts after the kill:", *(f"  {a}" for a in alerts), sep="\n"
+    )
+    return nagios, alerts, state
 
+
+def problem_pages(nagios: Nagios) -> list[str]:
+    return [line for line in nagios.notifications() if ";RECOVERY;" not in line and ";OK;" not in line]
+
+
+def test_heal_that_cannot_help_pages_once_then_gives_up(
+    deployment: Deployment, workdir: Path, toy: ToyService, nagios_factory
+) -> None:
+    nagios, alerts, state = failed_heal_incident(deployment, workdir, toy, nagios_factory, "critical")
     did_not_help = [a for a in alerts if "self-healing did not help" in a[3]]
     assert did_not_help, alerts
+    # The heal exited 1: "did not help" at once, with its reason, no grace.
+    assert "exited 1 (start-web: port already in use)" in did_not_help[0][3], did_not_help
     assert any(a[1:3] == ("CRITICAL", "HARD") for a in did_not_help), alerts
-    last = alerts[-1]
-    assert last[1:3] == ("CRITICAL", "HARD"), alerts
-    assert "self-healing gave up: 2 attempts since" in last[3], last
-    assert "run 'selfheal reset web'" in last[3], last
-    # The two attempts, each a self-healing WARNING, in order.
+    output = nagios.service("web")["plugin_output"]
+    assert "self-healing gave up: 2 attempts since" in output and "run 'selfheal reset web'" in output, output
+    # Attempt 1 a soft WARNING; attempt 2, a retry after "did not help", stays
+    # CRITICAL: no state change, so no alert after the hard CRITICAL.
     started = [a for a in alerts if "self-healing: started" in a[3]]
-    assert [a[1] for a in started] == ["WARNING", "WARNING"], alerts
-    assert "(attempt 1/2)" in started[0][3] and "(attempt 2/2)" in started[1][3], started
-    # A hard CRITICAL pages: the contact's notifications were logged.
-    assert any(";CRITICAL;notify-by-log;" in line for line in nagios.notifications()), nagios.notifications()
-
+    assert [(a[1], "(attempt 1/2)" in a[3]) for a in started] == [("WARNING", True)], alerts
+    assert alerts[-1][1:3] == ("CRITICAL", "HARD") and alerts[-1] in did_not_help, alerts
     # Give it more checks: no third attempt once it has given up.
     time.sleep(3)
     status = nagios.service("web")
@@ -149,6 +161,25 @@ def test_heal_that_cannot_help_ends_hard_critical_then_gives_up(
     assert [(e["attempt"], e["exit_code"]) for e in ends] == [(1, 1), (2, 1)]
     assert all(e["reason"] == "start-web: port already in use" for e in ends), ends
     assert len(journal_events(state, "gave_up")) == 1
+    # One page for the incident; then the service is fixed: one recovery.
+    pages = problem_pages(nagios)
+    print("retry_state critical, notifications:", *nagios.notifications(), sep="\n  ")
+    assert len(pages) == 1 and ";CRITICAL;" in pages[0], nagios.notifications()
+    toy.start()
+    nagios.wait(lambda: any(";RECOVERY;" in n or ";OK;" in n for n in nagios.notifications()), 30, "recovery")
+    assert len(nagios.notifications()) == 2, nagios.notifications()
+
+
+def test_retry_state_warning_pages_three_times(
+    deployment: Deployment, workdir: Path, toy: ToyService, nagios_factory
+) -> None:
+    """The behaviour before retry_state: CRITICAL, WARNING (attempt 2), CRITICAL."""
+    nagios, alerts, _ = failed_heal_incident(deployment, workdir, toy, nagios_factory, "warning")
+    retried = [a for a in alerts if "self-healing: retrying" in a[3]]
+    assert [a[1:3] for a in retried] == [("WARNING", "HARD")], alerts
+    nagios.wait(lambda: len(problem_pages(nagios)) >= 3, 10, "the third page")
+    print("retry_state warning, notifications:", *nagios.notifications(), sep="\n  ")
+    assert [p.split(";")[3] for p in problem_pages(nagios)] == ["CRITICAL", "WARNING", "CRITICAL"]
 
 
 def test_downtime_passed_in_by_nagios_pauses_healing(

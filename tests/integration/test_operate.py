@@ -101,12 +101,15 @@ def test_status_text_is_aligned_and_coloured_only_on_a_tty(healed: Path) -> None
     assert code == 0 and "\033[" not in text
     lines = text.splitlines()
     assert lines[0].split() == [
-        "CHECK", "STATE", "ATTEMPTS", "COOLDOWN", "NEXT", "ATTEMPT", "RUNNING", "PAUSED", "LAST", "HEAL",
+        "CHECK", "STATE", "ATTEMPTS", "NEXT", "COOLDOWN", "NEXT", "ATTEMPT", "RUNNING", "PAUSED", "LAST", "HEAL",
     ]  # fmt: skip
     column = lines[0].index("ATTEMPTS")
-    assert [line[column : column + 3] for line in lines[1:]] == ["1/3", "1/4"]
-    assert re.search(r"^db\s+CRITICAL\s+1/3\s+1h\s+after \S+", lines[1])
-    assert "#1 at" in lines[1] and "exited 7, not recovered" in lines[1]
+    assert [line[column : column + 3] for line in lines[1:3]] == ["1/3", "1/4"]
+    # db's last run healed with 'true', its attempt with 'sh -c ...': one record, two heals.
+    assert lines[3:] == ["* db: one record, two heals: it last ran 'sh -c 'echo db will not start; exit 7'', "
+                         "and 'true' uses the same name (wrap --name and the config?)"]  # fmt: skip
+    assert re.search(r"^db \*\s+CRITICAL\s+1/3\s+1h\s+after \S+", lines[1])
+    assert "#1 at" in lines[1] and "exited 7 (db will not start), not recovered" in lines[1]
     assert "exited 0, recovered" in lines[2]
     _, coloured = cli("status", "--state-dir", healed, tty=True)
     assert "\033[31mCRITICAL\033[0m" in coloured and "\033[32mOK\033[0m" in coloured

@@ -542,14 +542,14 @@ def test_row5_attempt_without_pid_is_lost_after_spawn_limit() -> None:
     rec = record_with(make_attempt("a1", 1, T0, pid=None))
     now = T0 + SPAWN_LIMIT
     decision = run(CRITICAL, rec, now, runner_alive=None)
-    assert kinds(decision) == ["action_lost"]
+    assert kinds(decision) == ["action_lost", "skipped_cooldown"]
     assert decision.events[0]["reason"] == LOST
     lost = decision.record.attempts[-1]
     assert lost.ended == now
     assert lost.error == LOST
-    # It just "ended": grace applies.
-    assert decision.row == 6
-    assert decision.state == WARNING
+    # A lost runner is a failed attempt: no grace, "did not help" at once.
+    assert decision.row == 8
+    assert decision.state == CRITICAL
     assert decision.heal is None
 
 
@@ -591,11 +591,11 @@ def test_row5_splay_extends_the_running_limit() -> None:
     assert decision.state == WARNING
 
 
-def test_row5_dead_runner_is_action_lost_then_grace() -> None:
+def test_row5_dead_runner_is_action_lost_then_did_not_help() -> None:
     rec = record_with(make_attempt("a1", 1, T0))
     now = T0 + 50
     decision = run(CRITICAL, rec, now, runner_alive=False)
-    assert kinds(decision) == ["action_lost"]
+    assert kinds(decision) == ["action_lost", "skipped_cooldown"]
     event = decision.events[0]
     assert event["event"] == "action_lost"
     assert event["check"] == NAME
@@ -608,13 +608,16 @@ def test_row5_dead_runner_is_action_lost_then_grace() -> None:
     assert lost.ended == now
     assert lost.error == LOST
     assert lost.outcome() == f"failed: {LOST}"
-    assert decision.row == 6
-    assert decision.state == WARNING
-    assert decision.note == f"self-healing: waiting for recovery after {ACTION}"
+    # The runner was lost: the attempt failed, so no grace (row 6) applies.
+    assert decision.row == 8
+    assert decision.state == CRITICAL
+    assert decision.note == (
+        f"self-healing did not help: attempt 1 at {hms(T0)} failed: {LOST}; next attempt after {hms(now + 600)}"
+    )
     assert decision.heal is None
     # The next run sees a closed attempt: no second action_lost.
     again = run(CRITICAL, decision.record, now + 10)
-    assert again.row == 6
+    assert again.row == 8
     assert again.events == []
 
 
@@ -663,13 +666,24 @@ def test_row6_grace_precedes_gave_up() -> None:
     rec = record_with(
         make_attempt("a1", 1, T0, ended=T0 + 10, exit_code=1),
         make_attempt("a2", 2, T0 + 700, ended=T0 + 710, exit_code=1),
-        make_attempt("a3", 3, T0 + 2000, ended=T0 + 2010, exit_code=1),
+        make_attempt("a3", 3, T0 + 2000, ended=T0 + 2010, exit_code=0),
     )
     decision = run(CRITICAL, rec, T0 + 2020)
     assert decision.row == 6
     assert decision.state == WARNING
     assert decision.events == []
     assert run(CRITICAL, rec, T0 + 2040).row == 7
+
+
+def test_row6_no_grace_after_a_failed_last_attempt_gave_up_at_once() -> None:
+    rec = record_with(
+        make_attempt("a1", 1, T0, ended=T0 + 10, exit_code=1),
+        make_attempt("a2", 2, T0 + 700, ended=T0 + 710, exit_code=1),
+        make_attempt("a3", 3, T0 + 2000, ended=T0 + 2010, exit_code=1),
+    )
+    decision = run(CRITICAL, rec, T0 + 2020)
+    assert (decision.row, decision.state) == (7, CRITICAL)
+    assert kinds(decision) == ["gave_up"]
 
 
 # ---------------------------------------------------------------------------
@@ -722,8 +736,9 @@ def test_row7_sliding_window() -> None:
     now = T0 + 21600
     decision = run(CRITICAL, gave_up.record, now, attempt_id="a4")
     assert decision.row == 9
-    assert decision.state == WARNING
-    assert decision.note == f"self-healing: started {ACTION} (attempt 3/3)"
+    # "Gave up" paged for this incident: the retry stays CRITICAL (retry_state).
+    assert decision.state == CRITICAL
+    assert decision.note == f"self-healing: retrying {ACTION} (attempt 3/3)"
     assert decision.heal.number == 4  # the backoff streak goes on
     assert decision.heal.id == "a4"
     assert [a.id for a in decision.record.attempts] == ["a2", "a3", "a4"]  # a1 pruned
@@ -822,7 +837,8 @@ def test_row8_timed_out_attempt() -> None:
     decision = run(CRITICAL, rec, T0 + 200)
     assert decision.row == 8
     assert decision.note == (
-        f"self-healing did not help: attempt 1 at {hms(T0)} timed out; next attempt after {hms(T0 + 730)}"
+        f"self-healing did not help: attempt 1 at {hms(T0)} timed out after 2m10s; "
+        f"next attempt after {hms(T0 + 730)}"
     )
     assert decision.events[0]["timed_out"] is True
 
@@ -936,10 +952,12 @@ def test_sequence_heal_progress_grace_did_not_help_gave_up_recover_reset() -> No
     assert d.events == []
     assert d.record is None
 
-    # Run 6: cooldown over -> heal 2.
+    # Run 6: cooldown over -> heal 2, a retry after "did not help": it stays
+    # CRITICAL, so Nagios sees no WARNING between two CRITICALs (one page).
+    assert rec.did_not_help_shown
     d = run(CRITICAL, rec, t + 612, attempt_id="a2")
-    assert (d.row, d.state) == (9, WARNING)
-    assert d.note == f"self-healing: started {ACTION} (attempt 2/3)"
+    assert (d.row, d.state) == (9, CRITICAL)
+    assert d.note == f"self-healing: retrying {ACTION} (attempt 2/3)"
     assert d.heal.number == 2
     assert d.record.open_since == t  # same episode
     assert d.record.streak == 2
@@ -957,45 +975,50 @@ def test_sequence_heal_progress_grace_did_not_help_gave_up_recover_reset() -> No
     d = run(CRITICAL, rec, t + 1819.5)
     assert (d.row, d.events, d.record) == (8, [], None)
 
-    # Run 8: heal 3.
+    # Run 8: heal 3, still a retry: CRITICAL.
     d = run(CRITICAL, rec, t + 1820, attempt_id="a3")
-    assert (d.row, d.state) == (9, WARNING)
-    assert d.note == f"self-healing: started {ACTION} (attempt 3/3)"
+    assert (d.row, d.state) == (9, CRITICAL)
+    assert d.note == f"self-healing: retrying {ACTION} (attempt 3/3)"
     assert d.heal.number == 3
     rec = finished(spawned(d.record), t + 1830, exit_code=1)
 
-    # Run 9: grace after heal 3.
+    # Run 9: heal 3 exited 1, so no grace: 3 attempts in the window -> gave
+    # up at once, pages a human.
     d = run(CRITICAL, rec, t + 1845)
-    assert (d.row, d.state) == (6, WARNING)
-
-    # Run 10: 3 attempts in the window -> gave up, pages a human.
-    d = run(CRITICAL, rec, t + 1860)
     assert (d.row, d.state) == (7, CRITICAL)
     assert d.note == f"self-healing gave up: 3 attempts since {hms(t)}; run 'selfheal reset {NAME}'"
     assert kinds(d) == ["gave_up"]
     assert d.heal is None
     rec = d.record
-    assert rec.gave_up_at == t + 1860
+    assert rec.gave_up_at == t + 1845
+    assert rec.off_since == t + 1845
     d = run(CRITICAL, rec, t + 3000)
     assert (d.row, d.events, d.record) == (7, [], None)
 
-    # Run 11: a human fixed it -> recovered, with the time to recover.
+    # Run 11: a human fixed it -> recovered, with the time to recover; the
+    # OK line says healing is still off.
     d = run(OK, rec, t + 4000)
     assert (d.row, d.state) == (1, OK)
     assert kinds(d) == ["recovered"]
     assert d.events[0]["time_to_recover"] == 4000.0
+    assert d.note == f"self-healing off since {hms(t + 1845)} (gave up); run 'selfheal reset {NAME}'"
     rec = d.record
     assert rec.open_since is None
     assert rec.gave_up_at is None
+    assert rec.off_since == t + 1845
+    assert not rec.did_not_help_shown
     assert rec.streak == 3
 
-    # Healthy for reset_after -> reset.
+    # Healthy for reset_after -> reset, and healing is on again.
     d = run(OK, rec, t + 4000 + 3599)
     assert (d.events, d.record) == ([], None)
+    assert d.note.startswith("self-healing off since ")
     d = run(OK, rec, t + 4000 + 3600)
     assert kinds(d) == ["reset"]
+    assert d.note == ""
     rec = d.record
     assert rec.streak == 0
+    assert rec.off_since is None
 
     # A new CRITICAL heals at once, numbering from 1 again.
     d = run(CRITICAL, rec, t + 7700, attempt_id="b1")
@@ -1058,8 +1081,8 @@ def test_clock_step_back_spawning_attempt_is_not_endless() -> None:
     rec = d.record
     assert rec.attempts[-1].started == T0
     later = run(CRITICAL, rec, T0 + SPAWN_LIMIT + 1)
-    assert later.row == 6  # lost, then grace
-    assert kinds(later) == ["action_lost"]
+    assert later.row == 8  # lost: failed, so "did not help" at once
+    assert kinds(later) == ["action_lost", "skipped_cooldown"]
     assert later.record.attempts[-1].ended == T0 + SPAWN_LIMIT + 1
 
 
@@ -1067,7 +1090,7 @@ def test_clock_step_back_window_is_not_endless() -> None:
     rec = record_with(
         make_attempt("a1", 1, T0 + STEP, ended=T0 + STEP + 5, exit_code=1),
         make_attempt("a2", 2, T0 + STEP + 10, ended=T0 + STEP + 15, exit_code=1),
-        make_attempt("a3", 3, T0 + STEP + 20, ended=T0 + STEP + 25, exit_code=1),
+        make_attempt("a3", 3, T0 + STEP + 20, ended=T0 + STEP + 25, exit_code=0),
     )
     d = run(CRITICAL, rec, T0)
     assert d.row == 6
@@ -1077,7 +1100,7 @@ def test_clock_step_back_window_is_not_endless() -> None:
     # One window after the step, none of the three counts any more.
     later = run(CRITICAL, gave_up.record, T0 + 21600)
     assert later.row == 9
-    assert later.note == f"self-healing: started {ACTION} (attempt 1/3)"
+    assert later.note == f"self-healing: retrying {ACTION} (attempt 1/3)"
     assert later.heal.number == 4
 
 
