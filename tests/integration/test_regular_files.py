@@ -56,10 +56,10 @@ def test_a_fifo_attempt_log_refuses_the_heal_without_blocking(tmp_path):
     heal, marker = heal_marker(tmp_path)
     code = textwrap.dedent(f"""
         import functools
-        from selfheal import engine
+        from selfheal import engine, facts
         from selfheal.core.actions import Command
         from selfheal.core.policy import Policy
-        engine.decide = functools.partial(engine.decide, attempt_id="a1")
+        facts.decide = functools.partial(facts.decide, attempt_id="a1")  # a CRITICAL run decides there
         outcome = engine.Healer("web", Command([{str(heal)!r}]), Policy(), {str(state)!r}).handle(2)
         print(outcome.decision.row, outcome.note)
     """)

@@ -89,13 +89,13 @@ def journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # clock's future: the next decision pulls it back to its own "now".
     assert [
         db.check(at(1, "10:00"), states.CRITICAL),  # attempt 1, fails
-        db.check(at(1, "10:05"), states.CRITICAL),  # grace (the attempt ended "now")
+        db.check(at(1, "10:05"), states.CRITICAL),  # it exited 1: did not help, at once (no grace)
         db.check(at(1, "10:07"), states.CRITICAL),  # did not help: cooldown until 10:15
         db.check(at(1, "10:16"), states.CRITICAL),  # attempt 2, fails
-        db.check(at(1, "10:20"), states.CRITICAL),  # grace
-        db.check(at(1, "10:30"), states.CRITICAL),  # gave up
+        db.check(at(1, "10:20"), states.CRITICAL),  # gave up at once: attempt 2 of 2 failed
+        db.check(at(1, "10:30"), states.CRITICAL),  # still gave up
         db.check(at(3, "09:00"), states.OK),  # fixed by a human: not a heal's success
-    ] == [9, 6, 8, 9, 6, 7, 1]
+    ] == [9, 8, 8, 9, 7, 7, 1]
     return state
 
 

@@ -261,9 +261,10 @@ def test_runner_killed_mid_action_is_recorded_as_lost(tmp_path: Path, reaper: li
 
     third = run_selfheal(*args)
     assert_no_traceback(third.stdout, third.stderr)
-    # Lost, then the table goes on: grace first (row 6) ...
-    assert third.returncode == 1, third.stdout
-    assert "self-healing: waiting for recovery" in third.stdout, third.stdout
+    # Lost, then the table goes on: a lost attempt failed, so no grace: did not help at once (row 8) ...
+    assert third.returncode == 2, third.stdout
+    assert "self-healing did not help: attempt 1" in third.stdout, third.stdout
+    assert "runner lost" in third.stdout, third.stdout
     (lost,) = journal_events(state, "action_lost")
     assert lost["attempt"] == 1 and lost["pid"] == runner
     assert "runner lost" in str(lost["reason"])
@@ -271,7 +272,7 @@ def test_runner_killed_mid_action_is_recorded_as_lost(tmp_path: Path, reaper: li
     assert record["attempts"][-1]["ended"] is not None  # type: ignore[index]
     assert record["attempts"][-1]["error"]  # type: ignore[index]
 
-    # ... then the cooldown (row 8): a lost attempt is not a licence to heal again.
+    # ... and after what was grace, still the cooldown: a lost attempt is not a licence to heal again.
     time.sleep(2.1)
     fourth = run_selfheal(*args)
     assert fourth.returncode == 2, fourth.stdout
