@@ -88,7 +88,7 @@ def check_status(site: ops.Site, name: str, found: Record | str | None, now: flo
     row["heals_total"] = record.heals_total
     last = record.last_attempt
     counting = last is not None and (record.reset_at is None or last.started >= record.reset_at)
-    # The cooldown after the next attempt ends (the backoff applied), not the configured one.
+    # The cooldown that holds back the next attempt (after the last one, the backoff applied), not the configured one.
     row["cooldown"] = policy.cooldown_after(last.number) if counting and last else policy.cooldown
     shared = ops.shared_heal(site, name, found)
     row["shared"] = {"record_heal": shared[0], "other_heal": shared[1]} if shared else None
