@@ -29,7 +29,7 @@ from selfheal.core.states import Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from typing import TextIO
 
     from selfheal.budget_gate import BudgetGate
@@ -116,8 +116,21 @@ def cmd_run(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
     plugin = check.resolved_plugin(env)
     timeout = plugin_timeout(values, check.timeout)
     budget = fleet_gate(check, cfg)
+    verify = None
+    if check.verify:
+        policy = check.policy
+        verify = verify_spec(
+            plugin, timeout, check.timeout_state, policy.grace, policy.heal_on, check.report_to
+        )
     healer = Healer(
-        name, check.heal, check.policy, state_dir, cfg.journal, outputs=cfg.outputs, budget=budget
+        name,
+        check.heal,
+        check.policy,
+        state_dir,
+        cfg.journal,
+        outputs=cfg.outputs,
+        budget=budget,
+        verify=verify,
     )
     return heal_plugin(name, plugin, timeout, check.timeout_state, healer, values, out)
 
@@ -173,6 +186,11 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         # Read only when an event is journaled: a healthy wrap reads no config.
         return config_outputs(env, state_dir)
 
+    timeout = plugin_timeout(values, 30.0)
+    report_to = report_to_flags(values)
+    verify = None
+    if values["verify"]:
+        verify = verify_spec(plugin, timeout, timeout_state, policy.grace, policy.heal_on, report_to)
     healer = Healer(
         name,
         build_heal,
@@ -180,8 +198,8 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         state_dir,
         text(values, "journal"),
         outputs=outputs,
+        verify=verify,
     )
-    timeout = plugin_timeout(values, 30.0)
     return heal_plugin(name, plugin, timeout, timeout_state, healer, values, out)
 
 
@@ -272,3 +290,53 @@ def interpret(
         parsed.text = f"plugin {program} exited {code}: {parsed.text}"
         return states.UNKNOWN, parsed
     return code, parsed
+
+
+#: ``--nagios-cmd``, ``--nagios-host``, ``--nagios-service``: the keys of ``report_to: {nagios: ...}``.
+NAGIOS_FLAGS = {"nagios_cmd": "command_file", "nagios_host": "host", "nagios_service": "service"}
+
+
+def report_to_flags(values: dict[str, object]) -> dict[str, object]:
+    """``report_to`` from the command line, checked; Usage naming the flag when it does not fit."""
+    given = {dest: values[dest] for dest in NAGIOS_FLAGS if values.get(dest) is not None}
+    if not given:
+        return {}
+    flag = next(iter(given)).replace("_", "-")
+    if len(given) != len(NAGIOS_FLAGS):
+        raise Usage(f"--{flag} goes with --nagios-cmd, --nagios-host and --nagios-service, all three")
+    if not values.get("verify"):
+        raise Usage("--nagios-cmd reports the re-check's result: it needs --verify")
+    from selfheal.edges.targets import target
+
+    plain = {NAGIOS_FLAGS[dest]: value for dest, value in given.items()}
+    try:
+        target("nagios", plain)
+    except ValueError as exc:
+        key = str(exc).split(":", 1)[0]
+        names = {v: k.replace("_", "-") for k, v in NAGIOS_FLAGS.items()}
+        raise Usage(f"bad --{names.get(key, 'nagios-cmd')}: {str(exc).split(': ', 1)[-1]}") from None
+    return {"nagios": plain}
+
+
+def verify_spec(
+    argv: list[str],
+    timeout: float,
+    timeout_state: int,
+    grace: float,
+    heal_on: Iterable[int],
+    report_to: dict[str, object] | None = None,
+) -> dict[str, object]:
+    """The runner's re-check (``selfheal.verify``), as plain JSON for the heal's spec.
+
+    The plugin ran with this process's environment; the runner's differs
+    only in PYTHONPATH (the spawner adds selfheal's own), which is put back.
+    """
+    return {
+        "argv": list(argv),
+        "timeout": float(timeout),
+        "timeout_state": timeout_state,
+        "grace": float(grace),
+        "heal_on": sorted(heal_on),
+        "pythonpath": os.environ.get("PYTHONPATH"),
+        "report_to": dict(report_to or {}),
+    }

@@ -152,6 +152,11 @@ class Attempt(_Plain):
         # The fleet budget's slot this attempt holds (group, slot, lease,
         # ticket, ttl), for status and for the runner's release.
         "fleet": ((dict, type(None)), None),
+        # The runner's re-check after the action (verify): True once the
+        # check said OK within grace, False when it never did, None unasked.
+        "verified": ((bool, type(None)), None),
+        # Seconds from the episode's start (open_since) to the OK re-check.
+        "recovered_in": (_OPT_NUMBER, None),
     }
     RANGES = {
         "number": _ATTEMPT,
@@ -161,6 +166,7 @@ class Attempt(_Plain):
         "ended": _TIME,
         "exit_code": _EXIT,
         "duration": _SPAN,
+        "recovered_in": _SPAN,
     }
     __slots__ = tuple(FIELDS)
 
@@ -180,6 +186,8 @@ class Attempt(_Plain):
     log: str | None
     unit: str | None
     fleet: dict[str, object] | None
+    verified: bool | None
+    recovered_in: float | None
 
     @classmethod
     def from_json(cls, data: object) -> Attempt:
@@ -190,14 +198,22 @@ class Attempt(_Plain):
             raise CorruptRecord("attempt argv must be a list of strings")
         return cls(**values)
 
+    def failed(self) -> bool:
+        """Ended without helping: a non-zero exit, a timeout, an error, or a re-check that never saw OK."""
+        if self.ended is None:
+            return False
+        return bool(self.error) or self.timed_out or self.exit_code != 0 or self.verified is False
+
     def outcome(self) -> str:
-        """``exited 0``, ``timed out``, ``failed: <why>`` or ``still running``."""
+        """``exited 0``, ``timed out``, ``failed: <why>``, ``still running`` or ``... not recovered``."""
         if self.error:
             return f"failed: {self.error}"
         if self.timed_out:
             return "timed out"
         if self.ended is None:
             return "still running"
+        if self.verified is False:
+            return f"exited {self.exit_code}, and the check had not recovered by the end of its grace"
         return f"exited {self.exit_code}"
 
 
