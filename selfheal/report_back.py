@@ -33,7 +33,7 @@ def message(
         text = f"{label} {states.name(seen.state)} - {seen.text} ({note})"
         if seen.perfdata:
             text += " | " + " ".join(seen.perfdata)
-        return seen.state, text, f"selfheal: {note}"
+        return seen.state, text, note
     number = attempt.get("number") if attempt else None
     which = f" (attempt {number})" if number is not None else ""
     ended = ""
