@@ -113,10 +113,6 @@ def main() -> int:
             if pending:
                 raise SystemExit(f"round {number}: {', '.join(pending)} did not recover within 120s")
             print(f"round {number}: " + ", ".join(f"{m} {times[m][-1]:.1f}s" for m in MODES), flush=True)
-            if os.environ.get("MTTR_DEBUG"):
-                print(
-                    [a for a in nagios.alerts("plain") if a[0] >= int(killed["plain"])], int(killed["plain"])
-                )
         print()
         print("| kill → OK in Nagios | median | rounds |")
         print("|---|---|---|")
