@@ -144,7 +144,7 @@ class Healing:
         verify: dict[str, object] | None = None,
     ) -> None:
         self.budget = budget  # the fleet budget (selfheal.budget_gate)
-        self.verify = verify  # the runner's re-check after the heal (selfheal.wrap.verify_spec)
+        self.verify = verify  # the runner's re-check after the heal (selfheal.verify.verify_spec)
         self.outputs = outputs  # syslog:, metrics:, on_event: from the config
         self.heal = heal
         self.policy = policy

@@ -213,8 +213,11 @@ def main(
                 values.flag("dry_run"),
                 downtime(raw),
             )
-            if raw["verify"]:
-                from selfheal.wrap import report_to_flags, verify_spec
+            if raw["verify"] or any(
+                raw[f] is not None for f in ("nagios_cmd", "nagios_host", "nagios_service")
+            ):
+                from selfheal.report_back import report_to_flags
+                from selfheal.verify import verify_spec
 
                 report_to = report_to_flags(raw)
                 argv = recheck_argv(spec, without_healing(args))
@@ -337,7 +340,7 @@ def run_configured(
         budget,
     )
     if check.verify:
-        from selfheal.wrap import verify_spec
+        from selfheal.verify import verify_spec
 
         argv = recheck_argv(spec, [*config_argv(spec, check), "-t", f"{timeout:g}"])
         policy = check.policy

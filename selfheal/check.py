@@ -67,7 +67,7 @@ class Check(nagiosplugin.Check):
             journal,
             outputs=outputs,
             budget=budget,
-            verify=verify,  # the runner's re-check (selfheal.wrap.verify_spec): the built-in checks' --verify
+            verify=verify,  # the runner's re-check (selfheal.verify.verify_spec): the built-in checks' --verify
         )
         self.dry_run = dry_run
         self.downtime = downtime

@@ -58,7 +58,7 @@ class Healer:
         clock: Callable[[], float] = time.time,
         outputs: dict[str, object] | Callable[[], dict[str, object]] | None = None,
         budget: BudgetGate | Callable[[], BudgetGate] | None = None,
-        verify: dict[str, object] | None = None,
+        verify: dict[str, object] | Callable[[], dict[str, object]] | None = None,
     ) -> None:
         self.name = name
         self._heal = heal
@@ -71,7 +71,7 @@ class Healer:
         # a function that reads them only when an event is journaled.
         self._outputs = outputs or {}
         self._budget = budget  # the fleet budget (selfheal.budget_gate), or a function that makes it
-        self.verify = verify  # the runner's re-check after the action (selfheal.verify.spec), if asked
+        self.verify = verify  # the runner's re-check after the action (selfheal.verify), or what makes it
 
     @property
     def spawner(self) -> Spawner:
@@ -258,7 +258,7 @@ class Healer:
                 "kill_grace": KILL_GRACE,
                 "splay": self.policy.splay,
                 "outputs": self.outputs,
-                "verify": self.verify,
+                "verify": self.verify() if callable(self.verify) else self.verify,
             }
             start_limit = self.action.start_limit()
             if start_limit is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from selfheal.core import states
 from selfheal.core.durations import format_duration
+from selfheal.core.states import Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,3 +63,29 @@ def report(
             event["reason"] = why
         events.append(event)
     return events
+
+
+#: ``--nagios-cmd``, ``--nagios-host``, ``--nagios-service``: the keys of ``report_to: {nagios: ...}``.
+NAGIOS_FLAGS = {"nagios_cmd": "command_file", "nagios_host": "host", "nagios_service": "service"}
+
+
+def report_to_flags(values: dict[str, object]) -> dict[str, object]:
+    """``report_to`` from the command line, checked; Usage naming the flag when it does not fit."""
+    given = {dest: values[dest] for dest in NAGIOS_FLAGS if values.get(dest) is not None}
+    if not given:
+        return {}
+    flag = next(iter(given)).replace("_", "-")
+    if len(given) != len(NAGIOS_FLAGS):
+        raise Usage(f"--{flag} goes with --nagios-cmd, --nagios-host and --nagios-service, all three")
+    if not values.get("verify"):
+        raise Usage("--nagios-cmd reports the re-check's result: it needs --verify")
+    from selfheal.edges.targets import target
+
+    plain = {NAGIOS_FLAGS[dest]: value for dest, value in given.items()}
+    try:
+        target("nagios", plain)
+    except ValueError as exc:
+        key = str(exc).split(":", 1)[0]
+        names = {v: k.replace("_", "-") for k, v in NAGIOS_FLAGS.items()}
+        raise Usage(f"bad --{names.get(key, 'nagios-cmd')}: {str(exc).split(': ', 1)[-1]}") from None
+    return {"nagios": plain}

@@ -23,7 +23,7 @@ from selfheal.edges.store import StateDir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from selfheal.edges.spawner import PluginRun, Spawner
 
@@ -46,6 +46,30 @@ class Recheck:
         self.perfdata = perfdata
         self.when = when
         self.checks = checks
+
+
+def verify_spec(
+    argv: list[str],
+    timeout: float,
+    timeout_state: int,
+    grace: float,
+    heal_on: Iterable[int],
+    report_to: dict[str, object] | None = None,
+) -> dict[str, object]:
+    """The runner's re-check (``selfheal.verify``), as plain JSON for the heal's spec.
+
+    The plugin ran with this process's environment; the runner's differs
+    only in PYTHONPATH (the spawner adds selfheal's own), which is put back.
+    """
+    return {
+        "argv": list(argv),
+        "timeout": float(timeout),
+        "timeout_state": timeout_state,
+        "grace": float(grace),
+        "heal_on": sorted(heal_on),
+        "pythonpath": os.environ.get("PYTHONPATH"),
+        "report_to": dict(report_to or {}),
+    }
 
 
 def read_state(run: PluginRun, timeout_state: int) -> tuple[int, output.PluginOutput]:

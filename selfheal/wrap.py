@@ -29,13 +29,14 @@ from selfheal.core.states import Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Mapping
     from typing import TextIO
 
     from selfheal.budget_gate import BudgetGate
     from selfheal.config.schema import CheckConfig, Config
     from selfheal.core.actions import Action
     from selfheal.core.output import PluginOutput
+    from selfheal.core.policy import Policy
     from selfheal.edges.spawner import PluginRun, Spawner
     from selfheal.engine import Healer
 
@@ -118,10 +119,7 @@ def cmd_run(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
     budget = fleet_gate(check, cfg)
     verify = None
     if check.verify:
-        policy = check.policy
-        verify = verify_spec(
-            plugin, timeout, check.timeout_state, policy.grace, policy.heal_on, check.report_to
-        )
+        verify = lazy_verify(plugin, timeout, check.timeout_state, check.policy, check.report_to)
     healer = Healer(
         name,
         check.heal,
@@ -187,10 +185,14 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         return config_outputs(env, state_dir)
 
     timeout = plugin_timeout(values, 30.0)
-    report_to = report_to_flags(values)
     verify = None
+    report_to: dict[str, object] = {}
+    if any(values[flag] is not None for flag in ("nagios_cmd", "nagios_host", "nagios_service")):
+        from selfheal.report_back import report_to_flags  # checked now: a bad flag is UNKNOWN at once
+
+        report_to = report_to_flags(values)
     if values["verify"]:
-        verify = verify_spec(plugin, timeout, timeout_state, policy.grace, policy.heal_on, report_to)
+        verify = lazy_verify(plugin, timeout, timeout_state, policy, report_to)
     healer = Healer(
         name,
         build_heal,
@@ -292,51 +294,14 @@ def interpret(
     return code, parsed
 
 
-#: ``--nagios-cmd``, ``--nagios-host``, ``--nagios-service``: the keys of ``report_to: {nagios: ...}``.
-NAGIOS_FLAGS = {"nagios_cmd": "command_file", "nagios_host": "host", "nagios_service": "service"}
+def lazy_verify(
+    plugin: list[str], timeout: float, timeout_state: int, policy: Policy, report_to: dict[str, object]
+) -> Callable[[], dict[str, object]]:
+    """The runner's re-check spec (``selfheal.verify``), made only when a heal starts."""
 
+    def spec() -> dict[str, object]:
+        from selfheal.verify import verify_spec
 
-def report_to_flags(values: dict[str, object]) -> dict[str, object]:
-    """``report_to`` from the command line, checked; Usage naming the flag when it does not fit."""
-    given = {dest: values[dest] for dest in NAGIOS_FLAGS if values.get(dest) is not None}
-    if not given:
-        return {}
-    flag = next(iter(given)).replace("_", "-")
-    if len(given) != len(NAGIOS_FLAGS):
-        raise Usage(f"--{flag} goes with --nagios-cmd, --nagios-host and --nagios-service, all three")
-    if not values.get("verify"):
-        raise Usage("--nagios-cmd reports the re-check's result: it needs --verify")
-    from selfheal.edges.targets import target
+        return verify_spec(plugin, timeout, timeout_state, policy.grace, policy.heal_on, report_to)
 
-    plain = {NAGIOS_FLAGS[dest]: value for dest, value in given.items()}
-    try:
-        target("nagios", plain)
-    except ValueError as exc:
-        key = str(exc).split(":", 1)[0]
-        names = {v: k.replace("_", "-") for k, v in NAGIOS_FLAGS.items()}
-        raise Usage(f"bad --{names.get(key, 'nagios-cmd')}: {str(exc).split(': ', 1)[-1]}") from None
-    return {"nagios": plain}
-
-
-def verify_spec(
-    argv: list[str],
-    timeout: float,
-    timeout_state: int,
-    grace: float,
-    heal_on: Iterable[int],
-    report_to: dict[str, object] | None = None,
-) -> dict[str, object]:
-    """The runner's re-check (``selfheal.verify``), as plain JSON for the heal's spec.
-
-    The plugin ran with this process's environment; the runner's differs
-    only in PYTHONPATH (the spawner adds selfheal's own), which is put back.
-    """
-    return {
-        "argv": list(argv),
-        "timeout": float(timeout),
-        "timeout_state": timeout_state,
-        "grace": float(grace),
-        "heal_on": sorted(heal_on),
-        "pythonpath": os.environ.get("PYTHONPATH"),
-        "report_to": dict(report_to or {}),
-    }
+    return spec

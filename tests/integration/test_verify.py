@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -280,3 +282,18 @@ def test_a_configured_check_verifies_and_reports(tmp_path: Path) -> None:
         CheckConfig.from_json({**plain, "verify": False})
     with pytest.raises(ValueError, match="report_to must map"):
         CheckConfig.from_json({**plain, "report_to": {"nagios": "x"}})
+
+
+def test_a_built_in_check_verifies_with_its_own_arguments(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    script = Path(sys.executable).parent / "check_selfheal_file_age"
+    result = subprocess.run(
+        [
+            str(script), "--name", "fa", "--heal", f"touch {marker}", "--verify", "--grace", "20s",
+            "--state-dir", str(tmp_path / "s"), "-f", str(marker), "-t", "7",
+        ],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1 and "self-healing: started" in result.stdout, result.stdout
+    event = settled(tmp_path, "verified")
+    assert event["checks"] == 1 and event["attempt"] == 1
