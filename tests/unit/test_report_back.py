@@ -145,3 +145,15 @@ def test_the_not_recovered_message_is_critical_did_not_help() -> None:
     )
     _, failed, _ = message("web", seen, "start-web", {"number": 1, "exit_code": 1}, None)
     assert "start-web (attempt 1) exited 1; the check still says" in failed
+
+
+def test_a_verifying_runner_unit_may_run_through_its_re_checks() -> None:
+    from selfheal.edges.transient import unit_command
+
+    spec = {"check": "web", "attempt": "a1", "log": "/x.log", "timeout": 120, "kill_grace": 5, "splay": 0}
+    limits = []
+    for extra in ({}, {"verify": {"grace": 600, "timeout": 30}}):
+        _, argv = unit_command("/usr/bin/systemd-run", {**spec, **extra}, {})
+        limits.append(next(a for a in argv if a.startswith("--property=RuntimeMaxSec=")))
+    # The action's limit and slack as before, plus the grace, two plugin timeouts and the report.
+    assert limits == ["--property=RuntimeMaxSec=185s", "--property=RuntimeMaxSec=855s"]
