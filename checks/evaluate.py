@@ -62,6 +62,7 @@ def evaluate(
             downtime=healing.downtime,
             outputs=healing.outputs,
             budget=healing.budget,
+            verify=healing.verify,
         )
     else:
         check = nagiosplugin.Check()  # no name= keyword in nagiosplugin 1.3.2
@@ -140,8 +141,10 @@ class Healing:
         downtime: float,
         outputs: dict[str, object] | None = None,
         budget: BudgetGate | None = None,
+        verify: dict[str, object] | None = None,
     ) -> None:
         self.budget = budget  # the fleet budget (selfheal.budget_gate)
+        self.verify = verify  # the runner's re-check after the heal (selfheal.verify.verify_spec)
         self.outputs = outputs  # syslog:, metrics:, on_event: from the config
         self.heal = heal
         self.policy = policy

@@ -213,6 +213,17 @@ def main(
                 values.flag("dry_run"),
                 downtime(raw),
             )
+            if raw["verify"] or any(
+                raw[f] is not None for f in ("nagios_cmd", "nagios_host", "nagios_service")
+            ):
+                from selfheal.report_back import report_to_flags
+                from selfheal.verify import verify_spec
+
+                report_to = report_to_flags(raw)
+                argv = recheck_argv(spec, without_healing(args))
+                healing.verify = verify_spec(
+                    argv, timeout + 5, timeout_state, policy.grace, policy.heal_on, report_to
+                )
         else:
             unused = [values.labels[d] for d in NEEDS_HEAL if values.given(d)]
             if unused:
@@ -226,6 +237,33 @@ def main(
         return unknown(out, name, "interrupted")
     except Exception as exc:  # the last line of defence: one line, not a traceback
         return internal_error(out, name, exc, verbose)
+
+
+def without_healing(args: list[str]) -> list[str]:
+    """The check's own arguments: ``args`` without the healing options and their values."""
+    by_name = {name: option for option in HEALING for name in option.names}
+    kept: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if arg == "--":
+            kept += args[index - 1 :]
+            break
+        option = by_name.get(arg.partition("=")[0])
+        if option is None:
+            kept.append(arg)
+        elif option.kind == "value" and "=" not in arg:
+            index += 1
+    return kept
+
+
+def recheck_argv(spec: Spec, args: list[str]) -> list[str]:
+    """The check itself, run again by the heal's runner (``--verify``): this interpreter, the module, ``args``.
+
+    The margin over ``-t`` in the caller's timeout lets the check report its own timeout.
+    """
+    return [sys.executable, "-m", f"selfheal.checks.{spec.name}", *args]
 
 
 def command_heal(raw: dict[str, object]) -> Action:
@@ -301,6 +339,14 @@ def run_configured(
         cfg.outputs,
         budget,
     )
+    if check.verify:
+        from selfheal.verify import verify_spec
+
+        argv = recheck_argv(spec, [*config_argv(spec, check), "-t", f"{timeout:g}"])
+        policy = check.policy
+        healing.verify = verify_spec(
+            argv, timeout + 5, check.timeout_state, policy.grace, policy.heal_on, check.report_to
+        )
     verbose = min(count(run_values, "verbose"), 3)
     return evaluate(check.name, objects, timeout, check.timeout_state, healing, verbose, out, preview)
 

@@ -51,6 +51,7 @@ class Check(nagiosplugin.Check):
         downtime: float = 0,
         outputs: dict[str, object] | None = None,
         budget: BudgetGate | None = None,
+        verify: dict[str, object] | None = None,
     ) -> None:
         # No name= keyword: nagiosplugin 1.3.2 (Debian 11 and 12) lacks it.
         # A name set before add() is kept; add() only fills an empty one.
@@ -66,6 +67,7 @@ class Check(nagiosplugin.Check):
             journal,
             outputs=outputs,
             budget=budget,
+            verify=verify,  # the runner's re-check (selfheal.verify.verify_spec): the built-in checks' --verify
         )
         self.dry_run = dry_run
         self.downtime = downtime

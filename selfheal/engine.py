@@ -11,8 +11,7 @@ effects is the safety contract:
    with the attempt*, and only then spawn the runner;
 5. record the runner's pid and create time, and journal the attempt.
 
-On a healthy result the record is only peeked at, without a lock, and is
-written only when something changed (a recovery, a reset).
+A healthy result only peeks at the record; it writes only what changed.
 """
 
 from __future__ import annotations
@@ -59,6 +58,7 @@ class Healer:
         clock: Callable[[], float] = time.time,
         outputs: dict[str, object] | Callable[[], dict[str, object]] | None = None,
         budget: BudgetGate | Callable[[], BudgetGate] | None = None,
+        verify: dict[str, object] | Callable[[], dict[str, object]] | None = None,
     ) -> None:
         self.name = name
         self._heal = heal
@@ -71,6 +71,7 @@ class Healer:
         # a function that reads them only when an event is journaled.
         self._outputs = outputs or {}
         self._budget = budget  # the fleet budget (selfheal.budget_gate), or a function that makes it
+        self.verify = verify  # the runner's re-check after the action (selfheal.verify), or what makes it
 
     @property
     def spawner(self) -> Spawner:
@@ -192,9 +193,8 @@ class Healer:
                 except StateError as exc:
                     return self._not_locked(state_dir, check_state, now, facts, exc)
                 finally:
-                    # Only once the lock is released: closing the journal
-                    # rebuilds the metrics textfile, which reads every
-                    # check's record, and the check's other runs wait on it.
+                    # Only once the lock is released: closing the journal rebuilds the metrics
+                    # textfile, which reads every check's record; the check's other runs wait on it.
                     journal.close()
 
     def _not_locked(
@@ -254,6 +254,7 @@ class Healer:
                 "kill_grace": KILL_GRACE,
                 "splay": self.policy.splay,
                 "outputs": self.outputs,
+                "verify": self.verify() if callable(self.verify) else self.verify,
             }
             start_limit = self.action.start_limit()
             if start_limit is not None:

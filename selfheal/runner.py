@@ -12,12 +12,16 @@ import os
 import sys
 import time
 
-from selfheal.core import jsonio
+from selfheal.core import jsonio, states
 from selfheal.core.states import SelfhealError
 from selfheal.edges.journal import iso_utc
 from selfheal.edges.proc import own_unit_cgroup
 from selfheal.edges.spawner import Spawner
 from selfheal.edges.store import StateDir
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from selfheal.edges.journal import Journal
 
 #: The runner is in no hurry: it may wait this long for the record's lock.
 RUNNER_LOCK_TIMEOUT = 30.0
@@ -115,14 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     log("attempt no longer in the record (reset?); journaling only")
             prune_logs(state_dir, name)
-        from selfheal.edges.journal import Journal
-
-        outputs = None
-        if spec.get("outputs"):
-            from selfheal.hooks import Outputs
-
-            outputs = Outputs(spec["outputs"], spec["state_dir"])
-        journal = Journal(spec["journal"], outputs=outputs)
+        journal = open_journal(spec)
         journal.write(event, ended)
         if released is not None:
             journal.write(released, time.time())
@@ -130,7 +127,57 @@ def main(argv: list[str] | None = None) -> int:
     except SelfhealError as exc:
         log(f"could not record the outcome: {exc}")
         return 1
+    if isinstance(spec.get("verify"), dict):
+        failed = result.exit_code != 0 or result.timed_out or result.error is not None
+        verify_heal(spec, spawner, ended, failed)
     return 0 if result.exit_code == 0 else 1
+
+
+def open_journal(spec: dict[str, object]) -> Journal:
+    from selfheal.edges.journal import Journal
+
+    outputs = None
+    settings = spec.get("outputs")
+    if isinstance(settings, dict) and settings:
+        from selfheal.hooks import Outputs
+
+        outputs = Outputs(settings, str(spec["state_dir"]))
+    return Journal(str(spec["journal"]), outputs=outputs)
+
+
+def verify_heal(spec: dict[str, object], spawner: Spawner, ended: float, failed: bool) -> None:
+    """Re-check after the action (``selfheal.verify``), record and journal it, report it (``report_to:``)."""
+    from selfheal import verify
+
+    settings = spec["verify"]
+    assert isinstance(settings, dict)  # the plugin command wrote it: always an object
+    name = str(spec["check"])
+    seen = verify.recheck(settings, spawner, ended, failed, log)
+    event, attempt = verify.record(spec, seen, log)
+    log(
+        f"{event['event']} after {seen.checks} re-check(s)"
+        + (f" ({event['reason']})" if "reason" in event else "")
+    )
+    events = [(event, seen.when)]
+    report_to = settings.get("report_to")
+    if isinstance(report_to, dict) and report_to:
+        from selfheal import report_back
+
+        state, text, comment = report_back.message(
+            name, seen, str(spec["action"]), attempt, event.get("time_to_recover")
+        )
+        for sent in report_back.report(name, report_to, state, text, comment):
+            if "attempt" in event:
+                sent["attempt"] = event["attempt"]
+            log(f"reported {states.name(state)} to {sent['to']}: {sent.get('reason') or 'accepted'}")
+            events.append((sent, time.time()))
+    try:
+        journal = open_journal(spec)
+        for entry, when in events:
+            journal.write(entry, when)
+        journal.close()
+    except SelfhealError as exc:
+        log(f"could not journal the re-check: {exc}")
 
 
 def clear_start_limit(spec: dict[str, object], spawner: Spawner, timeout: float) -> dict[str, object] | None:

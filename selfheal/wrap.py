@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from selfheal.config.schema import CheckConfig, Config
     from selfheal.core.actions import Action
     from selfheal.core.output import PluginOutput
+    from selfheal.core.policy import Policy
     from selfheal.edges.spawner import PluginRun, Spawner
     from selfheal.engine import Healer
 
@@ -120,8 +121,18 @@ def cmd_run(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
     plugin = check.resolved_plugin(env)
     timeout = plugin_timeout(values, check.timeout)
     budget = fleet_gate(check, cfg)
+    verify = None
+    if check.verify:
+        verify = lazy_verify(plugin, timeout, check.timeout_state, check.policy, check.report_to)
     healer = Healer(
-        name, check.heal, check.policy, state_dir, cfg.journal, outputs=cfg.outputs, budget=budget
+        name,
+        check.heal,
+        check.policy,
+        state_dir,
+        cfg.journal,
+        outputs=cfg.outputs,
+        budget=budget,
+        verify=verify,
     )
     return heal_plugin(name, plugin, timeout, check.timeout_state, healer, values, out)
 
@@ -177,6 +188,15 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         # Read only when an event is journaled: a healthy wrap reads no config.
         return config_outputs(env, state_dir)
 
+    timeout = plugin_timeout(values, 30.0)
+    verify = None
+    report_to: dict[str, object] = {}
+    if any(values[flag] is not None for flag in ("nagios_cmd", "nagios_host", "nagios_service")):
+        from selfheal.report_back import report_to_flags  # checked now: a bad flag is UNKNOWN at once
+
+        report_to = report_to_flags(values)
+    if values["verify"]:
+        verify = lazy_verify(plugin, timeout, timeout_state, policy, report_to)
     healer = Healer(
         name,
         build_heal,
@@ -184,8 +204,8 @@ def cmd_wrap(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         state_dir,
         text(values, "journal"),
         outputs=outputs,
+        verify=verify,
     )
-    timeout = plugin_timeout(values, 30.0)
     return heal_plugin(name, plugin, timeout, timeout_state, healer, values, out)
 
 
@@ -279,3 +299,16 @@ def interpret(
         parsed.text = f"plugin {program} exited {code}: {parsed.text}"
         return states.UNKNOWN, parsed
     return code, parsed
+
+
+def lazy_verify(
+    plugin: list[str], timeout: float, timeout_state: int, policy: Policy, report_to: dict[str, object]
+) -> Callable[[], dict[str, object]]:
+    """The runner's re-check spec (``selfheal.verify``), made only when a heal starts."""
+
+    def spec() -> dict[str, object]:
+        from selfheal.verify import verify_spec
+
+        return verify_spec(plugin, timeout, timeout_state, policy.grace, policy.heal_on, report_to)
+
+    return spec

@@ -164,6 +164,12 @@ class Reader:
             from selfheal.config.budget import read_budget
 
             budget = self.attempt(read_budget, self, *fields["budget"], where, self.fleet)
+        verify = "verify" in fields and bool(self.attempt(self.flag, fields["verify"][1], f"{where}: verify"))
+        report_to: dict[str, object] | None = None
+        if "report_to" in fields:
+            from selfheal.config.report_to import read_report_to
+
+            report_to = self.attempt(read_report_to, self, *fields["report_to"], where, verify)
 
         if len(self.problems or ()) > found:
             return None
@@ -184,6 +190,8 @@ class Reader:
             plugin_line=plugin_line,
             arg_lines=arg_lines,
             budget=budget,
+            verify=verify,
+            report_to=report_to,
         )
 
     def flag(self, node: Node, what: str) -> bool:

@@ -43,7 +43,9 @@ TOP_KEYS = ("state_dir", "journal", "defaults", "checks", "syslog", "metrics", "
 CHECK_SETTINGS = ("sudo", "timeout", "timeout_state")
 
 
-CHECK_KEYS = ("plugin", "check", "args", "heal", "description", "budget", *CHECK_SETTINGS, *DEFAULTS)
+CHECK_KEYS = (
+    "plugin", "check", "args", "heal", "description", "budget", "verify", "report_to", *CHECK_SETTINGS, *DEFAULTS
+)  # fmt: skip
 
 
 HEAL_KEYS = ("systemd", "init", "command", "verb", "shell")
@@ -66,7 +68,7 @@ MAX_ARG_DEPTH = 32
 _SCALARS = (str, int, float, bool, type(None))
 _CHECK_FIELDS = frozenset(
     ("name", "heal", "policy", "plugin", "builtin", "args", "timeout", "timeout_state", "path", "line")
-).union(("plugin_line", "arg_lines", "budget"))
+).union(("plugin_line", "arg_lines", "budget", "verify", "report_to"))
 
 
 class CheckConfig:
@@ -88,6 +90,8 @@ class CheckConfig:
         plugin_line: int = 0,
         arg_lines: dict[str, int] | None = None,
         budget: dict[str, object] | None = None,
+        verify: bool = False,
+        report_to: dict[str, object] | None = None,
     ) -> None:
         self.name = name
         self.heal = heal
@@ -103,6 +107,9 @@ class CheckConfig:
         self.arg_lines = arg_lines or {}
         # The fleet budget, plain: group, max_concurrent, max_per_window, window (seconds).
         self.budget = budget
+        # Re-check after the heal (selfheal.verify), and where to report it at once (edges.targets).
+        self.verify = verify
+        self.report_to = report_to or {}
 
     def to_json(self) -> dict[str, object]:
         """The check as plain data; ValueError if its args are not plain (or too big)."""
@@ -120,6 +127,8 @@ class CheckConfig:
             "plugin_line": self.plugin_line,
             "arg_lines": dict(self.arg_lines),
             "budget": None if self.budget is None else dict(self.budget),
+            "verify": self.verify,
+            "report_to": plain_copy(self.report_to),
         }
 
     @classmethod
@@ -166,6 +175,8 @@ class CheckConfig:
             plugin_line=_line(data, "plugin_line"),
             arg_lines=arg_lines,
             budget=plain_budget(data["budget"]),
+            verify=_typed(data, "verify", bool),
+            report_to=plain_report_to(data["report_to"], data["verify"]),
         )
 
     def resolved_plugin(self, env: Mapping[str, str]) -> list[str]:
@@ -268,6 +279,21 @@ def plain_budget(data: object) -> dict[str, object] | None:
     if window is not None and (type(window) is not float or not window >= 1):
         raise ValueError("a budget's window must be a number of seconds, at least 1")
     return dict(data)
+
+
+def plain_report_to(data: object, verify: object) -> dict[str, object]:
+    """A check's ``report_to`` in its plain form, its shape checked; else ValueError.
+
+    Each target's own keys are checked by its class (``selfheal.edges.targets``)
+    when the config is read and again when the runner reports: this runs on
+    every check's healthy path, which must not import them.
+    """
+    copied = plain_copy(data)
+    if type(copied) is not dict or not all(type(k) is str and type(v) is dict for k, v in copied.items()):
+        raise ValueError("report_to must map each target's kind to its settings")
+    if copied and verify is not True:
+        raise ValueError("report_to needs verify")
+    return copied
 
 
 def plain_fleet(data: object) -> dict[str, object] | None:

@@ -256,6 +256,14 @@ WRAP_OPTIONS = [
         "critical or unknown: the result when the plugin times out (default unknown)",
     ),
     Option(("--journal",), "journal", "value", "FILE", "journal file (default: STATE_DIR/journal.jsonl)"),
+    Option(("--verify",), "verify", "flag", "", "re-check after the heal, every 2s until OK or grace ends"),
+    Option(
+        ("--nagios-cmd",), "nagios_cmd", "value", "FILE", "with --verify: report at once to this command file"
+    ),
+    Option(("--nagios-host",), "nagios_host", "value", "HOST", "the host to report for ($HOSTNAME$)"),
+    Option(
+        ("--nagios-service",), "nagios_service", "value", "SERVICE", "the service to report ($SERVICEDESC$)"
+    ),
     Option(
         ("--state-dir",),
         "state_dir",

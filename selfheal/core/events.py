@@ -43,8 +43,12 @@ def describe(event: dict[str, object]) -> str:
         parts.append(f"unit {event['unit']}")
     elif kind == "attempt" and event.get("fallback_reason"):
         parts.append(f"new session: {event['fallback_reason']}")
-    if kind == "recovered" and number(event, "time_to_recover") is not None:
+    if kind in ("recovered", "verified") and number(event, "time_to_recover") is not None:
         parts.append(f"{event['time_to_recover']}s after the first heal")
+    if kind == "reported" and event.get("to"):
+        code = number(event, "state")
+        state = ("OK", "WARNING", "CRITICAL", "UNKNOWN")[int(code)] if code in (0, 1, 2, 3) else "?"
+        parts.append(f"{state} to {event['to']}" + ("" if event.get("reason") else ", accepted"))
     if str(kind).startswith("fleet_") and event.get("group"):
         slot = f" slot {event['slot']}" if number(event, "slot") is not None else ""
         parts.append(f"group {event['group']}{slot}")

@@ -154,6 +154,11 @@ class Attempt(_Plain):
         # The fleet budget's slot this attempt holds (group, slot, lease,
         # ticket, ttl), for status and for the runner's release.
         "fleet": ((dict, type(None)), None),
+        # The runner's re-check after the action (verify): True once the
+        # check said OK within grace, False when it never did, None unasked.
+        "verified": ((bool, type(None)), None),
+        # Seconds from the episode's start (open_since) to the OK re-check.
+        "recovered_in": (_OPT_NUMBER, None),
     }
     RANGES = {
         "number": _ATTEMPT,
@@ -163,6 +168,7 @@ class Attempt(_Plain):
         "ended": _TIME,
         "exit_code": _EXIT,
         "duration": _SPAN,
+        "recovered_in": _SPAN,
     }
     __slots__ = tuple(FIELDS)
 
@@ -183,6 +189,8 @@ class Attempt(_Plain):
     log: str | None
     unit: str | None
     fleet: dict[str, object] | None
+    verified: bool | None
+    recovered_in: float | None
 
     @classmethod
     def from_json(cls, data: object) -> Attempt:
@@ -194,11 +202,13 @@ class Attempt(_Plain):
         return cls(**values)
 
     def failed(self) -> bool:
-        """It ended and did not succeed: a non-zero exit, a timeout, or an error (not started, runner lost)."""
-        return self.ended is not None and (self.exit_code != 0 or self.timed_out or bool(self.error))
+        """Ended without helping: a non-zero exit, a timeout, an error (not started, runner lost), or a re-check that never saw OK."""
+        if self.ended is None:
+            return False
+        return bool(self.error) or self.timed_out or self.exit_code != 0 or self.verified is False
 
     def outcome(self) -> str:
-        """``exited 0``, ``exited 1 (why)``, ``timed out after 2m``, ``failed: <why>`` or ``still running``."""
+        """``exited 0``, ``exited 1 (why)``, ``timed out after 2m``, ``failed: <why>``, ``still running`` or ``... not recovered``."""
         if self.error:
             return f"failed: {self.error}"
         if self.timed_out:
@@ -211,6 +221,8 @@ class Attempt(_Plain):
             return "still running"
         if self.exit_code != 0 and self.reason:
             return f"exited {self.exit_code} ({self.reason})"
+        if self.verified is False:
+            return f"exited {self.exit_code}, and the check had not recovered by the end of its grace"
         return f"exited {self.exit_code}"
 
 

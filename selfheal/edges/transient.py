@@ -165,7 +165,7 @@ def unit_command(systemd_run: str, spec: dict[str, object], env: Mapping[str, st
         f"--property=TimeoutStopSec={grace:g}s",
         # A backstop should the runner itself hang: past the decision
         # table's "stuck" and the runner's wait for the record's lock.
-        f"--property=RuntimeMaxSec={splay + timeout + grace + RUNNER_SLACK:g}s",
+        f"--property=RuntimeMaxSec={splay + timeout + grace + verify_span(spec) + RUNNER_SLACK:g}s",
         f"--property=StandardOutput=append:{log}",
         f"--property=StandardError=append:{log}",
         # The unit starts with PID 1's environment: pass the caller's
@@ -176,3 +176,11 @@ def unit_command(systemd_run: str, spec: dict[str, object], env: Mapping[str, st
         *(word.replace("$", "$$") for word in command),
     ]
     return unit, argv
+
+
+def verify_span(spec: Mapping[str, object]) -> float:
+    """How long the runner's re-check after the action may take (``verify``): the grace, a last check, the report."""
+    verify = spec.get("verify")
+    if not isinstance(verify, dict):
+        return 0.0
+    return seconds(verify, "grace", 0) + 2 * seconds(verify, "timeout", 0) + 10.0

@@ -100,7 +100,7 @@ def test_validate_lists_every_problem_within_a_check(tmp_path: Path) -> None:
     assert result.returncode == 1
     allowed = (
         "action_timeout, args, backoff, budget, check, cooldown, description, grace, heal, heal_on, max_attempts,"
-        " max_cooldown, plugin, reset_after, retry_state, splay, sudo, timeout, timeout_state, window"
+        " max_cooldown, plugin, report_to, reset_after, retry_state, splay, sudo, timeout, timeout_state, verify, window"
     )
     assert result.stdout.splitlines() == [
         f"{config}:5: check 'web': cooldown: not a duration: 'soon' (use e.g. 90, 90s, 15m, 6h or 7d)",

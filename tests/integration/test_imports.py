@@ -300,3 +300,21 @@ def test_healthy_run_with_a_fleet_budget_never_imports_the_fleet(tmp_path, check
     assert [m for m in ours if m.startswith("selfheal.fleet") or m == "selfheal.budget_gate"] == [], ours
     assert "selfheal.core.fleet_rows" not in ours
     assert loaded == [], f"a healthy run with a budget imported {loaded}"
+
+
+def test_healthy_wrap_with_verify_imports_only_the_report_flags_check(tmp_path, check_dummy):
+    # --verify alone: the re-check's spec is made only when a heal starts.
+    args = ["wrap", "--verify", "--heal", "true", "--", check_dummy, "0", "fine"]
+    code, out, loaded, ours = cli_modules(args, tmp_path / "s")
+    assert code == 0, out
+    assert set(ours) == HEALTHY_WRAP and loaded == []
+    # --nagios-*: the flags are checked at once (a bad one is UNKNOWN), by the target's own class.
+    flags = ["--nagios-cmd", str(tmp_path / "cmd"), "--nagios-host", "h", "--nagios-service", "s"]
+    code, out, loaded, ours = cli_modules([*args[:1], *flags, *args[1:]], tmp_path / "s")
+    assert code == 0, out
+    assert set(ours) - HEALTHY_WRAP == {
+        "selfheal.report_back",
+        "selfheal.edges.targets",
+        "selfheal.edges.nagios_cmd",
+    }
+    assert loaded == []

@@ -20,7 +20,15 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("config", ("selfheal.config",)),
     (
         "flow",
-        ("selfheal.engine", "selfheal.facts", "selfheal.runner", "selfheal.hooks", "selfheal.budget_gate"),
+        (
+            "selfheal.engine",
+            "selfheal.facts",
+            "selfheal.runner",
+            "selfheal.hooks",
+            "selfheal.budget_gate",
+            "selfheal.verify",
+            "selfheal.report_back",
+        ),
     ),
     ("integrations", ("selfheal.check", "selfheal.wrap", "selfheal.checks")),
     ("commands", ("selfheal.commands",)),
