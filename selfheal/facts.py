@@ -51,7 +51,11 @@ def runner_alive(record: Record, spawner: Callable[[], Spawner]) -> bool | None:
 
 
 def heal_reason(record: Record) -> str | None:
-    """The last line a failed heal printed, while the record does not hold a reason for it yet."""
+    """The last line a failed heal printed, when the record does not hold it.
+
+    The runner records it with the attempt's end; an attempt ended by an
+    older runner (before an upgrade) has only its log.
+    """
     last = record.last_attempt
     if last is None or not last.failed() or last.reason or last.timed_out or last.error or not last.log:
         return None

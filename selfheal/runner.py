@@ -80,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     reason = result.error
     if result.timed_out:
         reason = f"timed out after {spec['timeout']:g}s; process tree killed"
-    elif reason is None and result.exit_code != 0:
-        reason = last_line(spec.get("log"))
+    elif reason is None and result.exit_code != 0 and isinstance(spec.get("log"), str):
+        from selfheal.edges.files import last_line
+
+        reason = last_line(spec["log"])
     log(
         f"action ended: exit {result.exit_code}, {result.duration:.2f}s"
         + (", timed out" if result.timed_out else "")
@@ -113,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                     attempt.duration = round(result.duration, 3)
                     attempt.timed_out = result.timed_out
                     attempt.error = result.error
+                    if result.exit_code not in (0, None) and reason:
+                        attempt.reason = reason[:300]  # why it failed, for "did not help: ... exited 1 (why)"
                     record.count_end(attempt)
                     event["attempt"] = attempt.number
                     state_dir.write(name, record)
@@ -240,25 +244,6 @@ def record_runner(spec: dict[str, object], spawner: Spawner) -> None:
     except (SelfhealError, ValueError) as exc:
         log(f"could not record own pid: {exc}")
 
-
-def last_line(path: object) -> str | None:
-    """The last line the action printed, as the journal's reason."""
-    if not isinstance(path, str):
-        return None
-    from selfheal.edges.files import open_regular
-
-    try:
-        fd = open_regular(path, os.O_RDONLY)
-    except (OSError, SelfhealError):
-        return None
-    try:
-        size = os.fstat(fd).st_size
-        os.lseek(fd, max(0, size - 2048), os.SEEK_SET)
-        tail = os.read(fd, 2048).decode("utf-8", "replace")
-    finally:
-        os.close(fd)
-    lines = [line.strip() for line in tail.splitlines() if line.strip() and "selfheal runner[" not in line]
-    return lines[-1][:300] if lines else None
 
 
 def prune_logs(state_dir: StateDir, name: str) -> None:
