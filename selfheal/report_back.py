@@ -39,11 +39,11 @@ def message(
     which = f" (attempt {number})" if number is not None else ""
     ended = ""
     if attempt and attempt.get("exit_code") not in (None, 0):
-        ended = f" exited {attempt['exit_code']};"
+        ended = f" exited {attempt['exit_code']}"
     elif attempt and attempt.get("timed_out"):
-        ended = " timed out;"
+        ended = " timed out"
     text = (
-        f"{label} CRITICAL - self-healing did not help: {action}{which}{ended} "
+        f"{label} CRITICAL - self-healing did not help: {action}{which}{ended}; "
         f"the check still says {states.name(seen.state)}: {seen.text}"
     )
     return states.CRITICAL, text, f"selfheal: {action}{which} did not help"

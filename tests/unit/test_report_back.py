@@ -140,7 +140,7 @@ def test_the_not_recovered_message_is_critical_did_not_help() -> None:
     state, text, _ = message("web", seen, "start-web", {"number": 2, "exit_code": 0}, None)
     assert state == 2
     assert text == (
-        "WEB CRITICAL - self-healing did not help: start-web (attempt 2) "
+        "WEB CRITICAL - self-healing did not help: start-web (attempt 2); "
         "the check still says CRITICAL: connection refused"
     )
     _, failed, _ = message("web", seen, "start-web", {"number": 1, "exit_code": 1}, None)
