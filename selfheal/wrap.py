@@ -126,7 +126,7 @@ def cmd_run(args: list[str], env: Mapping[str, str], out: TextIO) -> int:
         verify = lazy_verify(plugin, timeout, check.timeout_state, check.policy, check.report_to)
     healer = Healer(
         name,
-        check.heal,
+        lambda: check.heal,  # built when a heal is decided: a healthy run never imports the actions
         check.policy,
         state_dir,
         cfg.journal,

@@ -6,47 +6,40 @@ check. So the parsed config is kept, compiled, in the state dir
 (``config.<crc>.cache``, a ``marshal`` file), and a run that finds it
 current skips YAML entirely.
 
-It never serves a stale config. The cache is used only when the config
-file's path, size, mtime, ctime and inode match what it was compiled
-from, *and* the file's bytes are identical to the bytes it was compiled
-from (stored in the cache; a same-size edit within one mtime tick is
-caught), and selfheal's version and modules (their mtimes and sizes) and
-this module's format are the same. Anything else is a miss: the YAML is
-parsed as before (with its ``FILE:LINE`` errors) and the cache
-rewritten. A config that others could change is refused before any of
-this (``config.read``), cached or not.
+It never serves a stale config: it is used only when the config file's
+path, size, mtime, ctime, inode *and* bytes (stored in the cache) match,
+and selfheal's version, modules (mtimes and sizes) and this format are
+the same. Anything else is a miss: the YAML is parsed as before (with its
+``FILE:LINE`` errors) and the cache rewritten. A config that others could
+change is refused before any of this (``config.read``), cached or not.
 
-Safety, as for state records: the cache is read and written only in a
-vetted state dir (not a symlink, not world-writable), opened with
-O_NOFOLLOW, written to a temp file, fsynced and renamed; a cache that
-does not decode is moved aside (``.corrupt-<ts>``), never overwritten.
-It holds plain data only (each check's ``to_json`` form: dicts, lists,
-strings, numbers), and decoding names no class or module: it rebuilds a
-check through ``CheckConfig.from_json``, whose constructors validate
-again as the YAML reader does. Anything in the file that does not fit,
-from its header's offsets to one check's fields, is a miss: the YAML is
-parsed instead, and the cache moved aside and rewritten. No exception
-from a cache file reaches the run.
+Safety, as for state records: read and written only in a vetted state
+dir, opened with O_NOFOLLOW, written to a temp file, fsynced and renamed.
+It holds plain data only (each check's ``to_json`` form), and decoding
+names no class or module: a check comes back through
+``CheckConfig.from_json``, whose constructors validate again as the YAML
+reader does (the heal when it is first used: a healthy run never builds
+it). Anything that does not fit, from the header's offsets to one check's
+fields or its heal, is a miss: the cache is moved aside
+(``.corrupt-<ts>``, never overwritten) and the YAML says what to run. No
+exception from a cache file reaches the run.
 
 But the cache says which plugin and heal run, so it must be exactly as
 trustworthy as the config itself: it is used (and written) only when
 the state dir *and* the cache file belong to the running user and the
 file is writable by nobody else. Root may keep records in a service
-user's state dir (``StateDir.open`` allows it), but a cache there could
-be rewritten by that user to have root run anything; root parses the
-YAML instead. Each check's blob also carries its name and a CRC in the
-header's index, so a blob cannot be moved under another check's name.
-(A CRC authenticates nothing: against someone who can write the file,
-the ownership rule is the protection.)
+user's state dir, but a cache there could be rewritten by that user to
+have root run anything; root parses the YAML instead. Each check's blob
+carries its name and a CRC in the header's index, so a blob cannot be
+moved under another check's name. (A CRC authenticates nothing: against
+someone who can write the file, the ownership rule is the protection.)
 
 Written only when the state dir exists, never on a dry run. Only the check
 being run is decoded, so the cost stays flat with the size of the config.
-
-Where is the state dir before the config is read? ``--state-dir`` or
-``SELFHEAL_STATE_DIR`` when given, else the top-level ``state_dir:``
-line found by a plain scan, else the default. The guess only says where
-to look: a cache is used only if the state dir resolved from the config
-it holds is the dir it was found in.
+The state dir, before the config is read: ``--state-dir`` or
+``SELFHEAL_STATE_DIR``, else the top-level ``state_dir:`` line found by a
+plain scan, else the default; a cache is used only if the state dir
+resolved from the config it holds is the dir it was found in.
 """
 
 from __future__ import annotations
@@ -67,7 +60,9 @@ from selfheal.edges.store import StateDir, resolve_state_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
+
+    from selfheal.core.actions import Action
 
 #: Bumped whenever the layout below changes.
 FORMAT = 5
@@ -122,18 +117,8 @@ def load(
 
 def cache_key(path: str, st: os.stat_result) -> tuple[object, ...]:
     """What must not have changed: format, code, and the config file's identity."""
-    return (
-        FORMAT,
-        __version__,
-        sys.version,
-        code_identity(),
-        path,
-        st.st_size,
-        st.st_mtime_ns,
-        st.st_ctime_ns,
-        st.st_ino,
-        st.st_dev,
-    )
+    code = (FORMAT, __version__, sys.version, code_identity())
+    return (*code, path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
 def code_identity() -> tuple[tuple[str, int, int], ...]:
@@ -203,6 +188,17 @@ def read_cache(
 ) -> schema.Config | None:
     if not os.path.isdir(state_dir_path):
         return None
+
+    def from_yaml(name: str) -> Callable[[ValueError], Action]:
+        def heal(exc: ValueError) -> Action:  # a forged or damaged heal, found when first used
+            from selfheal.config import loader as configuration
+
+            with StateDir.open(state_dir_path, create=False) as state_dir:
+                move_aside(state_dir, filename)
+            return configuration.parse(text, config_path).check(name).heal
+
+        return heal
+
     try:
         with StateDir.open(state_dir_path, create=False) as state_dir:
             if not ours(state_dir.owner):
@@ -231,7 +227,7 @@ def read_cache(
                         blob = _pread(fd, length, _LENGTH + size + offset, end)
                         if zlib.crc32(blob) != crc:
                             raise ValueError("a check's blob does not match the index")
-                        checks[name] = decode_check(blob, name)
+                        checks[name] = decode_check(blob, name, from_yaml(name))
                 return CachedConfig(header["config"], checks, text, config_path)
             except _BAD_CACHE:
                 move_aside(state_dir, filename)
@@ -256,8 +252,10 @@ def _pread(fd: int, length: int, offset: int, end: int) -> bytes:
     return data
 
 
-def decode_check(blob: bytes, name: str) -> schema.CheckConfig:
-    check = decode(marshal.loads(blob))
+def decode_check(
+    blob: bytes, name: str, bad_heal: Callable[[ValueError], Action] | None = None
+) -> schema.CheckConfig:
+    check = decode(marshal.loads(blob), bad_heal)
     if check.name != name:
         raise Uncacheable(f"not check {name}")
     return check
@@ -361,10 +359,10 @@ def encode(check: schema.CheckConfig) -> dict[str, object]:
         raise Uncacheable(f"check {check.name}: {exc}") from None
 
 
-def decode(data: object) -> schema.CheckConfig:
-    """The check a plain form describes, validated; Uncacheable if it does not fit."""
+def decode(data: object, bad_heal: Callable[[ValueError], Action] | None = None) -> schema.CheckConfig:
+    """The check a plain form describes, validated (its heal when used); Uncacheable if it does not fit."""
     try:
-        return schema.CheckConfig.from_json(data)
+        return schema.CheckConfig.from_json(data, bad_heal)
     except (ValueError, TypeError) as exc:
         raise Uncacheable(f"not a check: {exc}") from None
 

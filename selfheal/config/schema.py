@@ -12,15 +12,16 @@ import os
 
 from selfheal.config import ConfigError
 from selfheal.core import states
-from selfheal.core.actions import Action, action_from_json
 from selfheal.core.durations import parse_duration
 from selfheal.core.policy import DEFAULTS, Policy
 from selfheal.edges.store import check_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any
+
+    from selfheal.core.actions import Action
 
 
 #: Where distributions install Nagios plugins, searched after PATH so a
@@ -77,7 +78,7 @@ class CheckConfig:
     def __init__(
         self,
         name: str,
-        heal: Action,
+        heal: Action | Callable[[], Action],
         policy: Policy,
         *,
         plugin: list[str] | None = None,
@@ -94,7 +95,7 @@ class CheckConfig:
         report_to: dict[str, object] | None = None,
     ) -> None:
         self.name = name
-        self.heal = heal
+        self._heal = heal  # or what builds it: a cached check's healthy run never needs its heal
         self.policy = policy
         self.plugin = plugin
         self.builtin = builtin
@@ -110,6 +111,13 @@ class CheckConfig:
         # Re-check after the heal (selfheal.verify), and where to report it at once (edges.targets).
         self.verify = verify
         self.report_to = report_to or {}
+
+    @property
+    def heal(self) -> Action:
+        """The heal action, built on first use when the check came from the cache."""
+        if callable(self._heal):
+            self._heal = self._heal()
+        return self._heal
 
     def to_json(self) -> dict[str, object]:
         """The check as plain data; ValueError if its args are not plain (or too big)."""
@@ -132,8 +140,14 @@ class CheckConfig:
         }
 
     @classmethod
-    def from_json(cls, data: object) -> CheckConfig:
-        """The check ``to_json`` gave, validated as the reader would; else ValueError."""
+    def from_json(cls, data: object, bad_heal: Callable[[ValueError], Action] | None = None) -> CheckConfig:
+        """The check ``to_json`` gave, validated as the reader would; else ValueError.
+
+        The heal is validated and built when it is first used: a healthy run
+        never imports the actions. ``bad_heal`` answers a heal whose form
+        does not fit then (the cache moves itself aside and reads the YAML);
+        without it, that ValueError is raised.
+        """
         if type(data) is not dict or set(data) != _CHECK_FIELDS:
             raise ValueError("not the plain form of a check")
         name = check_name(_typed(data, "name", str))
@@ -161,9 +175,21 @@ class CheckConfig:
             type(k) is str and type(v) is int and v >= 0 for k, v in arg_lines.items()
         ):
             raise ValueError("arg_lines must map names to line numbers")
+        heal_form = data["heal"]
+
+        def heal() -> Action:
+            from selfheal.core.actions import action_from_json
+
+            try:
+                return action_from_json(heal_form)
+            except ValueError as exc:
+                if bad_heal is None:
+                    raise
+                return bad_heal(exc)
+
         return cls(
             name,
-            action_from_json(data["heal"]),
+            heal,
             Policy.from_json(data["policy"]),
             plugin=plugin,
             builtin=builtin,

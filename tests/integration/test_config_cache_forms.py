@@ -19,7 +19,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CHECK_DUMMY, UNKNOWN_LINE, clean_env, selfheal_argv
+from conftest import (
+    CHECK_DUMMY,
+    UNKNOWN_LINE,
+    assert_no_traceback,
+    clean_env,
+    run_selfheal,
+    selfheal_argv,
+    wait_for,
+    write_script,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -367,12 +376,10 @@ FORGED_BLOBS = [
     ("object", "selfheal.config.schema", "CheckConfig", [("name", "web"), ("plugin", ["/bin/sh"])]),
     # The plain form, with one more key naming a class.
     "class",
-    # The plain form, with the heal replaced by a class path.
-    "heal",
 ]
 
 
-@pytest.mark.parametrize("forged", FORGED_BLOBS, ids=["module", "checkconfig", "class-key", "heal-path"])
+@pytest.mark.parametrize("forged", FORGED_BLOBS, ids=["module", "checkconfig", "class-key"])
 def test_a_cache_naming_a_module_or_class_is_refused_and_the_yaml_used(setup, forged: object) -> None:
     config, state = setup
     load(config)
@@ -380,11 +387,31 @@ def test_a_cache_naming_a_module_or_class_is_refused_and_the_yaml_used(setup, fo
     plain = marshal.loads(blobs["web"])
     if forged == "class":
         forged = {**plain, "class": "selfheal.fleet.budget.Budget"}
-    elif forged == "heal":
-        forged = {**plain, "heal": {"module": "os", "class": "system", "sudo": False}}
     blobs["web"] = marshal.dumps(forged)
     write_cache(cache, header, blobs)
     served_from_yaml(config, state, cache)
+
+
+def test_a_forged_heal_is_refused_when_first_used_and_the_yaml_heal_runs(setup) -> None:
+    # The heal is validated when a heal is decided, not on every healthy run:
+    # the forged form (a class path) never runs, whenever it is found.
+    config, state = setup
+    load(config)
+    cache, header, blobs = read_cache(state)
+    plain = marshal.loads(blobs["web"])
+    blobs["web"] = marshal.dumps({**plain, "heal": {"module": "os", "class": "system", "sudo": False}})
+    write_cache(cache, header, blobs)
+    loaded = load(config)
+    assert isinstance(loaded, config_cache.CachedConfig)
+    check = loaded.check("web")
+    assert check.plugin == [CHECK_DUMMY, "0", "all fine"]
+    assert not list(state.glob(cache.name + ".corrupt-*"))
+    heal = check.heal
+    assert isinstance(heal, Systemd) and heal.argv == Systemd("nginx").argv
+    assert len(list(state.glob(cache.name + ".corrupt-*"))) == 1
+    assert not isinstance(load(config), config_cache.CachedConfig)  # moved aside: parsed, and rewritten
+    again = load(config)
+    assert isinstance(again, config_cache.CachedConfig) and isinstance(again.check("web").heal, Systemd)
 
 
 def test_a_forged_cache_imports_no_module(setup) -> None:
@@ -564,3 +591,33 @@ def test_args_that_are_not_plain_leave_that_check_to_the_yaml(tmp_path: Path) ->
     assert isinstance(cached, config_cache.CachedConfig)
     assert sorted(cached._decoded) == ["plain"]
     assert str(cached.check("dated").args["since"]) == "2024-01-01"  # parsed from the YAML
+
+
+def test_a_critical_run_with_a_forged_heal_runs_the_yaml_heal(tmp_path: Path) -> None:
+    # Through the real command: the healthy run is served from the cache,
+    # and the CRITICAL one runs what the YAML says, not what the cache was made to say.
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    marker = tmp_path / "healed"
+    heal = write_script(tmp_path / "heal", f'echo yaml >> "{marker}"\n')
+    verdict = tmp_path / "verdict"
+    verdict.write_text("0")
+    plugin = write_script(tmp_path / "plugin", f'read s < "{verdict}"; echo "state $s"; exit "$s"\n')
+    config = tmp_path / "selfheal.yaml"
+    config.write_text(f"state_dir: {state}\nchecks:\n  web:\n    plugin: {plugin}\n    heal: {heal}\n")
+    assert run_selfheal("run", "web", "-c", config).returncode == 0  # parsed, and cached
+    cache, header, blobs = read_cache(state)
+    plain = marshal.loads(blobs["web"])
+    forged = tmp_path / "forged"  # a string where the plain form has a list: refused when first used
+    blobs["web"] = marshal.dumps(
+        {**plain, "heal": {"command": f"touch {forged}", "shell": False, "sudo": False}}
+    )
+    write_cache(cache, header, blobs)
+    healthy = run_selfheal("run", "web", "-c", config)
+    assert healthy.returncode == 0 and not list(state.glob(cache.name + ".corrupt-*")), healthy
+    verdict.write_text("2")
+    critical = run_selfheal("run", "web", "-c", config)
+    assert_no_traceback(critical.stdout, critical.stderr)
+    assert critical.returncode == 1 and f"self-healing: started {heal}" in critical.stdout, critical
+    wait_for(marker.exists, 10, what="the YAML's heal")
+    assert len(list(state.glob(cache.name + ".corrupt-*"))) == 1 and not forged.exists()

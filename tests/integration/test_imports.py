@@ -219,9 +219,18 @@ def test_healthy_run_from_the_config_cache_imports_nothing_heavy(tmp_path, check
     assert code == 0, out
     assert "yaml" in loaded
     assert list(state.glob("config.*.cache")), "the first run wrote no cache"
-    code, out, loaded = loaded_by(call)
+    code, out, loaded, ours = probe(call)
     assert code == 0 and out.startswith("WEB OK - OK: fine"), out
     assert loaded == [], f"a healthy run from the cache imported {loaded}"
+    # The healthy wrap's path, the cached config, and reading the record; not the heal's actions
+    # (built only when a heal is decided), nor the YAML reader.
+    cached_config = {
+        "selfheal.config",
+        "selfheal.config.cache",
+        "selfheal.config.schema",
+        "selfheal.config.trust",
+    }
+    assert set(ours) == HEALTHY_WRAP | cached_config | {"selfheal.core.jsonio"}  # jsonio: it has a record
 
 
 def test_python_api_adds_nothing_heavy_to_nagiosplugin(tmp_path):
