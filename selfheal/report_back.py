@@ -13,7 +13,6 @@ gets one try, bounded by its own timeout; each try is journaled as a
 from __future__ import annotations
 
 from selfheal.core import states
-from selfheal.core.durations import format_duration
 from selfheal.core.states import Usage
 
 TYPE_CHECKING = False
@@ -29,6 +28,10 @@ def message(
     if seen.healthy:
         took = ""
         if isinstance(recovered_in, (int, float)) and not isinstance(recovered_in, bool):
+            from selfheal.core.durations import (
+                format_duration,
+            )  # the runner's: --nagios-* only load this module
+
             took = f", recovered in {format_duration(max(1.0, round(recovered_in)))}"
         note = f"healed by selfheal: {action}{took}"
         text = f"{label} {states.name(seen.state)} - {seen.text} ({note})"

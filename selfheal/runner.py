@@ -245,7 +245,6 @@ def record_runner(spec: dict[str, object], spawner: Spawner) -> None:
         log(f"could not record own pid: {exc}")
 
 
-
 def prune_logs(state_dir: StateDir, name: str) -> None:
     """Keep the newest few attempt logs per check."""
     prefix = f"{name}.heal-"

@@ -13,7 +13,6 @@ import os
 import time
 
 from selfheal.core import states
-from selfheal.core.durations import format_duration
 from selfheal.core.record import Attempt, Record
 
 TYPE_CHECKING = False
@@ -156,13 +155,12 @@ def decide(
                 note = (
                     f"self-healing in progress: {running.action}, "
                     f"attempt {shown}/{policy.max_attempts}, "
-                    f"started {format_duration(age)} ago"
+                    f"started {_took(age)} ago"
                 )
                 return done(5, retry_state, note)
             # Never start a second action beside one that will not die.
             note = (
-                f"self-healing stuck: {running.action} still running after "
-                f"{format_duration(age)} (pid {running.pid})"
+                f"self-healing stuck: {running.action} still running after {_took(age)} (pid {running.pid})"
             )
             return done(5, check_state, note)
     if state_error is not None:
@@ -196,9 +194,7 @@ def decide(
             rec.gave_up_at = now
             rec.gave_up_total += 1
             events.append(
-                _event(
-                    "gave_up", rec, last, reason=f"{count} attempts within {format_duration(policy.window)}"
-                )
+                _event("gave_up", rec, last, reason=f"{count} attempts within {_took(policy.window)}")
             )
         if rec.off_since is None:
             rec.off_since = now
@@ -279,7 +275,7 @@ def _note_healthy(rec: Record, policy: Policy, now: float, events: list[dict[str
     if rec.ok_since is None or rec.ok_since > now:
         rec.ok_since = now
     if rec.streak and now - rec.ok_since >= policy.reset_after:
-        events.append(_event("reset", rec, last, reason=f"healthy for {format_duration(now - rec.ok_since)}"))
+        events.append(_event("reset", rec, last, reason=f"healthy for {_took(now - rec.ok_since)}"))
         rec.streak = 0
         rec.reset_at = now
         rec.cooldown_noted = None
@@ -302,6 +298,12 @@ def _note_shared(
     rec.heal_noted = action
     reason = f"record {rec.check} last healed with '{last.action}'; this caller heals with '{action}'"
     events.append(_event("heal_changed", rec, last, heal=action, reason=reason))
+
+
+def _took(seconds: float) -> str:
+    from selfheal.core.durations import format_duration  # for notes: a healthy run writes none
+
+    return format_duration(seconds)
 
 
 def _age(then: float, now: float) -> float:

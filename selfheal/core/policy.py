@@ -7,20 +7,21 @@ operator's form (``"15m"``) and stored as seconds.
 from __future__ import annotations
 
 from selfheal.core import states
-from selfheal.core.durations import parse_duration
 
 #: Defaults chosen for a daemon restart: one attempt, then 15 minutes to see
 #: whether it helped, doubling up to 4 hours; at most 3 attempts in 6 hours.
+#: Durations in seconds: only settings given in the operator's form ("15m")
+#: load the parser, so a plugin run with the defaults never does.
 DEFAULTS: dict[str, object] = {
-    "cooldown": "15m",
+    "cooldown": 15 * 60.0,
     "backoff": 2.0,
-    "max_cooldown": "4h",
+    "max_cooldown": 4 * 3600.0,
     "max_attempts": 3,
-    "window": "6h",
-    "reset_after": "1h",
-    "action_timeout": "2m",
-    "grace": "30s",
-    "splay": 0,
+    "window": 6 * 3600.0,
+    "reset_after": 3600.0,
+    "action_timeout": 2 * 60.0,
+    "grace": 30.0,
+    "splay": 0.0,
     "heal_on": ("critical",),
     "retry_state": "critical",
 }
@@ -82,10 +83,14 @@ class Policy:
             raise ValueError(f"unknown policy setting {sorted(unknown)[0]!r}")
         merged = {**DEFAULTS, **settings}
         for key in _DURATIONS:
-            try:
-                value = parse_duration(merged[key])
-            except ValueError as exc:
-                raise ValueError(f"{key}: {exc}") from None
+            value = merged[key]
+            if key in settings:
+                from selfheal.core.durations import parse_duration
+
+                try:
+                    value = parse_duration(value)
+                except ValueError as exc:
+                    raise ValueError(f"{key}: {exc}") from None
             object.__setattr__(self, key, value)
         backoff = merged["backoff"]
         if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not 1 <= backoff <= 100:

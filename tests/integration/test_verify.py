@@ -139,7 +139,8 @@ def test_a_heal_that_does_not_help_is_not_recovered_and_the_next_check_says_so(t
     reader.join(30)
     (line,) = received[0].decode().splitlines()
     assert (
-        ";web1;HTTP;2;TOY CRITICAL - self-healing did not help: true (attempt 1); the check still says" in line
+        ";web1;HTTP;2;TOY CRITICAL - self-healing did not help: true (attempt 1); the check still says"
+        in line
     )
     nxt = wrap(tmp_path, "true", [str(plugin)], "--grace", "3s")
     assert nxt.returncode == 2, nxt.stdout
