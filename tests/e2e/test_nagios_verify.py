@@ -87,17 +87,26 @@ def first_ok(nagios: Nagios) -> None:
     )
 
 
-def test_a_verified_heal_shows_ok_in_nagios_at_once_and_pages_nobody(
-    deployment: Deployment, workdir: Path, toy: ToyService, nagios_factory
-) -> None:
+def kill_under_nagios(  # type: ignore[no-untyped-def]
+    deployment: Deployment, workdir: Path, toy: ToyService, nagios_factory, heal: Path
+) -> tuple[Path, Path, Nagios, float]:
+    """The toy service OK under Nagios with ``heal`` verified, then killed: state, pager file, Nagios, when."""
     state, notified = workdir / "state", workdir / "notified"
     notified.touch()
     give_to_nagios(notified)
     toy.start()
-    objects = verified_service(deployment, workdir / "nagios0", state, toy.start_script, toy.port)
+    objects = verified_service(deployment, workdir / "nagios0", state, heal, toy.port)
     nagios = start(workdir, nagios_factory, PAGER.format(path=notified) + objects)
     first_ok(nagios)
-    killed = toy.kill()
+    return state, notified, nagios, toy.kill()
+
+
+def test_a_verified_heal_shows_ok_in_nagios_at_once_and_pages_nobody(
+    deployment: Deployment, workdir: Path, toy: ToyService, nagios_factory
+) -> None:
+    state, notified, nagios, killed = kill_under_nagios(
+        deployment, workdir, toy, nagios_factory, toy.start_script
+    )
 
     def warned_then_ok() -> float | None:
         warned = [a[0] for a in nagios.alerts("web") if a[0] >= int(killed) and a[1] == "WARNING"]
@@ -129,14 +138,9 @@ def test_a_verified_heal_shows_ok_in_nagios_at_once_and_pages_nobody(
 def test_a_failed_heal_pages_hard_critical_at_once(
     deployment: Deployment, workdir: Path, toy: ToyService, nagios_factory
 ) -> None:
-    state, notified = workdir / "state", workdir / "notified"
-    notified.touch()
-    give_to_nagios(notified)
-    toy.start()
-    objects = verified_service(deployment, workdir / "nagios0", state, toy.broken_script, toy.port)
-    nagios = start(workdir, nagios_factory, PAGER.format(path=notified) + objects)
-    first_ok(nagios)
-    killed = toy.kill()
+    state, notified, nagios, killed = kill_under_nagios(
+        deployment, workdir, toy, nagios_factory, toy.broken_script
+    )
 
     def paged() -> float | None:
         hard = [a for a in nagios.alerts("web") if a[0] >= int(killed) and a[1:3] == ("CRITICAL", "HARD")]
