@@ -107,13 +107,17 @@ def comments_naming(icinga: Icinga, heal: Path) -> list[dict[str, object]]:
     return [c for c in icinga.comments() if str(heal) in str(c["text"])]
 
 
-def test_a_heal_that_works_shows_ok_and_a_comment_in_icinga(tmp_path: Path, icinga: Icinga) -> None:
-    config, heal, state = setup(tmp_path, icinga, "sleep 1\ntouch {marker}\n")
-    first = run_as_a_plugin(config)
+def heal_started(first: subprocess.CompletedProcess[str], heal: Path) -> None:
+    """The plugin's answer: WARNING, self-healing started."""
     assert_no_traceback(first.stdout, first.stderr)
     assert first.returncode == 1, first
     assert first.stdout.startswith("WEB WARNING - "), first.stdout
     assert f"; self-healing: started {heal} (attempt 1/3)" in first.stdout.splitlines()[0], first.stdout
+
+
+def test_a_heal_that_works_shows_ok_and_a_comment_in_icinga(tmp_path: Path, icinga: Icinga) -> None:
+    config, heal, state = setup(tmp_path, icinga, "sleep 1\ntouch {marker}\n")
+    heal_started(run_as_a_plugin(config), heal)
 
     # This heal's name in the words waited for: a result left by another test does not count.
     result = arrived(icinga, 0, f"(healed by selfheal: {heal}")
@@ -137,11 +141,7 @@ def test_a_heal_that_works_shows_ok_and_a_comment_in_icinga(tmp_path: Path, icin
 def test_a_heal_that_does_not_help_shows_critical_in_icinga(tmp_path: Path, icinga: Icinga) -> None:
     # It exits 0 and changes nothing: only the re-checks over the grace period can tell.
     config, heal, state = setup(tmp_path, icinga, "echo restarted\n")
-    first = run_as_a_plugin(config)
-    assert_no_traceback(first.stdout, first.stderr)
-    assert first.returncode == 1, first
-    assert first.stdout.startswith("WEB WARNING - "), first.stdout
-    assert f"; self-healing: started {heal} (attempt 1/3)" in first.stdout.splitlines()[0], first.stdout
+    heal_started(run_as_a_plugin(config), heal)
 
     result = arrived(icinga, 2, f"self-healing did not help: {heal}")
     assert str(result["output"]).startswith(f"WEB CRITICAL - self-healing did not help: {heal}"), result
