@@ -70,7 +70,13 @@ def loads(text: str, max_depth: int | None = None) -> object:
         raise ValueError("JSON nested too deeply") from None
     except Exception:
         value = _stdlib_loads(text)
-    if max_depth is not None and _deeper_than(value, max_depth):
+    # Nesting needs an opening bracket per level: a line with few of them
+    # (every journal event) is not walked.
+    if (
+        max_depth is not None
+        and text.count("[") + text.count("{") > max_depth
+        and _deeper_than(value, max_depth)
+    ):
         raise ValueError(f"JSON nested deeper than {max_depth} levels")
     return value
 

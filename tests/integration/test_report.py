@@ -106,6 +106,8 @@ EXPECTED = {
         "heals_started": 5,
         "heals_recovered": 5,
         "success_rate": 1.0,
+        "episodes": {"total": 5, "recovered": 5, "gave_up": 0, "open": 0},
+        "hosts": 1,
         "recovered_after_gave_up": 0,
         "time_to_recover": {"count": 5, "median": 300.0, "worst": 1800.0},
         "gave_up": 0,
@@ -120,6 +122,8 @@ EXPECTED = {
         "heals_started": 2,
         "heals_recovered": 0,
         "success_rate": 0.0,
+        "episodes": {"total": 1, "recovered": 0, "gave_up": 1, "open": 0},
+        "hosts": 1,
         "recovered_after_gave_up": 1,
         "time_to_recover": {"count": 0, "median": None, "worst": None},
         "gave_up": 1,
@@ -147,12 +151,18 @@ def test_report_json_figures_are_exact(journal: Path) -> None:
         busiest = got.pop("busiest_day")
         assert got == expected, name
         assert busiest == {"web": {"date": date(2), "heals": 3}, "db": {"date": date(1), "heals": 2}}[name]
+    # By episode (issue 15): web's 5 incidents recovered, db's one gave up after
+    # 2 heals: 5 of 6 episodes, not 5 recoveries of 7 heals.
     assert data["totals"] == {
         "heals_started": 7,
         "heals_recovered": 5,
-        "success_rate": round(5 / 7, 4),
+        "success_rate": round(5 / 6, 4),
+        "episodes": 6,
+        "episodes_gave_up": 1,
+        "episodes_open": 0,
         "gave_up": 1,
     }
+    assert data["rate_basis"] == "episodes recovered by healing / episodes that ended (recovered or gave up)"
     assert data["days"] == [date(1), date(2)]
     assert data["skipped"] == 0
     # The same numbers as the journal and status say.
@@ -163,12 +173,16 @@ def test_report_json_figures_are_exact(journal: Path) -> None:
 
 def test_report_text(journal: Path) -> None:
     lines = report(journal).stdout.splitlines()
+    # Issue 15: an EPISODES column, and the rate by episode (83%: 5 of 6), said in words.
     assert lines[1].split() == [
-        "RANK", "CHECK", "HEALS", "RECOVERED", "RATE", "MEDIAN", "TTR", "WORST", "TTR", "GAVE", "UP", "BUSIEST", "DAY",
+        "RANK", "CHECK", "HEALS", "EPISODES", "RECOVERED", "RATE", "MEDIAN", "TTR", "WORST", "TTR", "GAVE", "UP",
+        "BUSIEST", "DAY",
     ]  # fmt: skip
-    assert lines[2].split() == ["1", "web", "5", "5", "100%", "5m", "30m", "0", date(2), "(3)"]
-    assert lines[3].split() == ["2", "db", "2", "0", "0%", "-", "-", "1", date(1), "(2)"]
-    assert lines[4].split() == ["total", "7", "5", "71%", "1"]
+    assert lines[2].split() == ["1", "web", "5", "5", "5", "100%", "5m", "30m", "0", date(2), "(3)"]
+    assert lines[3].split() == ["2", "db", "2", "1", "0", "0%", "-", "-", "1", date(1), "(2)"]
+    assert lines[4].split() == ["total", "7", "6", "5", "83%", "1"]
+    assert lines[5].startswith("Rate: episodes recovered by healing / episodes that ended (recovered or gave up).")
+    assert "6 in this period, 0 still open" in lines[5]
 
 
 def test_report_since_narrows_the_period(journal: Path) -> None:
@@ -217,7 +231,8 @@ def test_report_html_is_self_contained_and_loads_in_chromium(journal: Path, tmp_
     report(journal, "--format", "html", "-o", str(page))
     html = page.read_text()
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
-    assert "<td>web</td><td>5</td><td>5</td><td>100%</td><td>5m</td><td>30m</td>" in html
+    # Issue 15 added the Episodes column (web: 5 heals, 5 episodes, 5 recovered).
+    assert "<td>web</td><td>5</td><td>5</td><td>5</td><td>100%</td><td>5m</td><td>30m</td>" in html
     dom = render_in_chromium(page, tmp_path / "profile")
     root = dom.split(">", 1)[0]
     assert "data-error" not in root, root
