@@ -81,6 +81,26 @@ def loads(text: str, max_depth: int | None = None) -> object:
     return value
 
 
+def loads_line(text: str, max_depth: int) -> object:
+    """``loads(text, max_depth)`` for one JSON Lines line, faster for the usual one.
+
+    A line that is one object followed by at most its newline is scanned
+    once; anything else (leading space, trailing data, an error) is left
+    to ``loads``, which gives the same value or the same ValueError.
+    """
+    if _scan is not None and text[:1] == "{":
+        try:
+            value, end = _scan(text, 0)
+        except Exception:
+            return loads(text, max_depth)
+        rest = len(text) - end
+        if (rest == 0 or (rest == 1 and text[end] == "\n")) and (
+            text.count("[") + text.count("{") <= max_depth or not _deeper_than(value, max_depth)
+        ):
+            return value
+    return loads(text, max_depth)
+
+
 def _stdlib_loads(text: str) -> object:
     """The standard library's answer, and its ValueError, for a document the fast path refused."""
     import json

@@ -181,7 +181,9 @@ def test_report_text(journal: Path) -> None:
     assert lines[2].split() == ["1", "web", "5", "5", "5", "100%", "5m", "30m", "0", date(2), "(3)"]
     assert lines[3].split() == ["2", "db", "2", "1", "0", "0%", "-", "-", "1", date(1), "(2)"]
     assert lines[4].split() == ["total", "7", "6", "5", "83%", "1"]
-    assert lines[5].startswith("Rate: episodes recovered by healing / episodes that ended (recovered or gave up).")
+    assert lines[5].startswith(
+        "Rate: episodes recovered by healing / episodes that ended (recovered or gave up)."
+    )
     assert "6 in this period, 0 still open" in lines[5]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from selfheal.commands import common as ops
-from selfheal.commands.history import READING_OPTIONS, Journals
+from selfheal.commands.history import READING_OPTIONS, Journals, reader_left
 from selfheal.commands.report.figures import build
 from selfheal.commands.report.text import render_text
 from selfheal.core.argv import HELP_OPTIONS, Option
@@ -60,7 +60,11 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     if values["output"]:
         write_atomically(str(values["output"]), text)
     else:
-        out.write(text)
+        try:
+            out.write(text)
+            out.flush()
+        except BrokenPipeError:
+            return reader_left(out)
     return 0
 
 

@@ -16,8 +16,8 @@ Definitions (the figures must agree with ``history``):
 - an episode counts in the period when its first heal does; heals, gave
   up events and days count by their own time;
 - *time to recover* is the ``recovered`` event's ``time_to_recover`` (from
-  the episode's first heal to the first healthy result), else the time
-  between the two events;
+  the episode's first heal to the first healthy result); an episode whose
+  figure is missing or odd has none, rather than a guessed one;
 - an episode's *reason* is the last line its heal printed when it failed,
   the journal's ``reason`` (the last one, when several attempts failed);
 - days are UTC dates, as in the journal.
@@ -56,8 +56,16 @@ TTR_BUCKETS = [
 RATE_BASIS = "episodes recovered by healing / episodes that ended (recovered or gave up)"
 
 
+_DAYS: dict[int, str] = {}
+
+
 def day(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(timestamp))
+    """The UTC date; a report asks for a few dates a million times."""
+    number = int(timestamp // 86400)
+    text = _DAYS.get(number)
+    if text is None:
+        text = _DAYS[number] = time.strftime("%Y-%m-%d", time.gmtime(number * 86400))
+    return text
 
 
 def median(values: Iterable[float]) -> float | None:
@@ -218,10 +226,7 @@ class Tracker:
         elif kind == "recovered":
             episode = self.open
             if episode is not None:
-                ttr = number(event, "time_to_recover")
-                self._close(
-                    episode, "recovered", when, report, ttr if ttr is not None else when - episode.start
-                )
+                self._close(episode, "recovered", when, report, number(event, "time_to_recover"))
             elif counted and self.after_gave_up:
                 figures.recovered_after_gave_up += 1
             self.open = None
@@ -296,10 +301,10 @@ class Report:
         self.ttr_counts = [0] * len(TTR_BUCKETS)
 
     def add(self, event: dict[str, object]) -> None:
-        host, check = str(event.get("host", "-")), str(event["check"])
-        tracker = self.trackers.get((host, check))
+        key = (str(event.get("host", "-")), str(event["check"]))
+        tracker = self.trackers.get(key)
         if tracker is None:
-            tracker = self.trackers[(host, check)] = Tracker(host, check, self.since)
+            tracker = self.trackers[key] = Tracker(key[0], key[1], self.since)
         when = event["_t"]
         assert isinstance(when, float)  # parse_line set it
         tracker.add(event, when, self)
