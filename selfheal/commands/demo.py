@@ -149,9 +149,9 @@ def _demo(work: str, out: TextIO) -> int:
     out.write(f"  $ {join([sys.executable, '-m', 'selfheal', *history])}\n")
     from selfheal.commands import history as listing
 
-    text = io.StringIO()
-    listing.main("history", history[1:], env, text)
-    out.write("".join(f"    {line}\n" for line in text.getvalue().splitlines()))
+    listed = io.StringIO()
+    listing.main("history", history[1:], env, listed)
+    out.write("".join(f"    {line}\n" for line in listed.getvalue().splitlines()))
     say(f"Demo finished; {work} (the service, its state and journal) was removed.")
     return 0 if ok and gave_up else 1
 

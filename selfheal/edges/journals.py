@@ -278,11 +278,12 @@ def _lines(path: str, reading: Reading) -> Iterator[bytes]:
         yield b""  # opened: the file counts as read, even when empty
         if path.endswith(".gz"):
             import gzip
+            import zlib
 
             stream = gzip.GzipFile(fileobj=raw)
             try:
                 yield from _bounded(stream)
-            except (OSError, EOFError, ValueError):
+            except (OSError, EOFError, ValueError, zlib.error):
                 # A truncated or damaged .gz: what was read stands; the rest is one bad "line".
                 yield b"\0"
         else:

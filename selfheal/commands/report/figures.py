@@ -309,6 +309,18 @@ class Report:
         assert isinstance(when, float)  # parse_line set it
         tracker.add(event, when, self)
 
+    def consume(self, stream: Iterable[dict[str, object]]) -> Report:
+        """Count each event as it comes, keeping none of them.
+
+        Read from the beginning of the journals, not from ``since``: whether
+        a recovery in the period followed a "gave up" before it depends on
+        events before the period.
+        """
+        add = self.add
+        for event in stream:
+            add(event)
+        return self
+
     def to_json(self, journals: list[str], reading: object, now: float) -> dict[str, object]:
         checks: dict[str, Figures] = {}
         hosts: dict[str, Figures] = {}
@@ -361,14 +373,5 @@ def ranking(figures: Iterable[Figures]) -> list[Figures]:
 
 
 def build(stream: Iterable[dict[str, object]], since: float | None) -> Report:
-    """The figures of every event in ``stream``, consumed one at a time.
-
-    Read from the beginning of the journals, not from ``since``: whether
-    a recovery in the period followed a "gave up" before it depends on
-    events before the period.
-    """
-    report = Report(since)
-    add = report.add
-    for event in stream:
-        add(event)
-    return report
+    """The figures of every event in ``stream`` (see ``Report.consume``)."""
+    return Report(since).consume(stream)

@@ -217,7 +217,11 @@ def render_html(data: dict[str, object]) -> str:
     # "<" escaped: the JSON sits inside a <script> element.
     payload = json.dumps({**data, "days": days}).replace("<", "\\u003c")
     skipped = f"<p class=note>{data['skipped']} corrupt journal lines skipped.</p>" if data["skipped"] else ""
-    unreadable = "".join(f"<p class=note>Skipped {escape(str(p))}</p>" for p in data.get("unreadable") or [])
+    problems = data.get("unreadable")
+    unreadable = "".join(
+        f"<p class=note>Skipped {escape(str(p))}</p>"
+        for p in (problems if isinstance(problems, list) else [])
+    )
     period = f"{escape(when(data['since']) if data['since'] else 'the beginning')} to {escape(when(data['until']))} UTC"
     totals = data.get("totals")
     rate = ""
