@@ -31,7 +31,10 @@ table { border-collapse: collapse; margin: 1em 0; }
 th, td { padding: .3em .8em; border-bottom: 1px solid #ddd; text-align: right; }
 th:nth-child(2), td:nth-child(2) { text-align: left; }
 caption { text-align: left; font-weight: bold; }
-td.reason { text-align: left; max-width: 40em; overflow-wrap: anywhere; font-family: monospace; }
+#episodes th, #episodes td { text-align: left; }
+#episodes td:nth-child(1), #episodes td:nth-child(3), #episodes td:nth-child(7) { white-space: nowrap; }
+#episodes td:nth-child(4), #episodes td:nth-child(7) { text-align: right; }
+td.reason { max-width: 40em; overflow-wrap: anywhere; font-family: monospace; }
 tr.gave_up td.outcome { color: #b00; font-weight: bold; }
 tr.open td.outcome { color: #a60; }
 .note { color: #666; }
@@ -272,6 +275,14 @@ underlying bug.</p>
 </tbody>
 </table>
 {skipped}{unreadable}
+<h2>Time to recover</h2>
+<p class=note>Episodes that healing recovered, by time from the first heal to the first healthy result.</p>
+{ttr_chart(data.get("time_to_recover_distribution") or [])}
+<h2>Heals per day</h2>
+{chart_note}
+<div id="chart"></div>
+<p class=note>TTR: time to recover, from the first heal of an episode to the first healthy result.
+Journals: {escape(", ".join(str(j) for j in journals))}</p>
 <h2>Episodes</h2>
 <p class=note>An episode runs from the first heal after healthy to recovered or gave up. Times are UTC;
 the reason is the last line the heal printed when it failed.</p>
@@ -283,14 +294,6 @@ the reason is the last line the heal printed when it failed.</p>
 {episode_rows(data) if "episodes" in data else ""}
 </tbody>
 </table>
-<h2>Time to recover</h2>
-<p class=note>Episodes that healing recovered, by time from the first heal to the first healthy result.</p>
-{ttr_chart(data.get("time_to_recover_distribution") or [])}
-<h2>Heals per day</h2>
-{chart_note}
-<div id="chart"></div>
-<p class=note>TTR: time to recover, from the first heal of an episode to the first healthy result.
-Journals: {escape(", ".join(str(j) for j in journals))}</p>
 <script type="application/json" id="report-data">{payload}</script>
 <script>{script}</script>
 </body>
