@@ -39,6 +39,7 @@ COMMANDS = {
     "report --format html": ["report", "--since", "all", "--format", "html"],
     "report --json": ["report", "--since", "all", "--json"],
     "history --json": ["history", "--json"],
+    "history (text)": ["history"],
 }
 
 
@@ -114,15 +115,15 @@ def write_journals(root: str, total: int, seed: int = 15) -> int:
     return written
 
 
-def measure(python: str, args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS in MiB, and the exit code of one child ``selfheal`` run."""
+def measure(python: str, args: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
+    """Wall seconds, CPU seconds (user + system), peak RSS in MiB, and the exit code of one child run."""
     with open(os.devnull, "wb") as devnull:
         started = time.perf_counter()
         child = subprocess.Popen([python, "-m", "selfheal", *args], stdout=devnull, env=env)
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss / 1024, child.returncode
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, child.returncode
 
 
 def main() -> int:
@@ -130,6 +131,10 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--python", default=sys.executable, help="the interpreter with selfheal installed")
     parser.add_argument("--keep", action="store_true", help="keep the journals (the path is printed)")
+    parser.add_argument(
+        "--only", nargs="+", default=list(COMMANDS), choices=list(COMMANDS), metavar="COMMAND",
+        help="measure only these (quoted labels, as in the table)",
+    )  # fmt: skip
     parser.add_argument("--write", metavar="DIR", help=argparse.SUPPRESS)  # the child that writes them
     options = parser.parse_args()
     if options.write:
@@ -153,19 +158,23 @@ def main() -> int:
         env = {**os.environ, "SELFHEAL_CONFIG": os.path.join(root, "no-config.yaml")}
         journals = os.path.join(root, "hosts")
         rows = []
+        load = os.getloadavg()[0]
         for label, args in COMMANDS.items():
-            wall, rss, code = measure(options.python, [*args, "--journal", journals], env)
+            if label not in options.only:
+                continue
+            wall, cpu, rss, code = measure(options.python, [*args, "--journal", journals], env)
             if code != 0:
                 print(f"{label}: exit {code}", file=sys.stderr)
                 return 1
-            rows.append((label, wall, rss))
-            print(f"{label}: {wall:.2f} s, {rss:.1f} MiB", file=sys.stderr)
+            rows.append((label, wall, cpu, rss))
+            print(f"{label}: {wall:.2f} s, {cpu:.2f} s CPU, {rss:.1f} MiB", file=sys.stderr)
         print(f"\n{count:,} events over {len(HOSTS)} journals (`--journal hosts`), "
-              f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores:\n")  # fmt: skip
-        print("| command | wall | peak RSS |")
-        print("|---|---|---|")
-        for label, wall, rss in rows:
-            print(f"| `selfheal {label}` | {wall:.2f} s | {rss:.1f} MiB |")
+              f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, "
+              f"load average {load:.1f} before and {os.getloadavg()[0]:.1f} after:\n")  # fmt: skip
+        print("| command | wall | CPU (user + system) | peak RSS |")
+        print("|---|---|---|---|")
+        for label, wall, cpu, rss in rows:
+            print(f"| `selfheal {label}` | {wall:.2f} s | {cpu:.2f} s | {rss:.1f} MiB |")
         return 0
     finally:
         if options.keep:

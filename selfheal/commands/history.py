@@ -67,8 +67,8 @@ class Journals:
     def in_file_order(self) -> Iterator[dict[str, object]]:
         return journals.in_file_order(self.sources, self.reading)
 
-    def in_time_order(self) -> Iterator[dict[str, object]]:
-        return journals.in_time_order(self.sources, self.reading)
+    def in_time_order(self, raw: bool = False) -> Iterator[dict[str, object]]:
+        return journals.in_time_order(self.sources, self.reading, raw)
 
 
 def wanted(event: Mapping[str, object], since: float | None, check: str | None) -> bool:
@@ -103,7 +103,9 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
             raise Usage(str(exc)) from None
     since = ops.since(values, None)
     given = Journals(values, env)
-    events = (event for event in given.in_time_order() if wanted(event, since, name))
+    events = given.in_time_order(raw=bool(values["json"]))
+    if since is not None or name is not None:
+        events = (event for event in events if wanted(event, since, name))
     try:
         if values["json"]:
             write_json(given, events, out)
@@ -178,9 +180,15 @@ def write_json(given: Journals, events: Iterator[dict[str, object]], out: TextIO
     out.write(f'  "journals": {json.dumps(given.labels)},\n')
     out.write('  "events": [')
     separator = "\n"
+    dumps = json.dumps
+    write = out.write
     for event in events:
         del event["_t"]
-        out.write(separator + "    " + json.dumps(event))
+        raw = event.pop("_raw", None)
+        # A line that is exactly its event is printed as it was written (strict JSON: parse_line
+        # refused NaN and control characters, and would have dropped an odd field).
+        text = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else dumps(event)
+        write(separator + "    " + text)
         separator = ",\n"
     out.write("\n  ],\n" if separator != "\n" else "],\n")
     reading = given.reading

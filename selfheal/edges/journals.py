@@ -45,8 +45,11 @@ if TYPE_CHECKING:
 
 #: A journal line longer than this is corrupt (ours are well under 64 KiB).
 MAX_LINE = 1 << 20
-#: How far out of time order one journal's events may be and still be listed in order.
+#: How far out of time order one journal's events may be and still be listed in order;
+#: with many journals, each gets its share of ORDER_EVENTS (and at least ORDER_MIN).
 ORDER_WINDOW = 2000
+ORDER_EVENTS = 8192
+ORDER_MIN = 64
 GLOB_CHARS = frozenset("*?[")
 
 
@@ -205,8 +208,13 @@ def local(path: str) -> list[Source]:
 # -- reading ---------------------------------------------------------------
 
 
-def events(source: Source, reading: Reading) -> Iterator[dict[str, object]]:
-    """The source's events in the order they were appended, with ``host`` and ``_t`` set."""
+def events(source: Source, reading: Reading, raw: bool = False) -> Iterator[dict[str, object]]:
+    """The source's events in the order they were appended, with ``host`` and ``_t`` set.
+
+    With ``raw``, an event that is exactly its line (no field dropped, its
+    own host) also carries the line as ``_raw``: ``history --json`` prints
+    it as it is instead of encoding the event again.
+    """
     host = source.host
     for file in source.files:
         opened = False
@@ -215,15 +223,18 @@ def events(source: Source, reading: Reading) -> Iterator[dict[str, object]]:
                 if not opened:
                     opened = True
                     reading.files.append(file)
-                if not line.strip():
+                if line[:1] != b"{" and not line.strip():
                     continue
                 event, dropped = parse_line(line)
                 if event is None:
                     reading.skipped += 1
                     continue
-                reading.dropped += dropped
+                if dropped:
+                    reading.dropped += dropped
                 if type(event.get("host")) is not str:
                     event["host"] = host
+                elif raw and not dropped:
+                    event["_raw"] = line
                 yield event
         except (OSError, StateError) as exc:
             # Not a regular file, gone since the listing, or a read error:
@@ -237,11 +248,15 @@ def in_file_order(sources: Iterable[Source], reading: Reading) -> Iterator[dict[
         yield from events(source, reading)
 
 
-def in_time_order(sources: Iterable[Source], reading: Reading) -> Iterator[dict[str, object]]:
-    """All sources merged by time; each sorted within ORDER_WINDOW events."""
+def in_time_order(
+    sources: Iterable[Source], reading: Reading, raw: bool = False
+) -> Iterator[dict[str, object]]:
+    """All sources merged by time; each sorted within its window (see ORDER_WINDOW)."""
     import heapq
 
-    streams = [_sorted_within(events(source, reading), ORDER_WINDOW) for source in sources]
+    sources = list(sources)
+    window = max(ORDER_MIN, min(ORDER_WINDOW, ORDER_EVENTS // max(1, len(sources))))
+    streams = [_sorted_within(events(source, reading, raw), window) for source in sources]
     if len(streams) == 1:
         return (event for _, _, event in streams[0])
     return (event for _, _, event in heapq.merge(*streams))

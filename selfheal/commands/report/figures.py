@@ -84,7 +84,18 @@ def number(event: dict[str, object], key: str) -> float | None:
 class Episode:
     """One incident: its heals, how they ended, and how the incident ended."""
 
-    __slots__ = ("attempts", "check", "end", "exit_codes", "host", "outcome", "reason", "start", "ttr")
+    __slots__ = (
+        "attempts",
+        "check",
+        "end",
+        "exit_codes",
+        "host",
+        "numbers",
+        "outcome",
+        "reason",
+        "start",
+        "ttr",
+    )
 
     def __init__(self, host: str, check: str, start: float) -> None:
         self.host = host
@@ -94,6 +105,7 @@ class Episode:
         self.attempts = 0
         # Per heal, in order: its exit code, "timeout", "lost", or None before it ended.
         self.exit_codes: list[int | str | None] = []
+        self.numbers: list[object] = []  # each heal's attempt number, as journaled: its end names it
         self.reason: str | None = None
         self.ttr: float | None = None
         self.outcome = "open"  # then "recovered" or "gave_up"
@@ -207,6 +219,7 @@ class Tracker:
                 self.open = Episode(self.host, self.check, when)
             self.open.attempts += 1
             self.open.exit_codes.append(None)
+            self.open.numbers.append(event.get("attempt"))
             if counted:
                 figures.started += 1
                 date = day(when)
@@ -255,15 +268,11 @@ class Tracker:
         else:
             exit_code = event.get("exit_code")
             code = exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None
+        # Which heal of the episode: the one with its attempt number, else the first still running.
         attempt = event.get("attempt")
-        # Which heal of the episode: by its number when the episode's heals are numbered from it.
-        index = len(episode.exit_codes) - 1
-        if (
-            isinstance(attempt, int)
-            and not isinstance(attempt, bool)
-            and 0 < attempt <= len(episode.exit_codes)
-        ):
-            index = attempt - 1 if episode.exit_codes[attempt - 1] is None else index
+        running = [i for i, c in enumerate(episode.exit_codes) if c is None]
+        named = [i for i in running if attempt is not None and episode.numbers[i] == attempt]
+        index = (named or running or [len(episode.exit_codes) - 1])[0]
         episode.exit_codes[index] = code
         reason = event.get("reason")
         if code != 0 and isinstance(reason, str) and reason:
