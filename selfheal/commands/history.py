@@ -45,15 +45,15 @@ class Journals:
     """The journals a reading command was given (or this host's), and what reading them found."""
 
     def __init__(self, values: Mapping[str, object], env: Mapping[str, str]) -> None:
+        self.reading = journals.Reading()
         specs = values.get("journal")
         if isinstance(specs, list) and specs:
             self.labels = [str(spec) for spec in specs]
-            self.sources = journals.find(self.labels)
+            self.sources = journals.find(self.labels, self.reading.unreadable)
         else:
             site = ops.Site({**values, "journal": None}, env)
             self.labels = [site.journal]
             self.sources = journals.local(site.journal)
-        self.reading = journals.Reading()
 
     @property
     def label(self) -> str:

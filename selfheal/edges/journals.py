@@ -139,54 +139,67 @@ def family(path: str, host: str | None = None) -> Source:
     return Source(path, files, host or path_host(path))
 
 
-def find(specs: Iterable[str]) -> list[Source]:
-    """The journals that ``--journal`` values name; NoJournal for one that names none."""
+def find(specs: Iterable[str], problems: list[str] | None = None) -> list[Source]:
+    """The journals that ``--journal`` values name; NoJournal for one that names none.
+
+    A directory that cannot be searched below one that can is not fatal:
+    it goes to ``problems``, for the reader to name.
+    """
     import glob
 
+    problems = [] if problems is None else problems
     sources: dict[tuple[str, str], Source] = {}
     for spec in specs:
         if not spec:
             raise NoJournal("--journal needs a file, a directory or a pattern")
-        if os.path.lexists(spec) or not GLOB_CHARS & set(spec):
-            matches = [spec]
-        else:
-            matches = sorted(glob.glob(spec, recursive=True))
-            if not matches:
-                raise NoJournal(f"no journal matches {spec!r}")
-        for match in matches:
-            found = _found(match, spec)
-            for source in found:
+        literal = os.path.lexists(spec) or not GLOB_CHARS & set(spec)
+        found = 0
+        for match in [spec] if literal else sorted(glob.glob(spec, recursive=True)):
+            for source in _found(match, spec, literal, problems):
                 key = (os.path.realpath(os.path.dirname(source.path) or "."), os.path.basename(source.path))
                 sources.setdefault(key, source)
+                found += 1
+        if not found and not literal:
+            raise NoJournal(f"no journal matches {spec!r}")
     return list(sources.values())
 
 
-def _found(match: str, spec: str) -> list[Source]:
+def _found(match: str, spec: str, literal: bool, problems: list[str]) -> list[Source]:
+    """The journals at one path: a directory's, or a file's with its rotated copies.
+
+    A path named literally must hold a journal; one a glob matched may
+    hold none (``hosts/*`` may match a README).
+    """
     if os.path.isdir(match) and not os.path.islink(match):
-        found = _walk(match)
-        if not found:
+        found = _walk(match, problems)
+        if not found and literal:
             raise NoJournal(f"no journal files (*.jsonl, rotated or gzipped) in {match}")
         return found
+    place = rotation(os.path.basename(match))
     try:
-        mode = os.lstat(match).st_mode
+        mode: int | None = os.lstat(match).st_mode
     except OSError:
         mode = None
     if mode is not None and not stat.S_ISREG(mode):
-        raise NoJournal(f"{match} is not a regular file (a FIFO, a device or a symlink is not read)")
-    place = rotation(os.path.basename(match))
+        if literal:
+            raise NoJournal(f"{match} is not a regular file (a FIFO, a device or a symlink is not read)")
+        if place is None:
+            return []  # matched by a glob, and not a journal: its journal, if any, is named when read
     path = match
     if place is not None and place[0] != os.path.basename(match):
         path = os.path.join(os.path.dirname(match), place[0])  # a rotated copy: its whole journal
     source = family(path)
     if not source.files:
-        raise NoJournal(f"no journal at {spec}" + (f" ({match})" if match != spec else ""))
+        if literal:
+            raise NoJournal(f"no journal at {spec}")
+        return []
     return [source]
 
 
-def _walk(top: str) -> list[Source]:
+def _walk(top: str, problems: list[str]) -> list[Source]:
     found: dict[str, Source] = {}
-    problems: list[OSError] = []
-    for directory, subdirs, names in os.walk(top, onerror=problems.append):
+    errors: list[OSError] = []
+    for directory, subdirs, names in os.walk(top, onerror=errors.append):
         subdirs.sort()
         for name in sorted(names):
             place = rotation(name)
@@ -194,9 +207,9 @@ def _walk(top: str) -> list[Source]:
                 path = os.path.join(directory, place[0])
                 if path not in found:
                     found[path] = family(path)
-    if problems and not found:
-        exc = problems[0]
-        raise NoJournal(f"cannot read {exc.filename or top}: {exc.strerror}")
+    if errors and not found:
+        raise NoJournal(f"cannot read {errors[0].filename or top}: {errors[0].strerror}")
+    problems.extend(f"{exc.filename}: {exc.strerror} (not searched)" for exc in errors)
     return list(found.values())
 
 

@@ -294,9 +294,9 @@ def test_a_fifo_never_hangs_a_reader(tmp_path: Path) -> None:
     result = run_selfheal("report", "--journal", hosts / "web2" / "journal.jsonl", timeout=30)
     assert result.returncode == 1 and result.stdout.count("\n") == 1, result.stdout
     assert "is not a regular file" in result.stdout
-    # Found in a directory: skipped and named; the rest is read.
-    for command in ("report", "history"):
-        result = run_selfheal(command, "--since", "all", "--journal", hosts, timeout=30)
+    # Found in a directory, or by a glob: skipped and named; the rest is read.
+    for command, where in (("report", hosts), ("history", hosts), ("report", f"{hosts}/*/journal.jsonl*")):
+        result = run_selfheal(command, "--since", "all", "--journal", where, timeout=30)
         assert_no_traceback(result.stdout, result.stderr)
         assert result.returncode == 0, result.stdout
         assert f"(skipped journal {hosts}/web2/journal.jsonl is not a regular file)" in result.stdout, (
