@@ -135,6 +135,11 @@ def main() -> int:
         "--only", nargs="+", default=list(COMMANDS), choices=list(COMMANDS), metavar="COMMAND",
         help="measure only these (quoted labels, as in the table)",
     )  # fmt: skip
+    parser.add_argument(
+        "--before", metavar="CHECKOUT",
+        help="also run `report` of an older checkout (PYTHONPATH) on the journals joined into one file, "
+        "which is all it reads; it holds every event, so keep --events small",
+    )  # fmt: skip
     parser.add_argument("--write", metavar="DIR", help=argparse.SUPPRESS)  # the child that writes them
     options = parser.parse_args()
     if options.write:
@@ -168,6 +173,22 @@ def main() -> int:
                 return 1
             rows.append((label, wall, cpu, rss))
             print(f"{label}: {wall:.2f} s, {cpu:.2f} s CPU, {rss:.1f} MiB", file=sys.stderr)
+        if options.before:
+            joined = os.path.join(root, "joined.jsonl")
+            with open(joined, "wb") as out:
+                for host in HOSTS:
+                    place = os.path.join(journals, host)
+                    with gzip.open(os.path.join(place, "journal.jsonl.2.gz")) as packed:
+                        shutil.copyfileobj(packed, out)
+                    for name in ("journal.jsonl.1", "journal.jsonl"):
+                        with open(os.path.join(place, name), "rb") as plain:
+                            shutil.copyfileobj(plain, out)
+            before_env = {**env, "PYTHONPATH": os.path.abspath(options.before)}
+            wall, cpu, rss, code = measure(
+                options.python, ["report", "--since", "all", "--journal", joined], before_env
+            )
+            rows.append(("report (text), the code before, one joined journal", wall, cpu, rss))
+            print(f"before: {wall:.2f} s, {cpu:.2f} s CPU, {rss:.1f} MiB (exit {code})", file=sys.stderr)
         print(f"\n{count:,} events over {len(HOSTS)} journals (`--journal hosts`), "
               f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, "
               f"load average {load:.1f} before and {os.getloadavg()[0]:.1f} after:\n")  # fmt: skip

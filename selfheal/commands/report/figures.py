@@ -305,15 +305,15 @@ class Report:
 
     def __init__(self, since: float | None) -> None:
         self.since = since
-        self.trackers: dict[tuple[str, str], Tracker] = {}
+        self.trackers: dict[tuple[object, object], Tracker] = {}
         self.listed: collections.deque[Episode] = collections.deque(maxlen=MAX_LISTED)
         self.ttr_counts = [0] * len(TTR_BUCKETS)
 
     def add(self, event: dict[str, object]) -> None:
-        key = (str(event.get("host", "-")), str(event["check"]))
+        key = (event.get("host", "-"), event["check"])  # strings: see journals.events and parse_line
         tracker = self.trackers.get(key)
         if tracker is None:
-            tracker = self.trackers[key] = Tracker(key[0], key[1], self.since)
+            tracker = self.trackers[key] = Tracker(str(key[0]), str(key[1]), self.since)
         when = event["_t"]
         assert isinstance(when, float)  # parse_line set it
         tracker.add(event, when, self)
@@ -334,7 +334,8 @@ class Report:
         checks: dict[str, Figures] = {}
         hosts: dict[str, Figures] = {}
         still_open: list[Episode] = []
-        for (host, check), tracker in sorted(self.trackers.items()):
+        for _, tracker in sorted(self.trackers.items(), key=lambda item: (item[1].host, item[1].check)):
+            host, check = tracker.host, tracker.check
             episode = tracker.open
             if episode is not None and (self.since is None or episode.start >= self.since):
                 tracker.figures.episodes["total"] += 1
