@@ -115,11 +115,17 @@ def write_journals(root: str, total: int, seed: int = 15) -> int:
     return written
 
 
-def measure(python: str, args: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
+def measure(
+    python: str, args: list[str], env: dict[str, str], flags: tuple[str, ...] = ()
+) -> tuple[float, float, float, int]:
     """Wall seconds, CPU seconds (user + system), peak RSS in MiB, and the exit code of one child run."""
     with open(os.devnull, "wb") as devnull:
         started = time.perf_counter()
-        child = subprocess.Popen([python, "-m", "selfheal", *args], stdout=devnull, env=env)
+        # In a dir of its own: `-m` puts the working dir first on the path, and a checkout there
+        # would be imported instead of the interpreter's selfheal.
+        child = subprocess.Popen(
+            [python, *flags, "-m", "selfheal", *args], stdout=devnull, env=env, cwd=tempfile.gettempdir()
+        )
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -183,9 +189,16 @@ def main() -> int:
                     for name in ("journal.jsonl.1", "journal.jsonl"):
                         with open(os.path.join(place, name), "rb") as plain:
                             shutil.copyfileobj(plain, out)
-            before_env = {**env, "PYTHONPATH": os.path.abspath(options.before)}
+            # -S: no site, so no editable install's finder can put today's code first; the
+            # environment's site-packages (for the dependencies) after the checkout.
+            purelib = subprocess.run(
+                [options.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                check=True, capture_output=True, text=True,
+            ).stdout.strip()  # fmt: skip
+            before_env = {k: v for k, v in env.items() if k != "SELFHEAL_CONFIG"}
+            before_env["PYTHONPATH"] = os.pathsep.join([os.path.abspath(options.before), purelib])
             wall, cpu, rss, code = measure(
-                options.python, ["report", "--since", "all", "--journal", joined], before_env
+                options.python, ["report", "--since", "all", "--journal", joined], before_env, ("-S",)
             )
             rows.append(("report (text), the code before, one joined journal", wall, cpu, rss))
             print(f"before: {wall:.2f} s, {cpu:.2f} s CPU, {rss:.1f} MiB (exit {code})", file=sys.stderr)
