@@ -146,18 +146,23 @@ def write_table(given: Journals, events: Iterator[dict[str, object]], out: TextI
     first: list[list[str]] = [header]
     shown = 0
     widths: list[int] | None = None
+    fleet = given.fleet
+    printable = ops.printable
     for event in events:
         row = [ops.local(event_time(event)), str(event["check"]), str(event["event"]), describe(event)]
-        if given.fleet:
+        if fleet:
             row.insert(1, str(event["host"]))
         shown += 1
-        if widths is None:
-            first.append(row)
-            if len(first) > WIDTH_ROWS:
-                widths = table_widths(first)
-                out.write(ops.table(first, widths=widths))
-        else:
-            out.write(ops.table([row], widths=widths))
+        if widths is not None:
+            # The row as ops.table lays it out with these widths, without its per-table work.
+            cells = [printable(cell) for cell in row]
+            line = "  ".join([c.ljust(w) for c, w in zip(cells[:-1], widths)] + [cells[-1]])
+            out.write(line.rstrip() + "\n")
+            continue
+        first.append(row)
+        if len(first) > WIDTH_ROWS:
+            widths = table_widths(first)
+            out.write(ops.table(first, widths=widths))
     if widths is None and shown:
         out.write(ops.table(first))
     return shown

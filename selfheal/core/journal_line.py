@@ -155,28 +155,31 @@ def parse_line(line: bytes) -> tuple[dict[str, object] | None, int]:
     return event, len(dropped)
 
 
-#: The epoch time of each hour seen (``2026-11-28T03:``), or None for one that is not a time.
-_HOURS: dict[str, float | None] = {}
+#: The epoch time of each minute seen (``2026-11-28T03:10:``), or None for one that is not a time.
+_MINUTES: dict[str, float | None] = {}
+
+
+#: Seconds (``00`` to ``61``, strptime's own bound: leap seconds) and milliseconds as the
+#: journal writes them: one lookup checks and converts each.
+_SECONDS = {f"{n:02d}": n for n in range(62)}
+_FRACTIONS = {f"{n:03d}": n / 1000 for n in range(1000)}
 
 
 def _journal_ts(ts: str) -> float | None:
     """``2026-11-28T03:10:06.123Z``, exactly as the journal writes it, as ``parse_ts`` reads it; else None."""
-    if ts[13] != ":" or ts[16] != ":" or ts[19] != "." or ts[23] != "Z":
+    seconds = _SECONDS.get(ts[17:19])
+    fraction = _FRACTIONS.get(ts[20:23])
+    if seconds is None or fraction is None or ts[19] != "." or ts[23] != "Z":
         return None
-    digits = ts[14:16] + ts[17:19] + ts[20:23]
-    if not (digits.isascii() and digits.isdigit()):
+    key = ts[:17]
+    minute = _MINUTES.get(key, -1.0)
+    if minute == -1.0:
+        minute = parse_ts(key + "00Z") if key[13] == ":" and key[16] == ":" else None
+        if len(_MINUTES) < 200_000:
+            _MINUTES[key] = minute
+    if minute is None:
         return None
-    hour = _HOURS.get(ts[:14], -1.0)
-    if hour == -1.0:
-        hour = parse_ts(ts[:14] + "00:00Z")
-        if len(_HOURS) < 100_000:
-            _HOURS[ts[:14]] = hour
-    if hour is None:
-        return None
-    minutes, seconds = int(digits[0:2]), int(digits[2:4])
-    if minutes > 59 or seconds > 61:
-        return None
-    when = hour + (minutes * 60 + seconds) + int(digits[4:7]) / 1000
+    when = minute + seconds + fraction
     return when if when <= MAX_TIME else None
 
 

@@ -269,11 +269,14 @@ class Tracker:
             exit_code = event.get("exit_code")
             code = exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None
         # Which heal of the episode: the one with its attempt number, else the first still running.
+        codes = episode.exit_codes
         attempt = event.get("attempt")
-        running = [i for i, c in enumerate(episode.exit_codes) if c is None]
-        named = [i for i in running if attempt is not None and episode.numbers[i] == attempt]
-        index = (named or running or [len(episode.exit_codes) - 1])[0]
-        episode.exit_codes[index] = code
+        index = len(codes) - 1
+        if codes[index] is not None or episode.numbers[index] != attempt:
+            running = [i for i, c in enumerate(codes) if c is None]
+            named = [i for i in running if attempt is not None and episode.numbers[i] == attempt]
+            index = (named or running or [index])[0]
+        codes[index] = code
         reason = event.get("reason")
         if code != 0 and isinstance(reason, str) and reason:
             episode.reason = reason
