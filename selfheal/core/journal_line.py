@@ -97,8 +97,9 @@ def _fast_seconds(whole: str) -> int | None:
             midnight = calendar.timegm(time.strptime(date, "%Y-%m-%d"))
         except (ValueError, OverflowError):
             midnight = None
-        if len(_DAYS) < 100_000:
-            _DAYS[date] = midnight
+        if len(_DAYS) >= 4096:
+            _DAYS.clear()
+        _DAYS[date] = midnight
     if midnight is None:
         return None
     return midnight + hours * 3600 + minutes * 60 + seconds
@@ -175,8 +176,9 @@ def _journal_ts(ts: str) -> float | None:
     minute = _MINUTES.get(key, -1.0)
     if minute == -1.0:
         minute = parse_ts(key + "00Z") if key[13] == ":" and key[16] == ":" else None
-        if len(_MINUTES) < 200_000:
-            _MINUTES[key] = minute
+        if len(_MINUTES) >= 4096:
+            _MINUTES.clear()  # a journal goes forward in time: the minutes to come are new ones
+        _MINUTES[key] = minute
     if minute is None:
         return None
     when = minute + seconds + fraction
