@@ -156,32 +156,47 @@ def parse_line(line: bytes) -> tuple[dict[str, object] | None, int]:
     return event, len(dropped)
 
 
-#: The epoch time of each minute seen (``2026-11-28T03:10:``), or None for one that is not a time.
-_MINUTES: dict[str, float | None] = {}
-
-
-#: Seconds (``00`` to ``61``, strptime's own bound: leap seconds) and milliseconds as the
-#: journal writes them: one lookup checks and converts each.
+#: Hours, minutes, seconds (to 61, strptime's own bound: leap seconds) and milliseconds as
+#: the journal writes them, in seconds: one lookup checks and converts each.
+_HOURS = {f"{n:02d}": n * 3600 for n in range(24)}
+_MINUTES = {f"{n:02d}": n * 60 for n in range(60)}
 _SECONDS = {f"{n:02d}": n for n in range(62)}
 _FRACTIONS = {f"{n:03d}": n / 1000 for n in range(1000)}
+#: Midnight of each date seen (``2026-11-28``), or None for one that is not a date.
+_MIDNIGHTS: dict[str, float | None] = {}
 
 
 def _journal_ts(ts: str) -> float | None:
-    """``2026-11-28T03:10:06.123Z``, exactly as the journal writes it, as ``parse_ts`` reads it; else None."""
+    """``2026-11-28T03:10:06.123Z``, exactly as the journal writes it, as ``parse_ts`` reads it; else None.
+
+    Only the date goes through ``strptime``, once per date.
+    """
+    hours = _HOURS.get(ts[11:13])
+    minutes = _MINUTES.get(ts[14:16])
     seconds = _SECONDS.get(ts[17:19])
     fraction = _FRACTIONS.get(ts[20:23])
-    if seconds is None or fraction is None or ts[19] != "." or ts[23] != "Z":
+    if (
+        hours is None
+        or minutes is None
+        or seconds is None
+        or fraction is None
+        or ts[10] != "T"
+        or ts[13] != ":"
+        or ts[16] != ":"
+        or ts[19] != "."
+        or ts[23] != "Z"
+    ):
         return None
-    key = ts[:17]
-    minute = _MINUTES.get(key, -1.0)
-    if minute == -1.0:
-        minute = parse_ts(key + "00Z") if key[13] == ":" and key[16] == ":" else None
-        if len(_MINUTES) >= 4096:
-            _MINUTES.clear()  # a journal goes forward in time: the minutes to come are new ones
-        _MINUTES[key] = minute
-    if minute is None:
+    date = ts[:10]
+    midnight = _MIDNIGHTS.get(date, -1.0)
+    if midnight == -1.0:
+        midnight = parse_ts(date + "T00:00:00Z")
+        if len(_MIDNIGHTS) >= 4096:
+            _MIDNIGHTS.clear()  # a journal goes forward in time: the dates to come are new ones
+        _MIDNIGHTS[date] = midnight
+    if midnight is None:
         return None
-    when = minute + seconds + fraction
+    when = midnight + (hours + minutes + seconds) + fraction
     return when if when <= MAX_TIME else None
 
 
