@@ -186,14 +186,19 @@ def write_json(given: Journals, events: Iterator[dict[str, object]], out: TextIO
     out.write('  "events": [')
     separator = "\n"
     dumps = json.dumps
-    write = out.write
+    lines: list[str] = []
     for event in events:
         del event["_t"]
         raw = event.pop("_raw", None)
         # A line that is exactly its event is printed as it was written (strict JSON: parse_line
         # refused NaN and control characters, and would have dropped an odd field).
-        text = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else dumps(event)
-        write(separator + "    " + text)
+        lines.append(raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else dumps(event))
+        if len(lines) == 256:  # written in batches: one write per event costs more than the event
+            out.write(separator + ",\n".join(f"    {line}" for line in lines))
+            separator = ",\n"
+            lines.clear()
+    if lines:
+        out.write(separator + ",\n".join(f"    {line}" for line in lines))
         separator = ",\n"
     out.write("\n  ],\n" if separator != "\n" else "],\n")
     reading = given.reading

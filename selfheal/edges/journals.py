@@ -47,9 +47,9 @@ if TYPE_CHECKING:
 MAX_LINE = 1 << 20
 #: How far out of time order one journal's events may be and still be listed in order;
 #: with many journals, each gets its share of ORDER_EVENTS (and at least ORDER_MIN).
-ORDER_WINDOW = 2000
-ORDER_EVENTS = 8192
-ORDER_MIN = 64
+ORDER_WINDOW = 256
+ORDER_EVENTS = 4096
+ORDER_MIN = 32
 GLOB_CHARS = frozenset("*?[")
 
 
