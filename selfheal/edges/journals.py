@@ -265,31 +265,43 @@ def in_time_order(
     sources: Iterable[Source], reading: Reading, raw: bool = False
 ) -> Iterator[dict[str, object]]:
     """All sources merged by time; each sorted within its window (see ORDER_WINDOW)."""
-    import heapq
-
     sources = list(sources)
     window = max(ORDER_MIN, min(ORDER_WINDOW, ORDER_EVENTS // max(1, len(sources))))
-    streams = [_sorted_within(events(source, reading, raw), window) for source in sources]
-    if len(streams) == 1:
-        return (event for _, _, event in streams[0])
-    return (event for _, _, event in heapq.merge(*streams))
+    return merged([events(source, reading, raw) for source in sources], window)
 
 
-def _sorted_within(
-    stream: Iterator[dict[str, object]], window: int
-) -> Iterator[tuple[float, int, dict[str, object]]]:
+def merged(streams: list[Iterator[dict[str, object]]], window: int) -> Iterator[dict[str, object]]:
+    """The streams' events by time, holding ``window`` of each: one heap for all of them.
+
+    Each stream's next event is the earliest of the ones it has in the heap,
+    and the one taken out is replaced from the same stream: so each stream
+    is sorted within its window, and the streams are merged, in one step.
+    """
     import heapq
+    import itertools
 
-    heap: list[tuple[float, int, dict[str, object]]] = []
-    for seq, event in enumerate(stream):
-        when = event["_t"]
-        assert isinstance(when, float)  # parse_line set it
-        if len(heap) < window:
-            heapq.heappush(heap, (when, seq, event))
-        else:
-            yield heapq.heappushpop(heap, (when, seq, event))
+    heap: list[tuple[float, int, int, dict[str, object]]] = []
+    seq = 0
+    for index, stream in enumerate(streams):
+        for event in itertools.islice(stream, window):
+            heap.append((_time(event), seq, index, event))
+            seq += 1
+    heapq.heapify(heap)
     while heap:
-        yield heapq.heappop(heap)
+        _, _, index, event = heap[0]
+        following = next(streams[index], None)
+        if following is None:
+            heapq.heappop(heap)
+        else:
+            heapq.heapreplace(heap, (_time(following), seq, index, following))
+            seq += 1
+        yield event
+
+
+def _time(event: dict[str, object]) -> float:
+    when = event["_t"]
+    assert isinstance(when, float)  # parse_line set it
+    return when
 
 
 def _lines(path: str, reading: Reading) -> Iterator[bytes]:
