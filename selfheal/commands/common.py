@@ -41,8 +41,8 @@ if TYPE_CHECKING:
 #: Each command's usage line, for its -h and for ``selfheal -h``.
 USAGE = {
     "status": "selfheal status [NAME] [--json]",
-    "history": "selfheal history [NAME] [--since 7d] [--json]",
-    "report": "selfheal report [--since 30d] [--format text|json|html] [-o FILE]",
+    "history": "selfheal history [NAME] [--since 7d] [--json] [--journal PATH ...]",
+    "report": "selfheal report [--since 30d] [--format text|json|html] [-o FILE] [--journal PATH ...]",
     "reset": "selfheal reset NAME",
     "pause": "selfheal pause NAME|--all --for 2h [--reason TEXT]",
     "resume": "selfheal resume NAME|--all",
@@ -234,10 +234,18 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
-def table(rows: list[list[str]], colours: list[str | None] | None = None, tty: bool = False) -> str:
-    """Columns aligned with two spaces; a column coloured only on a tty. Cells are made printable."""
+def table(
+    rows: list[list[str]],
+    colours: list[str | None] | None = None,
+    tty: bool = False,
+    widths: list[int] | None = None,
+) -> str:
+    """Columns aligned with two spaces; a column coloured only on a tty. Cells are made printable.
+
+    ``widths`` fixes the columns' widths (a streamed table: the rows so far set them).
+    """
     rows = [[printable(cell) for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    widths = widths or [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for index, row in enumerate(rows):
         cells = []

@@ -13,6 +13,7 @@ checks run with ``SELFHEAL_CONFIG`` naming a file that does not exist.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
@@ -21,6 +22,7 @@ import tempfile
 import time
 
 from selfheal.core import states
+from selfheal.core.shellwords import join, quote
 from selfheal.core.states import Usage
 from selfheal.edges.kill import kill_trees
 from selfheal.edges.spawner import Spawner
@@ -54,13 +56,15 @@ for _ in range(100):
 print("did not come up"); sys.exit(1)
 """
 
+# The state is the exit code; selfheal's line puts it before the text
+# ("WEB OK - port 8080 answers"), so the text does not repeat it.
 CHECK = """\
 import socket, sys
 try:
     socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2).close()
 except OSError as exc:
-    print(f"CRITICAL - port {sys.argv[1]} does not answer: {exc.strerror}"); sys.exit(2)
-print(f"OK - port {sys.argv[1]} answers"); sys.exit(0)
+    print(f"port {sys.argv[1]} does not answer: {exc.strerror}"); sys.exit(2)
+print(f"port {sys.argv[1]} answers"); sys.exit(0)
 """
 
 
@@ -103,8 +107,9 @@ def _demo(work: str, out: TextIO) -> int:
                 "--state-dir", state_dir, *policy, "--", sys.executable, files["check.py"], str(port)]  # fmt: skip
         result = spawner.run_plugin(argv, 60, env)
         code = result.exit_status if result.exit_status is not None else states.UNKNOWN
-        out.write(f"  $ selfheal wrap --name {name} ...  -> exit {code}\n")
-        out.write(f"    {result.stdout.decode('utf-8', 'replace').strip()}\n")
+        # The whole command, as it ran: a reader can paste it into a shell.
+        out.write(f"  $ SELFHEAL_CONFIG={quote(env['SELFHEAL_CONFIG'])} {join(argv)}\n")
+        out.write(f"    {result.stdout.decode('utf-8', 'replace').strip()}\n    (exit {code})\n")
         out.flush()
         return code
 
@@ -138,12 +143,16 @@ def _demo(work: str, out: TextIO) -> int:
     time.sleep(1.5)
     say("   Attempt 2 did not help either. It gives up and pages a human:")
     gave_up = check("broken", broken) == 2
-    say(f"The journal of all this is {os.path.join('STATE_DIR', 'journal.jsonl')}; it had these events:")
-    from selfheal.commands.history import read_journal
+    journal = os.path.join(state_dir, "journal.jsonl")
+    say(f"The journal of all this is {journal}:")
+    history = ["history", "--journal", journal]
+    out.write(f"  $ {join([sys.executable, '-m', 'selfheal', *history])}\n")
+    from selfheal.commands import history as listing
 
-    for event in read_journal(os.path.join(state_dir, "journal.jsonl")).events:
-        out.write(f"  {event['ts']}  {event['check']:<7} {event['event']}\n")
-    say("Demo finished; the temporary service and state were removed.")
+    listed = io.StringIO()
+    listing.main("history", history[1:], env, listed)
+    out.write("".join(f"    {line}\n" for line in listed.getvalue().splitlines()))
+    say(f"Demo finished; {work} (the service, its state and journal) was removed.")
     return 0 if ok and gave_up else 1
 
 

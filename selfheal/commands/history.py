@@ -1,16 +1,10 @@
-"""Reading the journal, and ``selfheal history``.
+"""``selfheal history``: the journals' events, oldest first.
 
-The journal may have been rotated by logrotate: ``journal.jsonl.1``,
-``journal.jsonl.2.gz`` and so on hold older events (with ``dateext``,
-``journal.jsonl-20261128`` too). They are read oldest first, so events come
-out newest last. A line that is not a JSON event (a torn write from a full
-disk, an editor's stray keystroke) is skipped and counted, never fatal: an
-operator reading history at 3 a.m. needs the rest of it. Each line goes
-through ``selfheal.core.journal_line``, which drops an odd field (counted)
-rather than the event. A rotated name that is not a regular file (a FIFO,
-a directory, a symlink) is skipped and named, not read and not fatal.
-Lines are read in bounded pieces: an endless line is one corrupt line, not
-all of memory.
+The reading itself (many journals, rotated and gzipped files, corrupt
+lines, the host of each event, streaming) is ``selfheal.edges.journals``;
+each line goes through ``selfheal.core.journal_line``. Events are printed
+as they are read, never all held: the table's columns are as wide as the
+first ``WIDTH_ROWS`` rows need.
 """
 
 from __future__ import annotations
@@ -20,141 +14,72 @@ import os
 from selfheal.commands import common as ops
 from selfheal.core.argv import HELP_OPTIONS, Option
 from selfheal.core.events import describe
-from selfheal.core.journal_line import parse_line, parse_ts
-from selfheal.core.states import SelfhealError, Usage
+from selfheal.core.journal_line import parse_ts
+from selfheal.core.states import Usage
+from selfheal.edges import journals
 
-__all__ = ["JournalReading", "journal_files", "main", "parse_ts", "read_journal"]
+__all__ = ["JOURNALS_OPTION", "Journals", "event_time", "main", "parse_ts"]
 
 #: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
 USAGE = ops.USAGE
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
-    from io import BufferedIOBase
     from typing import TextIO
 
-
-class JournalReading:
-    """The events read (oldest first), the corrupt lines skipped, the files."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, object]] = []
-        self.skipped = 0
-        # Odd fields dropped from events that were kept (see journal_line).
-        self.dropped = 0
-        self.files: list[str] = []
-        # Files that could not be read (not a regular file, gone), and why.
-        self.unreadable: list[str] = []
-
-
-def journal_files(path: str) -> list[str]:
-    """The journal and its rotated copies, oldest first."""
-    directory, base = os.path.split(path)
-    try:
-        entries = os.listdir(directory or ".")
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise SelfhealError(f"cannot list {directory}: {exc.strerror}") from None
-    rotated = []
-    for entry in entries:
-        if not entry.startswith(base) or entry == base:
-            continue
-        suffix = entry[len(base) :]
-        plain = suffix[:-3] if suffix.endswith(".gz") else suffix
-        if plain[:1] == "." and plain[1:].isdigit():
-            rotated.append((0, -int(plain[1:]), entry))  # .3 is older than .1
-        elif plain[:1] == "-" and plain[1:].isdigit():
-            rotated.append((0, int(plain[1:]), entry))  # dateext: -20261128
-    files = [os.path.join(directory, entry) for _, _, entry in sorted(rotated)]
-    if os.path.exists(path):
-        files.append(path)
-    return files
+#: ``--journal`` for the reading commands: repeatable, a file, a directory or a glob.
+JOURNALS_OPTION = Option(
+    ("--journal",),
+    "journal",
+    "append",
+    "PATH",
+    "a journal file, a directory of journals, or a quoted glob; repeat for more "
+    "(default: STATE_DIR/journal.jsonl)",
+)
+READING_OPTIONS = [ops.CONFIG_OPTION, ops.STATE_DIR_OPTION, JOURNALS_OPTION]
+#: The text table's columns are as wide as these first rows need; later rows stream through.
+WIDTH_ROWS = 1000
 
 
-#: A journal line longer than this is corrupt (ours are well under 64 KiB).
-MAX_LINE = 1 << 20
+class Journals:
+    """The journals a reading command was given (or this host's), and what reading them found."""
 
-
-def _lines(path: str) -> Iterator[bytes]:
-    """The file's lines; OSError or StateError when it cannot be opened."""
-    from selfheal.edges.files import open_regular
-
-    fd = open_regular(path, os.O_RDONLY, shown=f"journal {path}")
-    with open(fd, "rb") as raw:
-        if path.endswith(".gz"):
-            import gzip
-
-            stream = gzip.GzipFile(fileobj=raw)
-            try:
-                yield from _bounded(stream)
-            except (OSError, EOFError, ValueError):
-                # A truncated or damaged .gz: what was read stands; the rest is one bad "line".
-                yield b"\0"
+    def __init__(self, values: Mapping[str, object], env: Mapping[str, str]) -> None:
+        self.reading = journals.Reading()
+        specs = values.get("journal")
+        if isinstance(specs, list) and specs:
+            self.labels = [str(spec) for spec in specs]
+            self.sources = journals.find(self.labels, self.reading.unreadable)
         else:
-            yield from _bounded(raw)
+            site = ops.Site({**values, "journal": None}, env)
+            self.labels = [site.journal]
+            self.sources = journals.local(site.journal)
+
+    @property
+    def label(self) -> str:
+        return ", ".join(self.labels)
+
+    @property
+    def fleet(self) -> bool:
+        """More than one journal: events then say their host."""
+        return len(self.sources) > 1
+
+    def in_file_order(self) -> Iterator[dict[str, object]]:
+        return journals.in_file_order(self.sources, self.reading)
+
+    def in_time_order(self, raw: bool = False) -> Iterator[dict[str, object]]:
+        return journals.in_time_order(self.sources, self.reading, raw)
 
 
-def _bounded(stream: BufferedIOBase) -> Iterator[bytes]:
-    """Lines of at most MAX_LINE bytes; a longer one is read through and becomes one bad line."""
-    readline = stream.readline
-    while True:
-        line = readline(MAX_LINE + 1)
-        if not line:
-            return
-        if len(line) > MAX_LINE:
-            while line and not line.endswith(b"\n"):
-                line = readline(MAX_LINE + 1)
-            yield b"\0"
-            continue
-        yield line
-
-
-def read_journal(path: str, since: float | None = None, check: str | None = None) -> JournalReading:
-    """Every event from ``since`` on (of one check, or all), oldest first."""
-    from selfheal.core.states import StateError
-
-    reading = JournalReading()
-    for file in journal_files(path):
-        events: list[dict[str, object]] = []
-        try:
-            for event in _read_file(file, reading):
-                events.append(event)
-        except (OSError, StateError) as exc:
-            # Not a regular file, gone since the listing, or a read error:
-            # named, and what was read before the error still counts.
-            why = str(exc) if isinstance(exc, StateError) else f"journal {file}: {exc.strerror}"
-            reading.unreadable.append(why)
-            if not events:
-                continue
-        reading.files.append(file)
-        for event in events:
-            if (since is not None and event_time(event) < since) or (
-                check is not None and event["check"] != check
-            ):
-                continue
-            reading.events.append(event)
-    reading.events.sort(key=event_time)
-    return reading
+def wanted(event: Mapping[str, object], since: float | None, check: str | None) -> bool:
+    return (since is None or event_time(event) >= since) and (check is None or event["check"] == check)
 
 
 def event_time(event: Mapping[str, object]) -> float:
-    """The event's time in seconds, which ``read_journal`` parsed into ``_t``."""
+    """The event's time in seconds, which ``parse_line`` put into ``_t``."""
     when = event["_t"]
     assert isinstance(when, (int, float))
     return when
-
-
-def _read_file(file: str, reading: JournalReading) -> Iterator[dict[str, object]]:
-    for line in _lines(file):
-        if not line.strip():
-            continue
-        event, dropped = parse_line(line)
-        if event is None:
-            reading.skipped += 1
-            continue
-        reading.dropped += dropped
-        yield event
 
 
 # -- selfheal history -----------------------------------------------------
@@ -162,14 +87,13 @@ def _read_file(file: str, reading: JournalReading) -> Iterator[dict[str, object]
 OPTIONS = [
     Option(("--since",), "since", "value", "DURATION", "only events newer than this, e.g. 7d (default: all)"),
     ops.JSON_OPTION,
-    *ops.SITE_OPTIONS,
+    *READING_OPTIONS,
     *HELP_OPTIONS,
 ]
 
 
 def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> int:
     values, name = ops.parse_name(command, args, OPTIONS, out)
-    site = ops.Site(values, env)
     if name is not None:
         from selfheal.edges.store import check_name
 
@@ -177,28 +101,21 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
             check_name(name)
         except ValueError as exc:
             raise Usage(str(exc)) from None
-    reading = read_journal(site.journal, ops.since(values, None), name)
-    if values["json"]:
-        events = [{k: v for k, v in event.items() if k != "_t"} for event in reading.events]
-        ops.dump_json(
-            {
-                "journal": site.journal,
-                "files": reading.files,
-                "unreadable": reading.unreadable,
-                "skipped": reading.skipped,
-                "dropped_fields": reading.dropped,
-                "events": events,
-            },
-            out,
-        )
-        return 0
-    rows = [["TIME", "CHECK", "EVENT", "DETAILS"]]
-    for event in reading.events:
-        rows.append([ops.local(event_time(event)), str(event["check"]), str(event["event"]), describe(event)])
-    if len(rows) > 1:
-        out.write(ops.table(rows))
-    else:
-        out.write(f"no events in {site.journal}" + (" for that period" if values["since"] else "") + "\n")
+    since = ops.since(values, None)
+    given = Journals(values, env)
+    events = given.in_time_order(raw=bool(values["json"]))
+    if since is not None or name is not None:
+        events = (event for event in events if wanted(event, since, name))
+    try:
+        if values["json"]:
+            write_json(given, events, out)
+            return 0
+        shown = write_table(given, events, out)
+    except BrokenPipeError:
+        return reader_left(out)
+    reading = given.reading
+    if not shown:
+        out.write(f"no events in {given.label}" + (" for that period" if values["since"] else "") + "\n")
     if reading.skipped:
         out.write(f"({reading.skipped} corrupt journal line{'s' if reading.skipped != 1 else ''} skipped)\n")
     if reading.dropped:
@@ -207,3 +124,88 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     for problem in reading.unreadable:
         out.write(f"(skipped {ops.printable(problem)})\n")
     return 0
+
+
+def reader_left(out: TextIO) -> int:
+    """The reader went away (``| head``): stop quietly, not with a traceback."""
+    try:
+        # What is still buffered goes nowhere when the interpreter flushes it at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file (a test's StringIO): nothing is flushed at exit
+    return 0
+
+
+def write_table(given: Journals, events: Iterator[dict[str, object]], out: TextIO) -> int:
+    """The events as a table, streamed; how many were shown."""
+    header = (
+        ["TIME", "HOST", "CHECK", "EVENT", "DETAILS"]
+        if given.fleet
+        else ["TIME", "CHECK", "EVENT", "DETAILS"]
+    )
+    first: list[list[str]] = [header]
+    shown = 0
+    widths: list[int] | None = None
+    fleet = given.fleet
+    printable = ops.printable
+    for event in events:
+        row = [ops.local(event_time(event)), str(event["check"]), str(event["event"]), describe(event)]
+        if fleet:
+            row.insert(1, str(event["host"]))
+        shown += 1
+        if widths is not None:
+            # The row as ops.table lays it out with these widths, without its per-table work.
+            cells = [printable(cell) for cell in row]
+            line = "  ".join([c.ljust(w) for c, w in zip(cells[:-1], widths)] + [cells[-1]])
+            out.write(line.rstrip() + "\n")
+            continue
+        first.append(row)
+        if len(first) > WIDTH_ROWS:
+            widths = table_widths(first)
+            out.write(ops.table(first, widths=widths))
+    if widths is None and shown:
+        out.write(ops.table(first))
+    return shown
+
+
+def table_widths(rows: list[list[str]]) -> list[int]:
+    return [max(len(ops.printable(row[i])) for row in rows) for i in range(len(rows[0]))]
+
+
+def write_json(given: Journals, events: Iterator[dict[str, object]], out: TextIO) -> None:
+    """The JSON document, its events written as they are read (the counts come after them).
+
+    One event per line: ``indent`` would take ``json``'s pure-Python
+    encoder, several times slower than the C one over a fleet's journals.
+    """
+    import json
+
+    out.write("{\n")
+    out.write(f'  "journal": {json.dumps(given.labels[0] if len(given.labels) == 1 else None)},\n')
+    out.write(f'  "journals": {json.dumps(given.labels)},\n')
+    out.write('  "events": [')
+    separator = "\n"
+    dumps = json.dumps
+    lines: list[str] = []
+    for event in events:
+        del event["_t"]
+        raw = event.pop("_raw", None)
+        # A line that is exactly its event is printed as it was written (strict JSON: parse_line
+        # refused NaN and control characters, and would have dropped an odd field).
+        lines.append(raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else dumps(event))
+        if len(lines) == 256:  # written in batches: one write per event costs more than the event
+            out.write(separator + ",\n".join(f"    {line}" for line in lines))
+            separator = ",\n"
+            lines.clear()
+    if lines:
+        out.write(separator + ",\n".join(f"    {line}" for line in lines))
+        separator = ",\n"
+    out.write("\n  ],\n" if separator != "\n" else "],\n")
+    reading = given.reading
+    tail = {
+        "files": reading.files,
+        "unreadable": reading.unreadable,
+        "skipped": reading.skipped,
+        "dropped_fields": reading.dropped,
+    }
+    out.write(json.dumps(tail, indent=2)[2:] + "\n")

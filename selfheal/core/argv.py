@@ -24,14 +24,15 @@ if TYPE_CHECKING:
 class Option:
     """One command-line option: its names, where its value goes, and its help.
 
-    ``kind`` is ``flag`` (True when given), ``count`` (how often given)
-    or ``value`` (the next word, or the text after ``=``).
+    ``kind`` is ``flag`` (True when given), ``count`` (how often given),
+    ``value`` (the next word, or the text after ``=``) or ``append`` (a
+    list of the values, for an option that may be repeated).
     """
 
     __slots__ = ("dest", "help", "kind", "metavar", "names")
 
     def __init__(self, names: tuple[str, ...], dest: str, kind: str, metavar: str, help: str) -> None:
-        if kind not in ("flag", "count", "value"):
+        if kind not in ("flag", "count", "value", "append"):
             raise ValueError(f"option kind {kind!r}")
         self.names = names
         self.dest = dest
@@ -96,7 +97,11 @@ def parse_options(args: list[str], options: Iterable[Option]) -> tuple[dict[str,
                     raise Usage(f"option {name} needs a value")
                 inline = args[index]
                 index += 1
-            values[option.dest] = inline
+            if option.kind == "append":
+                given = values[option.dest]
+                values[option.dest] = [*given, inline] if isinstance(given, list) else [inline]
+            else:
+                values[option.dest] = inline
     return values, positional
 
 

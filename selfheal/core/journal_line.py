@@ -30,6 +30,7 @@ import calendar
 import math
 import time
 
+from selfheal.core import jsonio
 from selfheal.core.record import MAX_COUNT, MAX_PID, MAX_SPAN, MAX_TIME
 
 #: A real event nests one level below the line (argv); other tools may add
@@ -45,6 +46,8 @@ _FIGURES: dict[str, tuple[float, float]] = {
 }
 _INTEGERS = ("attempt", "pid", "exit_code")
 _TEXTS = ("host", "reason", "by", "until", "action", "log", "error")
+#: The fields that must not be text.
+_NOT_TEXT = frozenset([*_FIGURES, "argv", "timed_out"])
 
 
 def parse_ts(text: object) -> float | None:
@@ -58,35 +61,146 @@ def parse_ts(text: object) -> float | None:
     whole, _, fraction = text[:-1].partition(".")
     if fraction and not (fraction.isascii() and fraction.isdigit()):
         return None
-    try:
-        seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
-    except (ValueError, OverflowError):
-        return None
+    seconds = _fast_seconds(whole)
+    if seconds is None:
+        try:
+            seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+        except (ValueError, OverflowError):
+            return None
     when = seconds + (float(f"0.{fraction}") if fraction else 0.0)
     return when if 0 <= when <= MAX_TIME else None
+
+
+#: Midnight of each date seen, by its text: ``strptime`` costs more than the
+#: rest of a line's checks together, and a journal holds few distinct dates.
+_DAYS: dict[str, int | None] = {}
+
+
+def _fast_seconds(whole: str) -> int | None:
+    """``YYYY-MM-DDTHH:MM:SS`` in exactly the form the journal writes; None for anything else.
+
+    Anything else (one-digit fields, odd separators) goes to ``strptime``,
+    which then decides exactly as before.
+    """
+    if len(whole) != 19 or whole[10] != "T" or whole[13] != ":" or whole[16] != ":":
+        return None
+    clock = whole[11:13] + whole[14:16] + whole[17:19]
+    if not (clock.isascii() and clock.isdigit()):
+        return None
+    hours, minutes, seconds = int(clock[0:2]), int(clock[2:4]), int(clock[4:6])
+    if hours > 23 or minutes > 59 or seconds > 61:  # strptime's own bounds (61: leap seconds)
+        return None
+    date = whole[:10]
+    midnight = _DAYS.get(date, -1)
+    if midnight == -1:
+        try:
+            midnight = calendar.timegm(time.strptime(date, "%Y-%m-%d"))
+        except (ValueError, OverflowError):
+            midnight = None
+        if len(_DAYS) >= 4096:
+            _DAYS.clear()
+        _DAYS[date] = midnight
+    if midnight is None:
+        return None
+    return midnight + hours * 3600 + minutes * 60 + seconds
 
 
 def parse_line(line: bytes) -> tuple[dict[str, object] | None, int]:
     """The event on ``line`` with ``_t`` (its time) added, and how many fields were dropped.
 
     (None, 0) for a corrupt line. Never raises for any input.
-    """
-    from selfheal.core import jsonio
 
+    A report reads a million of these: the common case (text where text
+    belongs, figures in range, the time as the journal writes it) is
+    decided inline, and anything else goes to the general checks, which
+    alone decide what is odd.
+    """
     try:
-        event = jsonio.loads(line.decode("utf-8", "replace"), max_depth=MAX_DEPTH)
+        event = jsonio.loads_line(line.decode("utf-8", "replace"), MAX_DEPTH)
     except ValueError:
         return None, 0
-    if not isinstance(event, dict):
+    if type(event) is not dict:
         return None, 0
-    when = parse_ts(event.get("ts"))
+    ts = event.get("ts")
+    when = _journal_ts(ts) if type(ts) is str and len(ts) == 24 else None
+    if when is None:
+        when = parse_ts(ts)
     if when is None or not isinstance(event.get("event"), str) or not isinstance(event.get("check"), str):
         return None, 0
-    dropped = [key for key, value in event.items() if not _plausible(key, value)]
+    dropped = None
+    for key, value in event.items():
+        kind = type(value)
+        if kind is str:
+            if key not in _NOT_TEXT:
+                continue
+        elif kind is int or kind is float:
+            bounds = _FIGURES.get(key)
+            if (
+                bounds is not None
+                and (kind is int or key not in _INTEGERS)
+                and bounds[0] <= value <= bounds[1]
+            ):
+                continue
+        elif kind is list and key == "argv":
+            try:
+                "".join(value)  # in C: TypeError for a word that is not text
+                continue
+            except TypeError:
+                pass
+        elif kind is bool and key == "timed_out":
+            continue
+        if not _plausible(key, value):
+            dropped = [key] if dropped is None else [*dropped, key]
+    event["_t"] = when
+    if dropped is None:
+        return event, 0
     for key in dropped:
         del event[key]
-    event["_t"] = when
     return event, len(dropped)
+
+
+#: Hours, minutes, seconds (to 61, strptime's own bound: leap seconds) and milliseconds as
+#: the journal writes them, in seconds: one lookup checks and converts each.
+_HOURS = {f"{n:02d}": n * 3600 for n in range(24)}
+_MINUTES = {f"{n:02d}": n * 60 for n in range(60)}
+_SECONDS = {f"{n:02d}": n for n in range(62)}
+_FRACTIONS = {f"{n:03d}": n / 1000 for n in range(1000)}
+#: Midnight of each date seen (``2026-11-28``), or None for one that is not a date.
+_MIDNIGHTS: dict[str, float | None] = {}
+
+
+def _journal_ts(ts: str) -> float | None:
+    """``2026-11-28T03:10:06.123Z``, exactly as the journal writes it, as ``parse_ts`` reads it; else None.
+
+    Only the date goes through ``strptime``, once per date.
+    """
+    hours = _HOURS.get(ts[11:13])
+    minutes = _MINUTES.get(ts[14:16])
+    seconds = _SECONDS.get(ts[17:19])
+    fraction = _FRACTIONS.get(ts[20:23])
+    if (
+        hours is None
+        or minutes is None
+        or seconds is None
+        or fraction is None
+        or ts[10] != "T"
+        or ts[13] != ":"
+        or ts[16] != ":"
+        or ts[19] != "."
+        or ts[23] != "Z"
+    ):
+        return None
+    date = ts[:10]
+    midnight = _MIDNIGHTS.get(date, -1.0)
+    if midnight == -1.0:
+        midnight = parse_ts(date + "T00:00:00Z")
+        if len(_MIDNIGHTS) >= 4096:
+            _MIDNIGHTS.clear()  # a journal goes forward in time: the dates to come are new ones
+        _MIDNIGHTS[date] = midnight
+    if midnight is None:
+        return None
+    when = midnight + (hours + minutes + seconds) + fraction
+    return when if when <= MAX_TIME else None
 
 
 def _plausible(key: str, value: object) -> bool:

@@ -9,6 +9,8 @@ demo's throwaway service, so the demo must not read the config at all.
 from __future__ import annotations
 
 import io
+import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -43,6 +45,7 @@ def test_the_demo_never_reads_the_config_file(tmp_path: Path) -> None:
     assert_no_traceback(demo.stdout, demo.stderr)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "gave_up" in demo.stdout
+    assert_commands_are_shown_whole(demo.stdout)
     # The demo's first heal started seconds before it ended: its hook would be here by now.
     assert sorted(p.name for p in got.iterdir() if not p.name.startswith("control-")) == []
     # Nor did the demo touch the caller's state dir.
@@ -55,3 +58,23 @@ def test_wrap_help_says_it_reads_the_config_files_outputs() -> None:
     help_text = " ".join(out.getvalue().split())
     assert "if one exists, for syslog: and on_event:, and for metrics:" in help_text
     assert "--state-dir is never taken from the config" in help_text
+
+
+def assert_commands_are_shown_whole(output: str) -> None:
+    """Issue 15: each step shows the command it ran, whole, and the real state dir; no "OK - OK"."""
+    commands = [shlex.split(line.strip()[2:]) for line in output.splitlines() if line.startswith("  $ ")]
+    wraps = [argv for argv in commands if argv[2:5] == ["-m", "selfheal", "wrap"]]
+    assert len(wraps) == 7, output
+    first = wraps[0]
+    assert first[0].startswith("SELFHEAL_CONFIG=") and Path(first[1]).is_file(), first
+    assert first[first.index("--name") + 1] == "web"
+    state_dir = first[first.index("--state-dir") + 1]
+    plugin = first[first.index("--") + 1 :]
+    assert Path(first[first.index("--heal") + 1]).name == "start-web"
+    assert Path(plugin[1]).name == "check.py" and plugin[2].isdigit(), first
+    assert "STATE_DIR" not in output
+    assert f"The journal of all this is {state_dir}/journal.jsonl:" in output
+    history = commands[-1]
+    assert history[1:] == ["-m", "selfheal", "history", "--journal", f"{state_dir}/journal.jsonl"], history
+    assert re.search(r"^    WEB OK - port \d+ answers \|", output, re.M), output
+    assert "OK - OK" not in output and "CRITICAL - CRITICAL" not in output

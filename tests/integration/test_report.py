@@ -10,6 +10,7 @@ headless Chromium.
 from __future__ import annotations
 
 import calendar
+import html
 import json
 import os
 import re
@@ -106,6 +107,8 @@ EXPECTED = {
         "heals_started": 5,
         "heals_recovered": 5,
         "success_rate": 1.0,
+        "episodes": {"total": 5, "recovered": 5, "gave_up": 0, "open": 0},
+        "hosts": 1,
         "recovered_after_gave_up": 0,
         "time_to_recover": {"count": 5, "median": 300.0, "worst": 1800.0},
         "gave_up": 0,
@@ -120,6 +123,8 @@ EXPECTED = {
         "heals_started": 2,
         "heals_recovered": 0,
         "success_rate": 0.0,
+        "episodes": {"total": 1, "recovered": 0, "gave_up": 1, "open": 0},
+        "hosts": 1,
         "recovered_after_gave_up": 1,
         "time_to_recover": {"count": 0, "median": None, "worst": None},
         "gave_up": 1,
@@ -147,12 +152,18 @@ def test_report_json_figures_are_exact(journal: Path) -> None:
         busiest = got.pop("busiest_day")
         assert got == expected, name
         assert busiest == {"web": {"date": date(2), "heals": 3}, "db": {"date": date(1), "heals": 2}}[name]
+    # By episode (issue 15): web's 5 incidents recovered, db's one gave up after
+    # 2 heals: 5 of 6 episodes, not 5 recoveries of 7 heals.
     assert data["totals"] == {
         "heals_started": 7,
         "heals_recovered": 5,
-        "success_rate": round(5 / 7, 4),
+        "success_rate": round(5 / 6, 4),
+        "episodes": 6,
+        "episodes_gave_up": 1,
+        "episodes_open": 0,
         "gave_up": 1,
     }
+    assert data["rate_basis"] == "episodes recovered by healing / episodes that ended (recovered or gave up)"
     assert data["days"] == [date(1), date(2)]
     assert data["skipped"] == 0
     # The same numbers as the journal and status say.
@@ -163,12 +174,18 @@ def test_report_json_figures_are_exact(journal: Path) -> None:
 
 def test_report_text(journal: Path) -> None:
     lines = report(journal).stdout.splitlines()
+    # Issue 15: an EPISODES column, and the rate by episode (83%: 5 of 6), said in words.
     assert lines[1].split() == [
-        "RANK", "CHECK", "HEALS", "RECOVERED", "RATE", "MEDIAN", "TTR", "WORST", "TTR", "GAVE", "UP", "BUSIEST", "DAY",
+        "RANK", "CHECK", "HEALS", "EPISODES", "RECOVERED", "RATE", "MEDIAN", "TTR", "WORST", "TTR", "GAVE", "UP",
+        "BUSIEST", "DAY",
     ]  # fmt: skip
-    assert lines[2].split() == ["1", "web", "5", "5", "100%", "5m", "30m", "0", date(2), "(3)"]
-    assert lines[3].split() == ["2", "db", "2", "0", "0%", "-", "-", "1", date(1), "(2)"]
-    assert lines[4].split() == ["total", "7", "5", "71%", "1"]
+    assert lines[2].split() == ["1", "web", "5", "5", "5", "100%", "5m", "30m", "0", date(2), "(3)"]
+    assert lines[3].split() == ["2", "db", "2", "1", "0", "0%", "-", "-", "1", date(1), "(2)"]
+    assert lines[4].split() == ["total", "7", "6", "5", "83%", "1"]
+    assert lines[5].startswith(
+        "Rate: episodes recovered by healing / episodes that ended (recovered or gave up)."
+    )
+    assert "6 in this period, 0 still open" in lines[5]
 
 
 def test_report_since_narrows_the_period(journal: Path) -> None:
@@ -196,8 +213,9 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def render_in_chromium(page: Path, profile: Path) -> str:
-    """The page's root element after its scripts ran, e.g. ``<html data-chart="ok">``."""
+def render_in_chromium(page: Path, profile: Path, whole: bool = False) -> str:
+    """The page's root element after its scripts ran, e.g. ``<html data-chart="ok">``, and its body
+    up to the first script (``whole``: the whole DOM, scripts included)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "Debian's chromium package is needed (tests/run.sh installs it)"
     result = subprocess.run(
@@ -209,6 +227,8 @@ def render_in_chromium(page: Path, profile: Path) -> str:
     )
     root = re.search(r"<html[^>]*>", result.stdout)
     assert root, f"chromium printed no page: {result.stderr[-2000:]}"
+    if whole:
+        return result.stdout[root.start() :]
     return root.group(0) + result.stdout[root.end() :].split("<script", 1)[0]
 
 
@@ -217,7 +237,8 @@ def test_report_html_is_self_contained_and_loads_in_chromium(journal: Path, tmp_
     report(journal, "--format", "html", "-o", str(page))
     html = page.read_text()
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
-    assert "<td>web</td><td>5</td><td>5</td><td>100%</td><td>5m</td><td>30m</td>" in html
+    # Issue 15 added the Episodes column (web: 5 heals, 5 episodes, 5 recovered).
+    assert "<td>web</td><td>5</td><td>5</td><td>5</td><td>100%</td><td>5m</td><td>30m</td>" in html
     dom = render_in_chromium(page, tmp_path / "profile")
     root = dom.split(">", 1)[0]
     assert "data-error" not in root, root
@@ -238,6 +259,99 @@ def test_report_html_marks_a_script_error(tmp_path: Path) -> None:
     page.write_text(broken)
     root = render_in_chromium(page, tmp_path / "profile").split(">", 1)[0]
     assert "data-error=" in root and 'data-chart="ok"' not in root
+
+
+def dom_rows(dom: str, table: str) -> list[list[str]]:
+    """The cells of a table's body rows as the browser built them (text, entities as written)."""
+    body = dom.split(f'<table id="{table}">', 1)[1].split("</table>", 1)[0].split("<tbody>", 1)[1]
+    return [
+        re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
+    ]
+
+
+def test_report_html_shows_episodes_hosts_and_time_to_recover_in_chromium(
+    journal: Path, tmp_path: Path
+) -> None:
+    """What a reader sees (issue 15): each episode, the hosts, the distribution, times to the second."""
+    page = tmp_path / "report.html"
+    report(journal, "--format", "html", "-o", str(page))
+    dom = render_in_chromium(page, tmp_path / "profile")
+    assert 'data-chart="ok"' in dom.split(">", 1)[0]
+    host = os.uname().nodename
+    second = r"\d\d:\d\d:\d\d"
+
+    def started(day: int, hhmm: str) -> str:
+        return f"{date(day)} {hhmm}:00"
+
+    episodes = dom_rows(dom, "episodes")
+    assert episodes == [  # newest first
+        [started(2, "15:00"), host, "web", "1", "0", "-", "10m", "recovered"],
+        [started(2, "12:00"), host, "web", "1", "0", "-", "1m", "recovered"],
+        [started(2, "09:00"), host, "web", "1", "0", "-", "30m", "recovered"],
+        [started(1, "14:00"), host, "web", "1", "0", "-", "5m", "recovered"],
+        [started(1, "10:00"), host, "web", "1", "0", "-", "2m", "recovered"],
+        [started(1, "10:00"), host, "db", "2", "1, 1", "no luck", "-", "gave up"],
+    ]
+    assert '<tr class="episode gave_up">' in dom
+    assert dom_rows(dom, "hosts") == [[host, "2", "7", "6", "5", "83%", "5m", "30m", "1"]]
+    assert re.search(
+        r'id="rate">Success rate: <b>83%</b> of episodes \(5 recovered, 1 gave up, 0 open; 7 heals\)', dom
+    )
+    bars = dict(re.findall(r'class="ttr-bar" data-bucket="([^"]+)" data-episodes="(\d+)"', dom))
+    assert bars == {
+        "&lt; 1m": "0",
+        "1-5m": "2",
+        "5-15m": "2",
+        "15-30m": "0",
+        "30m-1h": "1",
+        "1-6h": "0",
+        "&gt; 6h": "0",
+    }
+    # The period, to the second.
+    assert re.search(rf"{date(1)[:4]}-\d\d-\d\d {second} to \d{{4}}-\d\d-\d\d {second} UTC", dom)
+
+
+HOSTILE = {
+    "check": "<img src=x onerror=\"document.documentElement.setAttribute('data-pwned','check')\">",
+    "host": "\"><script>document.documentElement.setAttribute('data-pwned','host')</script>",
+    "reason": "</td></tr></table></script><script>document.documentElement.setAttribute('data-pwned','reason')</script>",
+}
+
+
+def test_a_hostile_journal_puts_no_script_on_the_page(tmp_path: Path) -> None:
+    """Check names, hosts and heal output are shown as text; no script from a journal runs."""
+    from selfheal.edges.journal import Journal
+
+    journal = Journal(str(tmp_path / "journal.jsonl"), host=HOSTILE["host"])
+    now = time.time() - 3600
+    journal.write({"event": "attempt", "check": HOSTILE["check"], "attempt": 1, "argv": ["x"]}, now)
+    journal.write(
+        {
+            "event": "action_end",
+            "check": HOSTILE["check"],
+            "attempt": 1,
+            "exit_code": 1,
+            "reason": HOSTILE["reason"],
+        },
+        now + 1,
+    )
+    journal.write({"event": "gave_up", "check": HOSTILE["check"], "attempt": 1}, now + 2)
+    journal.close()
+    page = tmp_path / "report.html"
+    result = run_selfheal("report", "--format", "html", "-o", page, "--journal", tmp_path / "journal.jsonl")
+    assert result.returncode == 0, result.stdout
+    dom = render_in_chromium(page, tmp_path / "profile", whole=True)
+    root = dom.split(">", 1)[0]
+    assert "data-pwned" not in root and "data-error" not in root, root
+    assert 'data-chart="ok"' in root  # the page's own script ran, its data intact
+    assert dom.count("<script") == 2 and "<img" not in dom  # the report's data and its chart, nothing else
+    (episode,) = dom_rows(dom, "episodes")
+    assert episode[1:3] == [
+        html.escape(HOSTILE["host"], quote=False),
+        html.escape(HOSTILE["check"], quote=False),
+    ]
+    assert episode[5] == html.escape(HOSTILE["reason"], quote=False) and episode[7] == "gave up"
 
 
 def test_report_bad_format() -> None:

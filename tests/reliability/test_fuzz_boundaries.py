@@ -12,6 +12,10 @@ invariants of issue 11:
 - journal lines (the same kinds, spread over the current, a rotated and a
   gzipped file): ``history``, ``history --json`` and ``report`` in text,
   JSON and HTML always answer, exit 0, and their JSON is strict JSON;
+- a fleet's journals (issue 15): trees of journals, rotated and damaged
+  copies, FIFOs, directories and symlinks where a journal belongs, and
+  ``--journal`` files, directories and globs that match or not: the
+  reading, or one line for a person (exit 1);
 - jsonio against json, on truncations and mutations of real records and
   journal lines: the same value, or a ValueError from both.
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -231,6 +236,7 @@ def loads_or_error(load, text: str) -> tuple[str, object]:  # type: ignore[no-un
 
 RECORD_CASES = {"tried": 0, "corrupt": 0}
 JOURNAL_CASES = {"tried": 0}
+FLEET_CASES = {"tried": 0}
 DIFFERENTIAL = {"tried": 0}
 
 
@@ -242,6 +248,8 @@ def _figures() -> Iterator[None]:
         figure("fuzzed records: status, OK and CRITICAL wrap, no json imported", **RECORD_CASES)
     if JOURNAL_CASES["tried"]:
         figure("fuzzed journal lines (current, rotated, gzipped): history, report", **JOURNAL_CASES)
+    if FLEET_CASES["tried"]:
+        figure("fuzzed fleet journals (dirs, globs, FIFOs, damaged .gz): history, report", **FLEET_CASES)
     if DIFFERENTIAL["tried"]:
         figure("jsonio against json: mutated records and journal lines", **DIFFERENTIAL)
 
@@ -303,6 +311,74 @@ def test_fuzzed_journal_lines_never_break_history_or_report(
             page = strict(out.split('id="report-data">', 1)[1].split("</script>", 1)[0])
             assert len(page["days"]) <= 400  # type: ignore[index]
     JOURNAL_CASES["tried"] += 1
+
+
+#: What a fleet's journal directory may hold: journals and rotated copies, and what is not one.
+FLEET_FILES = [
+    "journal.jsonl", "journal.jsonl.1", "journal.jsonl.2.gz", "journal.jsonl-20261128.gz", "web9.jsonl",
+    "notes.txt", "fifo:journal.jsonl", "fifo:journal.jsonl.3", "dir:journal.jsonl.4", "link:journal.jsonl.5",
+]  # fmt: skip
+#: ``--journal`` values, relative to the fleet's root (made absolute), or a missing place.
+FLEET_SPECS = [
+    "hosts", "hosts/*", "hosts/*/journal.jsonl*", "hosts/web1/journal.jsonl", "hosts/web2", "hosts/web1/*.gz",
+    "hosts/nowhere/*", "missing.jsonl", "hosts/db 3/journal.jsonl.1", "hosts/[", "",
+]  # fmt: skip
+
+
+@fuzz_settings(40)
+@given(
+    layout=st.dictionaries(
+        st.sampled_from(["web1", "web2", "db 3"]),
+        st.lists(
+            st.tuples(st.sampled_from(FLEET_FILES), st.lists(journal_lines, max_size=4), st.booleans()),
+            max_size=4,
+        ),
+        max_size=3,
+    ),
+    specs=st.lists(st.sampled_from(FLEET_SPECS), min_size=1, max_size=3),
+)
+def test_fuzzed_fleet_journals_never_break_history_or_report(
+    cli: FuzzCli, workdir: Path, layout: dict[str, list[tuple[str, list[str], bool]]], specs: list[str]
+) -> None:
+    """Many journals (issue 15): any tree of journals, FIFOs, damaged .gz and odd --journal values.
+
+    Every answer is either the reading (exit 0, strict JSON for --json) or
+    one line for a person (exit 1): never a traceback, never a hang (a FIFO
+    is never opened for a blocking read: the child would stop answering).
+    """
+    root = fresh_state(workdir)
+    for host, files in layout.items():
+        place = root / "hosts" / host
+        place.mkdir(parents=True, exist_ok=True)
+        for name, lines, cut in files:
+            kind, _, name = name.rpartition(":")
+            path = place / name
+            if path.exists() or path.is_symlink():
+                continue
+            if kind == "fifo":
+                os.mkfifo(path)
+            elif kind == "dir":
+                path.mkdir()
+            elif kind == "link":
+                path.symlink_to(place / "journal.jsonl")
+            else:
+                data = encode("\n".join(lines) + "\n")
+                if name.endswith(".gz"):
+                    data = gzip.compress(data)
+                path.write_bytes(data[: len(data) // 2] if cut else data)
+    args = [word for spec in specs for word in ("--journal", str(root / spec) if spec else "")]
+    runs = [("history", *args), ("history", "--json", *args)]
+    runs += [("report", "--since", "all", "--format", fmt, *args) for fmt in ("text", "json", "html")]
+    for run in runs:
+        code, out, err = cli.run(*run)
+        assert_clean(code, out, err)
+        if code == 1:
+            assert out.count("\n") == 1 and out.startswith(f"selfheal {run[0]}: "), out
+            continue
+        assert code == 0, out
+        if "--json" in run or "json" in run:
+            strict(out)
+    FLEET_CASES["tried"] += 1
 
 
 @fuzz_settings(400)

@@ -1,8 +1,10 @@
-"""``selfheal report [--since 30d] [--format text|json|html] [-o FILE]``.
+"""``selfheal report [--since 30d] [--format text|json|html] [-o FILE] [--journal PATH ...]``.
 
-The options and the output; what each figure means, and how heals are
-ranked, is in ``selfheal.commands.report.figures``. The page or the text
-goes to stdout, or atomically to ``-o FILE``.
+The options and the output; what each figure means (episodes, the rate),
+and how heals are ranked, is in ``selfheal.commands.report.figures``. The
+journals (one, or a fleet's: ``--journal`` files, directories, globs) are
+streamed through the figures, never held. The page or the text goes to
+stdout, or atomically to ``-o FILE``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import time
 
 from selfheal.commands import common as ops
+from selfheal.commands.history import READING_OPTIONS, Journals, reader_left
 from selfheal.commands.report.figures import build
 from selfheal.commands.report.text import render_text
 from selfheal.core.argv import HELP_OPTIONS, Option
@@ -30,7 +33,7 @@ OPTIONS = [
     Option(("--format",), "format", "value", "FORMAT", "text (default), json or html"),
     Option(("-o", "--output"), "output", "value", "FILE", "write to FILE instead of stdout (atomically)"),
     ops.JSON_OPTION,
-    *ops.SITE_OPTIONS,
+    *READING_OPTIONS,
     *HELP_OPTIONS,
 ]
 
@@ -40,9 +43,10 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     form = "json" if values["json"] else str(values["format"] or "text")
     if form not in FORMATS:
         raise Usage(f"bad --format: {form!r} (use text, json or html)")
-    site = ops.Site(values, env)
+    since = ops.since(values, "30d")
+    given = Journals(values, env)
     now = time.time()
-    data = build(site.journal, ops.since(values, "30d"), now)
+    data = build(given.in_file_order(), since).to_json(given.labels, given.reading, now)
     if form == "json":
         import json
 
@@ -56,7 +60,11 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     if values["output"]:
         write_atomically(str(values["output"]), text)
     else:
-        out.write(text)
+        try:
+            out.write(text)
+            out.flush()
+        except BrokenPipeError:
+            return reader_left(out)
     return 0
 
 

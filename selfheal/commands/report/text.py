@@ -1,4 +1,4 @@
-"""The report as a text table: one row per check, ranked, and the totals."""
+"""The report as text: one row per check, ranked, the totals, the rate's basis, and one row per host."""
 
 from __future__ import annotations
 
@@ -20,7 +20,33 @@ def rate_text(rate: float | None) -> str:
     return "-" if rate is None else f"{rate * 100:.0f}%"
 
 
-HEADERS = ["Rank", "Check", "Heals", "Recovered", "Rate", "Median TTR", "Worst TTR", "Gave up", "Busiest day"]
+HEADERS = [
+    "Rank", "Check", "Heals", "Episodes", "Recovered", "Rate", "Median TTR", "Worst TTR", "Gave up", "Busiest day",
+]  # fmt: skip
+HOST_HEADERS = [
+    "Host",
+    "Checks",
+    "Heals",
+    "Episodes",
+    "Recovered",
+    "Rate",
+    "Median TTR",
+    "Worst TTR",
+    "Gave up",
+]
+
+
+def figures(row: Mapping[str, Any]) -> list[str]:
+    """Heals to gave up: the cells a check's row and a host's row share."""
+    return [
+        str(row["heals_started"]),
+        str(row["episodes"]["total"]),
+        str(row["heals_recovered"]),
+        rate_text(row["success_rate"]),
+        duration_text(row["time_to_recover"]["median"]),
+        duration_text(row["time_to_recover"]["worst"]),
+        str(row["gave_up"]),
+    ]
 
 
 def cells(check: Mapping[str, Any]) -> list[str]:
@@ -29,32 +55,40 @@ def cells(check: Mapping[str, Any]) -> list[str]:
     return [
         str(check["rank"]),
         check["name"],
-        str(check["heals_started"]),
-        str(check["heals_recovered"]),
-        rate_text(check["success_rate"]),
-        duration_text(check["time_to_recover"]["median"]),
-        duration_text(check["time_to_recover"]["worst"]),
-        str(check["gave_up"]),
+        *figures(check),
         f"{busiest['date']} ({busiest['heals']})" if busiest else "-",
     ]
 
 
-def render_text(data: dict[str, object], period: object) -> str:
-    lines = [f"selfheal report: {period} up to {data['until']} (UTC), from {data['journal']}"]
+def host_cells(host: Mapping[str, Any]) -> list[str]:
+    return [host["name"], str(host["checks"]), *figures(host)]
+
+
+def rate_note(totals: Mapping[str, Any]) -> str:
+    """What the rate counts, in words: the report says so wherever it shows one."""
+    return (
+        "Rate: episodes recovered by healing / episodes that ended (recovered or gave up). An episode runs "
+        "from the first heal after healthy to recovered or gave up; "
+        f"{totals['episodes']} in this period, {totals['episodes_open']} still open."
+    )
+
+
+def render_text(data: dict[str, Any], period: object) -> str:
+    sources = ", ".join(data["journals"])
+    lines = [f"selfheal report: {period} up to {data['until']} (UTC), from {sources}"]
     checks = data["checks"]
-    assert isinstance(checks, list)  # figures.build made it
     if not checks:
         lines.append("no heals or other events in this period")
     else:
+        totals = data["totals"]
         rows = [[header.upper() for header in HEADERS]]
         rows += [cells(check) for check in checks]
-        totals = data["totals"]
-        assert isinstance(totals, dict)
         rows.append(
             [
                 "",
                 "total",
                 str(totals["heals_started"]),
+                str(totals["episodes"]),
                 str(totals["heals_recovered"]),
                 rate_text(totals["success_rate"]),
                 "",
@@ -64,6 +98,13 @@ def render_text(data: dict[str, object], period: object) -> str:
             ]
         )
         lines.append(ops.table(rows).rstrip("\n"))
+        lines.append(rate_note(totals))
+        if len(data["hosts"]) > 1:
+            rows = [[header.upper() for header in HOST_HEADERS]] + [host_cells(h) for h in data["hosts"]]
+            lines.append("")
+            lines.append(ops.table(rows).rstrip("\n"))
     if data["skipped"]:
         lines.append(f"({data['skipped']} corrupt journal lines skipped)")
-    return "\n".join(lines) + "\n"
+    for problem in data["unreadable"]:
+        lines.append(f"(skipped {problem})")
+    return "\n".join(ops.printable(line) if "\n" not in line else line for line in lines) + "\n"
