@@ -10,6 +10,7 @@ first ``WIDTH_ROWS`` rows need.
 from __future__ import annotations
 
 import os
+import time
 
 from selfheal.commands import common as ops
 from selfheal.core.argv import HELP_OPTIONS, Option
@@ -148,8 +149,9 @@ def write_table(given: Journals, events: Iterator[dict[str, object]], out: TextI
     widths: list[int] | None = None
     fleet = given.fleet
     printable = ops.printable
+    stamp = LocalTimes()
     for event in events:
-        row = [ops.local(event_time(event)), str(event["check"]), str(event["event"]), describe(event)]
+        row = [stamp(event_time(event)), str(event["check"]), str(event["event"]), describe(event)]
         if fleet:
             row.insert(1, str(event["host"]))
         shown += 1
@@ -166,6 +168,33 @@ def write_table(given: Journals, events: Iterator[dict[str, object]], out: TextI
     if widths is None and shown:
         out.write(ops.table(first))
     return shown
+
+
+class LocalTimes:
+    """``ops.local`` for a stream of times, one ``localtime`` per minute rather than three per event.
+
+    A minute's text is the same for all its events, and the seconds follow
+    from the time itself (where the zone's offset from UTC is whole minutes,
+    as every zone's is today; a minute where they do not is not kept).
+    """
+
+    def __init__(self) -> None:
+        self.now = time.time()
+        self.minutes: dict[int, tuple[str, bool]] = {}
+
+    def __call__(self, timestamp: float) -> str:
+        second = int(timestamp)
+        known = self.minutes.get(second // 60)
+        if known is None:
+            text = ops.local(timestamp, self.now)
+            if len(self.minutes) >= 4096:  # a journal of months: keep the cache small
+                self.minutes.clear()
+            if time.localtime(timestamp).tm_sec != second % 60:
+                return text
+            with_seconds = len(text) == 8  # today's: HH:MM:SS; older: YYYY-MM-DD HH:MM
+            known = self.minutes[second // 60] = (text[:5] if with_seconds else text, with_seconds)
+        text, with_seconds = known
+        return f"{text}:{second % 60:02d}" if with_seconds else text
 
 
 def table_widths(rows: list[list[str]]) -> list[int]:
