@@ -1,7 +1,10 @@
-"""``python -m selfheal``: the same entry point as the ``selfheal`` script."""
+"""``python -m selfheal``: the same entry point as the ``selfheal`` script (see it for the gc)."""
 
+import gc
 import sys
 
-from selfheal.cli import main
+gc.disable()
+
+from selfheal.cli import main  # noqa: E402
 
 sys.exit(main())

@@ -9,6 +9,7 @@ people. Each command module has ``main(command, args, env, out)``.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -90,6 +91,9 @@ def main(
             # not a Nagios status line (the exit code stays 3).
             speak = to_person
             name = f"selfheal {command}"
+            # A report over a fleet's journals runs for seconds: the cycle
+            # collector the plugin commands do without (the script) is back.
+            gc.enable()
         # __import__, not importlib: no import of its own on the hot path.
         module = __import__(COMMANDS[command][0], fromlist=["main"])
         try:
