@@ -275,7 +275,9 @@ def test_the_selfheal_command_imports_only_the_cli():
     assert imports_of(ROOT / "scripts" / "selfheal") == {"gc", "sys", "selfheal.cli"}
     installed = Path(sys.executable).parent / "selfheal"
     assert installed.exists(), "selfheal is not installed beside this interpreter (tests/run.sh does)"
-    assert imports_of(installed) == {"gc", "sys", "selfheal.cli"}, "the installed selfheal is not scripts/selfheal"
+    assert imports_of(installed) == {"gc", "sys", "selfheal.cli"}, (
+        "the installed selfheal is not scripts/selfheal"
+    )
 
 
 def test_healthy_run_with_a_fleet_budget_never_imports_the_fleet(tmp_path, check_dummy):
