@@ -162,7 +162,8 @@ def verify_heal(spec: dict[str, object], spawner: Spawner, ended: float, failed:
         f"{event['event']} after {seen.checks} re-check(s)"
         + (f" ({event['reason']})" if "reason" in event else "")
     )
-    events = [(event, seen.when)]
+    # Journaled before the reports: a report that outlives the unit's time limit loses only itself.
+    journal_each(spec, [(event, seen.when)])
     report_to = settings.get("report_to")
     if isinstance(report_to, dict) and report_to:
         from selfheal import report_back
@@ -170,11 +171,16 @@ def verify_heal(spec: dict[str, object], spawner: Spawner, ended: float, failed:
         state, text, comment = report_back.message(
             name, seen, str(spec["action"]), attempt, event.get("time_to_recover")
         )
+        sent_events = []
         for sent in report_back.report(name, report_to, state, text, comment):
             if "attempt" in event:
                 sent["attempt"] = event["attempt"]
             log(f"reported {states.name(state)} to {sent['to']}: {sent.get('reason') or 'accepted'}")
-            events.append((sent, time.time()))
+            sent_events.append((sent, time.time()))
+        journal_each(spec, sent_events)
+
+
+def journal_each(spec: dict[str, object], events: list[tuple[dict[str, object], float]]) -> None:
     try:
         journal = open_journal(spec)
         for entry, when in events:

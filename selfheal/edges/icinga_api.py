@@ -43,6 +43,8 @@ REQUIRED = ("url", "host", "service", "user", "password_file")
 #: An answer larger than this is not Icinga's: the actions answer with a few hundred bytes.
 MAX_ANSWER = 1 << 20
 MAX_PASSWORD_FILE = 4096
+#: A CA bundle: the system's is about 200 KiB.
+MAX_CA_FILE = 4 << 20
 MAX_NAME = 1024
 MAX_ERROR = 400
 #: Icinga writes a result's code as a JSON number, 200.0.
@@ -300,8 +302,17 @@ def _authorization(target: IcingaTarget) -> str:
 def _context(ca_file: str | None) -> ssl.SSLContext:
     import ssl
 
+    cadata = None
+    if ca_file is not None:
+        # Read here, not by OpenSSL: its open blocks on a FIFO, and /dev/zero never ends.
+        try:
+            cadata = read_regular(ca_file, MAX_CA_FILE)[0].decode("ascii", "replace")
+        except FileNotFoundError:
+            raise _Failed(f"TLS: ca_file {ca_file} is missing") from None
+        except StateError as exc:
+            raise _Failed(f"TLS: ca_file unreadable: {exc}") from None
     try:
-        context = ssl.create_default_context(cafile=ca_file)
+        context = ssl.create_default_context(cadata=cadata)
     except (OSError, ssl.SSLError, ValueError) as exc:
         raise _Failed(f"TLS: cannot load ca_file {ca_file}: {exc}") from None
     # The certificates Icinga's own PKI issues (icinga2 pki, 2.13) carry no key identifiers, which

@@ -183,4 +183,9 @@ def verify_span(spec: Mapping[str, object]) -> float:
     verify = spec.get("verify")
     if not isinstance(verify, dict):
         return 0.0
-    return seconds(verify, "grace", 0) + 2 * seconds(verify, "timeout", 0) + 10.0
+    # Each report target ends within its own timeout (5 s unless it says); the verdict
+    # waits for the record's lock (selfheal.verify, 30 s) before it is written.
+    reports = verify.get("report_to")
+    targets = list(reports.values()) if isinstance(reports, dict) else []
+    reporting = sum(seconds(t, "timeout", 5) if isinstance(t, dict) else 5.0 for t in targets)
+    return seconds(verify, "grace", 0) + 2 * seconds(verify, "timeout", 0) + reporting + 40.0

@@ -12,6 +12,7 @@ import os
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -165,6 +166,25 @@ def test_a_fifo_as_the_password_file_is_refused_without_waiting_for_a_writer(tmp
     os.mkfifo(path, 0o600)
     error = send(target(path), 0, "NGINX OK", None)
     assert error is not None and "password file unreadable" in error and "not a regular file" in error, error
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_ca_file_that_is_not_a_regular_file_is_refused_without_blocking(tmp_path: Path, kind: str) -> None:
+    # OpenSSL's own open would block on a FIFO for ever, and read /dev/zero for ever:
+    # in a child, so that a hang fails this test rather than the whole suite.
+    ca = tmp_path / "ca.fifo"
+    if kind == "fifo":
+        os.mkfifo(ca, 0o600)
+    else:
+        ca = Path("/dev/zero")
+    code = (
+        "from selfheal.edges.icinga_api import IcingaTarget, send\n"
+        f"t = IcingaTarget(url='https://127.0.0.1:1', host='h', service='s', user='u', "
+        f"password_file={str(password_file(tmp_path, 0o600))!r}, ca_file={str(ca)!r}, timeout=1)\n"
+        "print(send(t, 0, 'OK'))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
+    assert "TLS: ca_file unreadable" in result.stdout and "not a regular file" in result.stdout, result
 
 
 @pytest.mark.parametrize("state", [4, -1, True, "0"])

@@ -152,8 +152,30 @@ def test_a_verifying_runner_unit_may_run_through_its_re_checks() -> None:
 
     spec = {"check": "web", "attempt": "a1", "log": "/x.log", "timeout": 120, "kill_grace": 5, "splay": 0}
     limits = []
-    for extra in ({}, {"verify": {"grace": 600, "timeout": 30}}):
+    reports = {"icinga": {"url": "https://i:5665", "timeout": 20}, "nagios": {"command_file": "/x"}}
+    verify = {"grace": 600, "timeout": 30}
+    for extra in ({}, {"verify": verify}, {"verify": {**verify, "report_to": reports}}):
         _, argv = unit_command("/usr/bin/systemd-run", {**spec, **extra}, {})
         limits.append(next(a for a in argv if a.startswith("--property=RuntimeMaxSec=")))
-    # The action's limit and slack as before, plus the grace, two plugin timeouts and the report.
-    assert limits == ["--property=RuntimeMaxSec=185s", "--property=RuntimeMaxSec=855s"]
+    # The action's limit and slack as before, plus the grace, two plugin timeouts, the lock
+    # wait for the verdict (40 s with its journal), and each report's timeout (5 s by default).
+    assert limits == [
+        "--property=RuntimeMaxSec=185s",
+        "--property=RuntimeMaxSec=885s",
+        "--property=RuntimeMaxSec=910s",
+    ]
+
+
+def test_a_heal_with_a_pipe_in_its_text_does_not_start_the_perfdata() -> None:
+    healed = Recheck(True, 0, "up", ["up=1"], 100.0, 1)
+    _, text, _ = message("web", healed, "sh -c 'pgrep x | xargs kill'", {"number": 1, "exit_code": 0}, 4.0)
+    assert text.count("|") == 1 and text.endswith("| up=1"), text
+    failed = Recheck(False, 2, "down", [], 100.0, 1)
+    _, text, _ = message("web", failed, "a | b", {"number": 1, "exit_code": 0}, None)
+    assert "|" not in text, text
+
+
+def test_a_re_check_that_ended_unknown_is_reported_unknown_not_critical() -> None:
+    seen = Recheck(False, 3, "plugin timed out", [], 100.0, 5)
+    state, text, _ = message("web", seen, "start-web", {"number": 1, "exit_code": 0}, None)
+    assert state == 3 and text.startswith("WEB UNKNOWN - self-healing did not help: start-web (attempt 1); ")
