@@ -57,7 +57,16 @@ def heal_reason(record: Record) -> str | None:
     older runner (before an upgrade) has only its log.
     """
     last = record.last_attempt
-    if last is None or not last.failed() or last.reason or last.timed_out or last.error or not last.log:
+    # Only an exit that failed has a reason in its output: a heal that exited 0
+    # (and did not bring the check back) printed what it does when it works.
+    if (
+        last is None
+        or last.exit_code in (0, None)
+        or last.reason
+        or last.timed_out
+        or last.error
+        or not last.log
+    ):
         return None
     from selfheal.edges.files import last_line
 

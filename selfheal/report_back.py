@@ -12,7 +12,7 @@ gets one try, bounded by its own timeout; each try is journaled as a
 
 from __future__ import annotations
 
-from selfheal.core import states
+from selfheal.core import output, states
 from selfheal.core.states import Usage
 
 TYPE_CHECKING = False
@@ -25,12 +25,12 @@ def message(
 ) -> tuple[int, str, str]:
     """The state, the plugin output and the comment to report for a re-check's verdict."""
     label = name.upper()
+    action = output.clean(action)  # a heal's own "|" must not start the perfdata
     if seen.healthy:
         took = ""
         if isinstance(recovered_in, (int, float)) and not isinstance(recovered_in, bool):
-            from selfheal.core.durations import (
-                format_duration,
-            )  # the runner's: --nagios-* only load this module
+            # Only the runner gets here: a plugin run given --nagios-* loads this module, not this.
+            from selfheal.core.durations import format_duration
 
             took = f", recovered in {format_duration(max(1.0, round(recovered_in)))}"
         note = f"healed by selfheal: {action}{took}"
@@ -45,11 +45,13 @@ def message(
         ended = f" exited {attempt['exit_code']}"
     elif attempt and attempt.get("timed_out"):
         ended = " timed out"
+    # The check's own state, as the decision table's "did not help" keeps it: a re-check that
+    # ended UNKNOWN (a plugin timeout) is not reported as a CRITICAL.
     text = (
-        f"{label} CRITICAL - self-healing did not help: {action}{which}{ended}; "
+        f"{label} {states.name(seen.state)} - self-healing did not help: {action}{which}{ended}; "
         f"the check still says {states.name(seen.state)}: {seen.text}"
     )
-    return states.CRITICAL, text, f"selfheal: {action}{which} did not help"
+    return seen.state, text, f"selfheal: {action}{which} did not help"
 
 
 def report(

@@ -156,6 +156,10 @@ def record(
             attempt = rec.find_attempt(str(spec_["attempt"]))
             if attempt is not None:
                 attempt.verified = seen.healthy
+                settings = spec_.get("verify")
+                if not seen.healthy and isinstance(settings, dict) and settings.get("report_to"):
+                    # The report says "did not help" now: it pages, so a retry stays CRITICAL.
+                    rec.did_not_help_shown = True
                 if seen.healthy and rec.open_since is not None:
                     attempt.recovered_in = round(max(0.0, seen.when - rec.open_since), 3)
                     event["time_to_recover"] = attempt.recovered_in

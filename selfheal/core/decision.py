@@ -176,7 +176,12 @@ def decide(
         rec.count_end(running)
         events.append(_event("action_lost", rec, running, reason=running.error))
 
-    if last is not None and last.failed() and not (last.reason or last.timed_out or last.error) and reason:
+    if (
+        last is not None
+        and last.exit_code not in (0, None)
+        and not (last.reason or last.timed_out)
+        and reason
+    ):
         last.reason = reason[:300]
     # Grace is for a heal that succeeded: one that failed did not help, at once.
     if (

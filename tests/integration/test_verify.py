@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,29 @@ def test_a_heal_that_does_not_help_is_not_recovered_and_the_next_check_says_so(t
     assert nxt.returncode == 2, nxt.stdout
     assert "self-healing did not help: attempt 1 at" in nxt.stdout
     assert "had not recovered by the end of its grace" in nxt.stdout
+
+
+def test_after_a_reported_did_not_help_the_retry_stays_critical(tmp_path: Path) -> None:
+    # The runner told Nagios CRITICAL "did not help" (a page): the next attempt is a retry,
+    # CRITICAL, not a first attempt in WARNING that would page again when it fails.
+    plugin, _ = toy(tmp_path)
+    command_file = tmp_path / "nagios.cmd"
+    command_file.touch()
+    report = ("--nagios-cmd", str(command_file), "--nagios-host", "web1", "--nagios-service", "HTTP")
+    first = wrap(tmp_path, "echo restarted", [str(plugin)], "--grace", "2s", "--cooldown", "1s", *report)
+    assert first.returncode == 1 and "self-healing: started echo restarted (attempt 1/3)" in first.stdout, (
+        first.stdout
+    )
+    settled(tmp_path, "not_recovered")
+    assert ";web1;HTTP;2;TOY CRITICAL - self-healing did not help: " in command_file.read_text()
+    assert read_record(tmp_path / "s", "toy")["did_not_help_shown"] is True
+    time.sleep(1.1)  # the cooldown after attempt 1
+    retry = wrap(tmp_path, "echo restarted", [str(plugin)], "--grace", "2s", "--cooldown", "1s", *report)
+    assert retry.returncode == 2, retry.stdout
+    assert "self-healing: retrying echo restarted (attempt 2/3)" in retry.stdout, retry.stdout
+    # Attempt 1 exited 0: what it printed ("restarted") is not why it did not help.
+    first_attempt = read_record(tmp_path / "s", "toy")["attempts"][0]  # type: ignore[index]
+    assert first_attempt["number"] == 1 and first_attempt["reason"] is None, first_attempt
 
 
 def test_a_failed_action_is_checked_once_and_not_recovered_at_once(tmp_path: Path) -> None:
