@@ -38,10 +38,12 @@ def read_report_to(
             settings = plain_copy({key: reader.value(value) for key, (_, value) in fields.items()})
             target(kind, settings)
         except ValueError as exc:
-            key = str(exc).split(":", 1)[0]
+            # A target may name its key in full (Icinga's: "report_to.icinga.url: ..."): said once.
+            said = str(exc).removeprefix(f"report_to.{kind}.")
+            key = said.split(":", 1)[0]
             at = fields[key][1] if key in fields else value_node
             reader.report(
-                reader.error(f"{what}.{kind}.{exc}" if key in fields else f"{what}.{kind}: {exc}", at)
+                reader.error(f"{what}.{kind}.{said}" if key in fields else f"{what}.{kind}: {said}", at)
             )
             continue
         plain[kind] = settings

@@ -281,6 +281,17 @@ def test_bad_verify_and_report_to_values_are_named_at_their_line(tmp_path: Path)
     assert run.returncode == 3 and run.stdout.count("\n") == 1, run.stdout
     assert f"{path}:8:" in run.stdout
     assert_no_traceback(run.stdout, run.stderr)
+    # An Icinga target's problem, named once, at its key's own line.
+    icinga = config(
+        tmp_path,
+        "    heal: 'true'\n    verify: true\n    report_to:\n      icinga:\n"
+        "        url: https://icinga:5665\n        host: web1\n        service: HTTP\n"
+        "        user: selfheal\n        password_file: /etc/selfheal/icinga.pw\n"
+        "        timeout: soon\n",  # line 14
+    )
+    said = run_selfheal("validate", "-c", icinga).stdout
+    assert f"{icinga}:14: check 'web': report_to.icinga.timeout: " in said, said
+    assert said.count("report_to.icinga") == 1, said
 
 
 def test_a_configured_check_verifies_and_reports(tmp_path: Path) -> None:
