@@ -36,7 +36,7 @@ def read_report_to(
         fields = reader.mapping(value_node, f"{what}.{kind}")
         try:
             settings = plain_copy({key: reader.value(value) for key, (_, value) in fields.items()})
-            target(kind, settings)
+            settings = target(kind, settings).to_json()  # as the target took it: "5s" is 5.0 seconds
         except ValueError as exc:
             # A target may name its key in full (Icinga's: "report_to.icinga.url: ..."): said once.
             said = str(exc).removeprefix(f"report_to.{kind}.")

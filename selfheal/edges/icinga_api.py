@@ -104,6 +104,14 @@ class IcingaTarget:
         missing = [key for key in REQUIRED if key not in data]
         if missing:
             raise ValueError(f"{PREFIX}.{missing[0]}: missing (required: {', '.join(REQUIRED)})")
+        timeout = data.get("timeout")
+        if isinstance(timeout, str):  # "5s", as every duration in the config may be written
+            from selfheal.core.durations import parse_duration
+
+            try:
+                data = {**data, "timeout": parse_duration(timeout)}
+            except ValueError as exc:
+                raise ValueError(f"{PREFIX}.timeout: {exc}") from None
         return cls(**data)
 
     def to_json(self) -> dict[str, object]:

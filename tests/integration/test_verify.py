@@ -333,3 +333,15 @@ def test_a_built_in_check_verifies_with_its_own_arguments(tmp_path: Path) -> Non
     assert result.returncode == 1 and "self-healing: started" in result.stdout, result.stdout
     event = settled(tmp_path, "verified")
     assert event["checks"] == 1 and event["attempt"] == 1
+
+
+def test_an_icinga_timeout_may_be_written_as_a_duration(tmp_path: Path) -> None:
+    path = config(
+        tmp_path,
+        "    heal: 'true'\n    verify: true\n    report_to:\n      icinga:\n"
+        "        url: https://icinga:5665\n        host: web1\n        service: HTTP\n"
+        "        user: selfheal\n        password_file: /etc/selfheal/icinga.pw\n        timeout: 20s\n",
+    )
+    assert run_selfheal("validate", "-c", path).returncode == 0
+    # Kept as the target took it: the runner's unit time limit adds these seconds.
+    assert loader.load(str(path)).check("web").report_to["icinga"]["timeout"] == 20.0  # type: ignore[index]

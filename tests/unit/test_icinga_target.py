@@ -80,7 +80,8 @@ def test_the_url_gives_the_host_name_and_port(url: str, hostname: str, port: int
         ({"timeout": 61}, "report_to.icinga.timeout: must be more than 0 and at most 60 seconds"),
         ({"timeout": math.nan}, "report_to.icinga.timeout: must be more than 0 and at most 60 seconds"),
         ({"timeout": True}, "report_to.icinga.timeout: must be a number of seconds"),
-        ({"timeout": "5s"}, "report_to.icinga.timeout: must be a number of seconds"),
+        ({"timeout": "soon"}, "report_to.icinga.timeout: not a duration"),  # "5s" is a duration: taken
+        ({"timeout": "2m"}, "report_to.icinga.timeout: must be more than 0 and at most 60 seconds"),
         ({"insecure": True}, "report_to.icinga.insecure: unknown key"),
     ],
 )
