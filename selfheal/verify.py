@@ -25,7 +25,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from selfheal.edges.spawner import PluginRun, Spawner
+    from selfheal.edges.spawner import Spawner
 
 #: Seconds between re-checks: often enough to see a recovery within a
 #: few seconds, rarely enough not to load the service that just restarted.
@@ -72,20 +72,6 @@ def verify_spec(
     }
 
 
-def read_state(run: PluginRun, timeout_state: int) -> tuple[int, output.PluginOutput]:
-    """The check's state and output, as the plugin command reads them (``wrap.interpret``)."""
-    parsed = output.parse(run.stdout.decode("utf-8", "replace"))
-    if run.error:
-        return states.UNKNOWN, output.PluginOutput(f"plugin {run.error}")
-    if run.timed_out:
-        return timeout_state, output.PluginOutput("plugin timed out", parsed.long, parsed.perfdata)
-    if run.signal is not None:
-        return states.UNKNOWN, output.PluginOutput(f"plugin was killed by signal {run.signal}")
-    if run.exit_status not in (0, 1, 2, 3):
-        return states.UNKNOWN, output.PluginOutput(f"plugin exited {run.exit_status}: {parsed.text}")
-    return int(run.exit_status or 0), parsed
-
-
 def healthy(state: int, heal_on: list[int]) -> bool:
     """OK, or a state the check does not heal on (WARNING, by default): what row 1 calls healthy."""
     return state == states.OK or (state == states.WARNING and state not in heal_on)
@@ -115,7 +101,9 @@ def recheck(
     deadline = time.monotonic() + max(0.0, action_ended + grace - time.time())
     checks = 0
     while True:
-        state, result = read_state(spawner.run_plugin(argv, timeout, env=env), timeout_state)
+        state, result = output.interpret(
+            spawner.run_plugin(argv, timeout, env=env), argv, timeout, timeout_state
+        )
         checks += 1
         seen = time.time()
         if healthy(state, heal_on):

@@ -11,12 +11,25 @@ wrapped plugin's output that way and writes its own as::
 
 from __future__ import annotations
 
+import os
+
 from selfheal.core import states
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import TextIO
+    from typing import Protocol, TextIO
+
+    class Finished(Protocol):
+        """What a plugin run left (``selfheal.edges.spawner.PluginRun``): all ``interpret`` reads."""
+
+        stdout: bytes
+        stderr: bytes
+        error: str | None
+        timed_out: bool
+        signal: int | None
+        exit_status: int | None
+
 
 MAX_LINE = 4096
 #: The most selfheal prints, in bytes: what NRPE (protocol 3, NRPE 3.0 and
@@ -64,6 +77,33 @@ def parse(raw: str) -> PluginOutput:
     while long and not long[-1]:
         long.pop()
     return PluginOutput(text.strip()[:MAX_LINE], long, [item for item in perfdata if well_formed(item)])
+
+
+def interpret(
+    run: Finished, plugin: list[str], timeout: float, timeout_state: int
+) -> tuple[int, PluginOutput]:
+    """A plugin's state and parsed output, UNKNOWN when it did not behave.
+
+    The plugin command reads its plugin this way, and the heal's runner its
+    re-checks (``selfheal.verify``), so both say the same of the same run.
+    """
+    parsed = parse(run.stdout.decode("utf-8", "replace"))
+    program = os.path.basename(plugin[0])
+    if run.error:
+        return states.UNKNOWN, PluginOutput(f"plugin {run.error}")
+    if run.timed_out:
+        text = f"plugin {program} timed out after {timeout:g}s"
+        return timeout_state, PluginOutput(text, parsed.long, parsed.perfdata)
+    if run.signal is not None:
+        return states.UNKNOWN, PluginOutput(f"plugin {program} was killed by signal {run.signal}")
+    code = run.exit_status
+    if not parsed.text:
+        stderr = run.stderr.decode("utf-8", "replace").strip().splitlines()
+        parsed.text = f"(no output from {program})" + (f" stderr: {stderr[0]}" if stderr else "")
+    if code not in (0, 1, 2, 3):
+        parsed.text = f"plugin {program} exited {code}: {parsed.text}"
+        return states.UNKNOWN, parsed
+    return int(code or 0), parsed
 
 
 def split_perfdata(text: str) -> list[str]:
