@@ -246,6 +246,15 @@ def config(tmp_path: Path, check: str) -> Path:
     return path
 
 
+def icinga_check(timeout: str) -> str:
+    """The check's heal, verify and an Icinga report_to with this timeout (line 14 of ``config``)."""
+    return (
+        "    heal: 'true'\n    verify: true\n    report_to:\n      icinga:\n"
+        "        url: https://icinga:5665\n        host: web1\n        service: HTTP\n"
+        f"        user: selfheal\n        password_file: /etc/selfheal/icinga.pw\n        timeout: {timeout}\n"
+    )
+
+
 def test_bad_verify_and_report_to_values_are_named_at_their_line(tmp_path: Path) -> None:
     path = config(
         tmp_path,
@@ -282,13 +291,7 @@ def test_bad_verify_and_report_to_values_are_named_at_their_line(tmp_path: Path)
     assert f"{path}:8:" in run.stdout
     assert_no_traceback(run.stdout, run.stderr)
     # An Icinga target's problem, named once, at its key's own line.
-    icinga = config(
-        tmp_path,
-        "    heal: 'true'\n    verify: true\n    report_to:\n      icinga:\n"
-        "        url: https://icinga:5665\n        host: web1\n        service: HTTP\n"
-        "        user: selfheal\n        password_file: /etc/selfheal/icinga.pw\n"
-        "        timeout: soon\n",  # line 14
-    )
+    icinga = config(tmp_path, icinga_check("soon"))  # the timeout on line 14
     said = run_selfheal("validate", "-c", icinga).stdout
     assert f"{icinga}:14: check 'web': report_to.icinga.timeout: " in said, said
     assert said.count("report_to.icinga") == 1, said
@@ -336,12 +339,7 @@ def test_a_built_in_check_verifies_with_its_own_arguments(tmp_path: Path) -> Non
 
 
 def test_an_icinga_timeout_may_be_written_as_a_duration(tmp_path: Path) -> None:
-    path = config(
-        tmp_path,
-        "    heal: 'true'\n    verify: true\n    report_to:\n      icinga:\n"
-        "        url: https://icinga:5665\n        host: web1\n        service: HTTP\n"
-        "        user: selfheal\n        password_file: /etc/selfheal/icinga.pw\n        timeout: 20s\n",
-    )
+    path = config(tmp_path, icinga_check("20s"))
     assert run_selfheal("validate", "-c", path).returncode == 0
     # Kept as the target took it: the runner's unit time limit adds these seconds.
     assert loader.load(str(path)).check("web").report_to["icinga"]["timeout"] == 20.0  # type: ignore[index]
