@@ -93,11 +93,10 @@ def check_status(site: ops.Site, name: str, found: Record | str | None, now: flo
     shared = ops.shared_heal(site, name, found)
     row["shared"] = {"record_heal": shared[0], "other_heal": shared[1]} if shared else None
 
-    alive = None
-    if last is not None and last.ended is None and last.pid is not None:
-        from selfheal.edges.spawner import Spawner
+    from selfheal.edges.spawner import Spawner
+    from selfheal.facts import runner_alive
 
-        alive = Spawner().runner_alive(last.pid, last.create_time)
+    alive = runner_alive(record, Spawner)  # as a CRITICAL run asks it
     unhealthy = states.CRITICAL if states.CRITICAL in policy.heal_on else min(policy.heal_on)
     verdict = decide(unhealthy, record, policy, now, dry_run=True, runner_alive=alive)
     after = None
