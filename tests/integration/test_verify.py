@@ -161,6 +161,7 @@ def test_after_a_reported_did_not_help_the_retry_stays_critical(tmp_path: Path) 
         first.stdout
     )
     settled(tmp_path, "not_recovered")
+    settled(tmp_path, "reported")  # the verdict is journaled first, then reported
     assert ";web1;HTTP;2;TOY CRITICAL - self-healing did not help: " in command_file.read_text()
     assert read_record(tmp_path / "s", "toy")["did_not_help_shown"] is True
     time.sleep(1.1)  # the cooldown after attempt 1
