@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 
 from selfheal.commands import common as ops
 from selfheal.core.argv import HELP_OPTIONS, Option
@@ -19,14 +20,17 @@ from selfheal.core.journal_line import parse_ts
 from selfheal.core.states import Usage
 from selfheal.edges import journals
 
-__all__ = ["JOURNALS_OPTION", "Journals", "event_time", "main", "parse_ts"]
+__all__ = ["JOURNALS_OPTION", "Journals", "Listing", "event_time", "main", "parse_ts"]
 
 #: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
 USAGE = ops.USAGE
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
-    from typing import TextIO
+    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from typing import Any, TextIO
+
+    #: What a reading command runs over a group of journals (see ``Journals.read``).
+    Work = Callable[[list[journals.Source], journals.Reading], Iterable[object]]
 
 #: ``--journal`` for the reading commands: repeatable, a file, a directory or a glob.
 JOURNALS_OPTION = Option(
@@ -37,9 +41,19 @@ JOURNALS_OPTION = Option(
     "a journal file, a directory of journals, or a quoted glob; repeat for more "
     "(default: STATE_DIR/journal.jsonl)",
 )
-READING_OPTIONS = [ops.CONFIG_OPTION, ops.STATE_DIR_OPTION, JOURNALS_OPTION]
+#: ``--jobs``: how many processes read a fleet's journals.
+JOBS_OPTION = Option(
+    ("--jobs",),
+    "jobs",
+    "value",
+    "N",
+    "read the journals in N processes (default: one per CPU, plus one, for large journals)",
+)
+READING_OPTIONS = [ops.CONFIG_OPTION, ops.STATE_DIR_OPTION, JOURNALS_OPTION, JOBS_OPTION]
 #: The text table's columns are as wide as these first rows need; later rows stream through.
 WIDTH_ROWS = 1000
+#: Most processes ``--jobs`` may ask for.
+MAX_JOBS = 64
 
 
 class Journals:
@@ -47,6 +61,7 @@ class Journals:
 
     def __init__(self, values: Mapping[str, object], env: Mapping[str, str]) -> None:
         self.reading = journals.Reading()
+        self.jobs = jobs(values.get("jobs"))
         specs = values.get("journal")
         if isinstance(specs, list) and specs:
             self.labels = [str(spec) for spec in specs]
@@ -65,15 +80,32 @@ class Journals:
         """More than one journal: events then say their host."""
         return len(self.sources) > 1
 
-    def in_file_order(self) -> Iterator[dict[str, object]]:
-        return journals.in_file_order(self.sources, self.reading)
+    @contextmanager
+    def read(self, work: Work) -> Iterator[list[Iterator[Any]]]:
+        """``work`` run over the journals: in this process, or over groups of them in workers.
 
-    def in_time_order(self, raw: bool = False) -> Iterator[dict[str, object]]:
-        return journals.in_time_order(self.sources, self.reading, raw)
+        The streams are the groups' in the journals' order, each the items
+        its ``work`` yielded; what reading found is in ``self.reading`` once
+        every stream has ended.
+        """
+        from selfheal.edges import workers
+
+        count = self.jobs if self.jobs is not None else workers.default_count(self.sources)
+        if count <= 1 or len(self.sources) < 2:
+            yield [iter(work(self.sources, self.reading))]
+            return
+        with workers.Workers(workers.split(self.sources, count), work, self.reading) as running:
+            yield running.streams()
 
 
-def wanted(event: Mapping[str, object], since: float | None, check: str | None) -> bool:
-    return (since is None or event_time(event) >= since) and (check is None or event["check"] == check)
+def jobs(value: object) -> int | None:
+    """``--jobs N`` as a number of processes; None when not given (the size decides)."""
+    if value is None:
+        return None
+    text = str(value)
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_JOBS:
+        raise Usage(f"bad --jobs: {text!r} (a number of processes, 1 to {MAX_JOBS})")
+    return int(text)
 
 
 def event_time(event: Mapping[str, object]) -> float:
@@ -104,14 +136,15 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
             raise Usage(str(exc)) from None
     since = ops.since(values, None)
     given = Journals(values, env)
-    events = given.in_time_order(raw=bool(values["json"]))
-    if since is not None or name is not None:
-        events = (event for event in events if wanted(event, since, name))
+    as_json = bool(values["json"])
+    listing = Listing(since, name, as_json, given.fleet, journals.window(len(given.sources)))
     try:
-        if values["json"]:
-            write_json(given, events, out)
-            return 0
-        shown = write_table(given, events, out)
+        with given.read(listing) as streams:
+            items = journals.merged(streams)
+            if as_json:
+                write_json(given, items, out)
+                return 0
+            shown = write_table(given, items, out)
     except BrokenPipeError:
         return reader_left(out)
     reading = given.reading
@@ -127,6 +160,79 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     return 0
 
 
+class Listing:
+    """What ``history`` reads from a group of journals: its events by time, as rows or JSON lines.
+
+    The rows are ``(time, TIME, HOST, CHECK, EVENT, DETAILS)``, without
+    HOST for one journal, the cells already printable; the JSON lines are
+    ``(time, text)``. Either is made
+    where the journal is read, in a worker when there are workers: the
+    command only merges and prints.
+    """
+
+    def __init__(
+        self, since: float | None, name: str | None, as_json: bool, fleet: bool, window: int
+    ) -> None:
+        self.now = time.time()  # one "today" for every worker's times
+        self.fleet = fleet
+        self.since = since
+        self.name = name
+        self.as_json = as_json
+        self.window = window
+
+    def __call__(self, group: list[journals.Source], reading: journals.Reading) -> Iterator[tuple[Any, ...]]:
+        shape = self.lines if self.as_json else self.rows
+        # Each journal's own reading, added in the journals' order: what was
+        # found does not depend on how the merge interleaved the reads.
+        found = [reading.part() for _ in group]
+        streams = [
+            journals.ordered(shape(journals.events(source, own, self.as_json)), self.window)
+            for source, own in zip(group, found)
+        ]
+        yield from journals.merged(streams)
+        for own in found:
+            reading.add(own)
+
+    def wanted(self, events: Iterator[dict[str, object]]) -> Iterator[dict[str, object]]:
+        if self.since is None and self.name is None:
+            return events
+        since = self.since
+        name = self.name
+        return (
+            event
+            for event in events
+            if (since is None or event_time(event) >= since) and (name is None or event["check"] == name)
+        )
+
+    def rows(self, events: Iterator[dict[str, object]]) -> Iterator[tuple[Any, ...]]:
+        stamp = LocalTimes(self.now)
+        fleet = self.fleet
+        for event in self.wanted(events):
+            when = event_time(event)
+            # Text, as parse_line and journals.events leave them.
+            host, check, kind = str(event["host"]), str(event["check"]), str(event["event"])
+            details = describe(event)
+            if not (host + check + kind + details).isprintable():  # one test for the usual row
+                host, check, kind, details = map(ops.printable, (host, check, kind, details))
+            if fleet:
+                yield when, stamp(when), host, check, kind, details
+            else:
+                yield when, stamp(when), check, kind, details
+
+    def lines(self, events: Iterator[dict[str, object]]) -> Iterator[tuple[float, str]]:
+        import json
+
+        dumps = json.dumps
+        for event in self.wanted(events):
+            when = event_time(event)
+            del event["_t"]
+            raw = event.pop("_raw", None)
+            # A line that is exactly its event is printed as it was written (strict JSON: parse_line
+            # refused NaN and control characters, and would have dropped an odd field).
+            text = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else dumps(event)
+            yield when, text
+
+
 def reader_left(out: TextIO) -> int:
     """The reader went away (``| head``): stop quietly, not with a traceback."""
     try:
@@ -137,71 +243,85 @@ def reader_left(out: TextIO) -> int:
     return 0
 
 
-def write_table(given: Journals, events: Iterator[dict[str, object]], out: TextIO) -> int:
-    """The events as a table, streamed; how many were shown."""
-    header = (
-        ["TIME", "HOST", "CHECK", "EVENT", "DETAILS"]
+def write_table(given: Journals, rows: Iterator[tuple[Any, ...]], out: TextIO) -> int:
+    """The rows (``Listing.rows``) as a table, streamed; how many were shown."""
+    first: list[tuple[str, ...]] = [
+        ("TIME", "HOST", "CHECK", "EVENT", "DETAILS")
         if given.fleet
-        else ["TIME", "CHECK", "EVENT", "DETAILS"]
-    )
-    first: list[list[str]] = [header]
+        else ("TIME", "CHECK", "EVENT", "DETAILS")
+    ]
     shown = 0
-    widths: list[int] | None = None
-    fleet = given.fleet
-    printable = ops.printable
-    stamp = LocalTimes()
-    for event in events:
-        row = [stamp(event_time(event)), str(event["check"]), str(event["event"]), describe(event)]
-        if fleet:
-            row.insert(1, str(event["host"]))
+    layout = ""
+    lines: list[str] = []
+    for row in rows:
         shown += 1
-        if widths is not None:
-            # The row as ops.table lays it out with these widths, without its per-table work.
-            cells = [printable(cell) for cell in row]
-            line = "  ".join([c.ljust(w) for c, w in zip(cells[:-1], widths)] + [cells[-1]])
-            out.write(line.rstrip() + "\n")
+        if layout:
+            # The row as ops.table lays it out with these widths (its cells are printable already).
+            lines.append((layout % row[1:]).rstrip())
+            if len(lines) == 256:  # written in batches: one write per row costs more than the row
+                out.write("\n".join(lines) + "\n")
+                lines.clear()
             continue
-        first.append(row)
+        first.append(row[1:])
         if len(first) > WIDTH_ROWS:
-            widths = table_widths(first)
-            out.write(ops.table(first, widths=widths))
-    if widths is None and shown:
-        out.write(ops.table(first))
+            widths = [max(len(cells[i]) for cells in first) for i in range(len(first[0]) - 1)]
+            layout = "".join(f"%-{width}s  " for width in widths) + "%s"
+            out.write(ops.table([list(cells) for cells in first], widths=widths))
+    if lines:
+        out.write("\n".join(lines) + "\n")
+    if not layout and shown:
+        out.write(ops.table([list(cells) for cells in first]))
     return shown
 
 
 class LocalTimes:
-    """``ops.local`` for a stream of times, one ``localtime`` per minute rather than three per event.
+    """``ops.local`` for a stream of times, by arithmetic rather than three ``localtime`` per event.
 
-    A minute's text is the same for all its events, and the seconds follow
-    from the time itself (where the zone's offset from UTC is whole minutes,
-    as every zone's is today; a minute where they do not is not kept).
+    Within an hour whose offset from UTC is the same at its start and its
+    end, local time is the time plus that offset: the date comes from a
+    cache of days and the clock from division. An hour with a change of
+    offset in it (a zone's summer time starts or ends) goes to
+    ``ops.local`` event by event. A fleet's events are sparse (an hour
+    holds few), so the cache is by hour, not by minute.
     """
 
-    def __init__(self) -> None:
-        self.now = time.time()
-        self.minutes: dict[int, tuple[str, bool]] = {}
+    def __init__(self, now: float | None = None) -> None:
+        self.now = time.time() if now is None else now
+        today = int(self.now)
+        self.today = (today + time.localtime(today).tm_gmtoff) // 86400
+        self.offsets: dict[int, int | None] = {}  # UTC hour: its offset, or None if it changes within
+        self.days: dict[int, str] = {}  # local day number: its date
 
     def __call__(self, timestamp: float) -> str:
         second = int(timestamp)
-        known = self.minutes.get(second // 60)
-        if known is None:
-            text = ops.local(timestamp, self.now)
-            if len(self.minutes) >= 4096:  # a journal of months: keep the cache small
-                self.minutes.clear()
-            if time.localtime(timestamp).tm_sec != second % 60:
-                return text
-            with_seconds = len(text) == 8  # today's: HH:MM:SS; older: YYYY-MM-DD HH:MM
-            known = self.minutes[second // 60] = (text[:5] if with_seconds else text, with_seconds)
-        text, with_seconds = known
-        return f"{text}:{second % 60:02d}" if with_seconds else text
+        hour = second // 3600
+        offset = self.offsets.get(hour, -1)
+        if offset == -1:
+            start = time.localtime(hour * 3600).tm_gmtoff
+            offset = start if time.localtime(hour * 3600 + 3599).tm_gmtoff == start else None
+            if len(self.offsets) >= 4096:  # a journal of months: keep the cache small
+                self.offsets.clear()
+            self.offsets[hour] = offset
+        if offset is None:
+            return ops.local(timestamp, self.now)
+        day, clock = divmod(second + offset, 86400)
+        minute, seconds = divmod(clock, 60)
+        if day == self.today:
+            return f"{_CLOCK[minute]}:{_TWO_DIGITS[seconds]}"
+        date = self.days.get(day)
+        if date is None:
+            if len(self.days) >= 4096:
+                self.days.clear()
+            date = self.days[day] = time.strftime("%Y-%m-%d", time.gmtime(day * 86400))
+        return f"{date} {_CLOCK[minute]}"
 
 
-def table_widths(rows: list[list[str]]) -> list[int]:
-    return [max(len(ops.printable(row[i])) for row in rows) for i in range(len(rows[0]))]
+#: Each minute of a day as a clock shows it (``03:07``), and the seconds.
+_TWO_DIGITS = [f"{n:02d}" for n in range(60)]
+_CLOCK = [f"{h}:{m}" for h in _TWO_DIGITS[:24] for m in _TWO_DIGITS]
 
 
-def write_json(given: Journals, events: Iterator[dict[str, object]], out: TextIO) -> None:
+def write_json(given: Journals, lines: Iterator[tuple[float, str]], out: TextIO) -> None:
     """The JSON document, its events written as they are read (the counts come after them).
 
     One event per line: ``indent`` would take ``json``'s pure-Python
@@ -214,20 +334,15 @@ def write_json(given: Journals, events: Iterator[dict[str, object]], out: TextIO
     out.write(f'  "journals": {json.dumps(given.labels)},\n')
     out.write('  "events": [')
     separator = "\n"
-    dumps = json.dumps
-    lines: list[str] = []
-    for event in events:
-        del event["_t"]
-        raw = event.pop("_raw", None)
-        # A line that is exactly its event is printed as it was written (strict JSON: parse_line
-        # refused NaN and control characters, and would have dropped an odd field).
-        lines.append(raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else dumps(event))
-        if len(lines) == 256:  # written in batches: one write per event costs more than the event
-            out.write(separator + ",\n".join(f"    {line}" for line in lines))
+    batch: list[str] = []
+    for _, text in lines:
+        batch.append(text)
+        if len(batch) == 256:  # written in batches: one write per event costs more than the event
+            out.write(separator + ",\n".join(f"    {line}" for line in batch))
             separator = ",\n"
-            lines.clear()
-    if lines:
-        out.write(separator + ",\n".join(f"    {line}" for line in lines))
+            batch.clear()
+    if batch:
+        out.write(separator + ",\n".join(f"    {line}" for line in batch))
         separator = ",\n"
     out.write("\n  ],\n" if separator != "\n" else "],\n")
     reading = given.reading

@@ -18,17 +18,7 @@ from selfheal.core import states
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Protocol, TextIO
-
-    class Finished(Protocol):
-        """What a plugin run left (``selfheal.edges.spawner.PluginRun``): all ``interpret`` reads."""
-
-        stdout: bytes
-        stderr: bytes
-        error: str | None
-        timed_out: bool
-        signal: int | None
-        exit_status: int | None
+    from typing import TextIO
 
 
 MAX_LINE = 4096
@@ -44,6 +34,29 @@ _CONTROLS = dict.fromkeys([*range(32), 127], " ")
 _UNITS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ%"
 _NUMBER = frozenset("0123456789.-")
 _RANGE = frozenset("0123456789.-:~@")
+
+
+class PluginRun:
+    """How a wrapped plugin ended and what it printed (``selfheal.edges.spawner`` runs it)."""
+
+    __slots__ = ("error", "exit_status", "signal", "stderr", "stdout", "timed_out")
+
+    def __init__(
+        self,
+        exit_status: int | None = None,
+        stdout: bytes = b"",
+        stderr: bytes = b"",
+        *,
+        signal: int | None = None,
+        timed_out: bool = False,
+        error: str | None = None,
+    ) -> None:
+        self.exit_status = exit_status
+        self.stdout = stdout
+        self.stderr = stderr
+        self.signal = signal
+        self.timed_out = timed_out
+        self.error = error
 
 
 class PluginOutput:
@@ -80,7 +93,7 @@ def parse(raw: str) -> PluginOutput:
 
 
 def interpret(
-    run: Finished, plugin: list[str], timeout: float, timeout_state: int
+    run: PluginRun, plugin: list[str], timeout: float, timeout_state: int
 ) -> tuple[int, PluginOutput]:
     """A plugin's state and parsed output, UNKNOWN when it did not behave.
 

@@ -24,10 +24,12 @@ host its path names: the file's name before ``.jsonl`` unless that is
 local journal (no ``--journal``) is this host's.
 
 Events are streamed, never all held: a million events take the memory of
-one line plus the figures. ``in_file_order`` gives each file's events in the
-order they were appended (what the report's episodes follow); ``in_time_order``
-merges the journals by time (what ``history`` lists), sorting each one within
-a bounded window, which absorbs the small disorder of concurrent writers.
+one line plus the figures. ``events`` gives a journal's events in the order
+they were appended (what the report's episodes follow); ``merged`` merges
+journals by time (what ``history`` lists), each first put in order within a
+bounded window (``ordered``), which absorbs the small disorder of concurrent
+writers. Over a
+fleet's journals, both run in worker processes (``selfheal.edges.workers``).
 """
 
 from __future__ import annotations
@@ -42,11 +44,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from io import BufferedIOBase
+    from typing import Any, TypeVar
+
+    #: An item that ``merged`` orders: its first element is its time.
+    Timed = TypeVar("Timed", bound=tuple[Any, ...])
 
 #: A journal line longer than this is corrupt (ours are well under 64 KiB).
 MAX_LINE = 1 << 20
 #: How far out of time order one journal's events may be and still be listed in order;
 #: with many journals, each gets its share of ORDER_EVENTS (and at least ORDER_MIN).
+#: Each journal holds twice its window while it is sorted (``ordered``).
 ORDER_WINDOW = 256
 ORDER_EVENTS = 4096
 ORDER_MIN = 32
@@ -81,6 +88,19 @@ class Reading:
         # Files that could not be read (not a regular file, gone), and why.
         self.unreadable: list[str] = []
         self._seen: set[tuple[int, int]] = set()
+
+    def part(self) -> Reading:
+        """A reading of some of the journals, to be ``add``-ed later: it knows the files already read."""
+        part = Reading()
+        part._seen = self._seen
+        return part
+
+    def add(self, other: Reading) -> None:
+        """What the reading of other journals found (a ``part``, or a worker's)."""
+        self.skipped += other.skipped
+        self.dropped += other.dropped
+        self.files.extend(other.files)
+        self.unreadable.extend(other.unreadable)
 
 
 def rotation(name: str, base: str | None = None) -> tuple[str, tuple[int, int]] | None:
@@ -161,7 +181,30 @@ def find(specs: Iterable[str], problems: list[str] | None = None) -> list[Source
                 found += 1
         if not found and not literal:
             raise NoJournal(f"no journal matches {spec!r}")
-    return list(sources.values())
+    return distinct(list(sources.values()))
+
+
+def distinct(sources: list[Source]) -> list[Source]:
+    """Each file in one source only: a file two journals reach (a hard link) is read with the first.
+
+    So that journals read in different processes never read a file twice;
+    reading checks it again as it opens each file (``_lines``).
+    """
+    seen: set[tuple[int, int]] = set()
+    for source in sources:
+        kept = []
+        for file in source.files:
+            try:
+                identity = os.lstat(file)
+            except OSError:
+                kept.append(file)  # reading names what is wrong with it
+                continue
+            key = (identity.st_dev, identity.st_ino)
+            if key not in seen:
+                seen.add(key)
+                kept.append(file)
+        source.files = kept
+    return sources
 
 
 def _found(match: str, spec: str, literal: bool, problems: list[str]) -> list[Source]:
@@ -256,52 +299,50 @@ def events(source: Source, reading: Reading, raw: bool = False) -> Iterator[dict
             reading.unreadable.append(why)
 
 
-def in_file_order(sources: Iterable[Source], reading: Reading) -> Iterator[dict[str, object]]:
-    for source in sources:
-        yield from events(source, reading)
+def window(count: int) -> int:
+    """How far out of order each of ``count`` journals may be and still be listed in order."""
+    return max(ORDER_MIN, min(ORDER_WINDOW, ORDER_EVENTS // max(1, count)))
 
 
-def in_time_order(
-    sources: Iterable[Source], reading: Reading, raw: bool = False
-) -> Iterator[dict[str, object]]:
-    """All sources merged by time; each sorted within its window (see ORDER_WINDOW)."""
-    sources = list(sources)
-    window = max(ORDER_MIN, min(ORDER_WINDOW, ORDER_EVENTS // max(1, len(sources))))
-    return merged([events(source, reading, raw) for source in sources], window)
+def ordered(stream: Iterator[Timed], window: int) -> Iterator[Timed]:
+    """One journal's items by time (each item's first element), holding at most ``2 * window``.
 
-
-def merged(streams: list[Iterator[dict[str, object]]], window: int) -> Iterator[dict[str, object]]:
-    """The streams' events by time, holding ``window`` of each: one heap for all of them.
-
-    Each stream's next event is the earliest of the ones it has in the heap,
-    and the one taken out is replaced from the same stream: so each stream
-    is sorted within its window, and the streams are merged, in one step.
+    Concurrent writers leave a journal's lines a little out of order. The
+    items are sorted ``window`` at a time together with the ``window``
+    before them, so every item less than ``window`` places from its place
+    in time comes out in order; one further out comes out late, never lost.
+    The sort is stable: ties keep the journal's order. A journal in order
+    costs two sorts of a sorted run per item, in C.
     """
-    import heapq
     import itertools
+    from operator import itemgetter
 
-    heap: list[tuple[float, int, int, dict[str, object]]] = []
-    seq = 0
-    for index, stream in enumerate(streams):
-        for event in itertools.islice(stream, window):
-            heap.append((_time(event), seq, index, event))
-            seq += 1
-    heapq.heapify(heap)
-    while heap:
-        _, _, index, event = heap[0]
-        following = next(streams[index], None)
-        if following is None:
-            heapq.heappop(heap)
-        else:
-            heapq.heapreplace(heap, (_time(following), seq, index, following))
-            seq += 1
-        yield event
+    key = itemgetter(0)
+    held = list(itertools.islice(stream, window))
+    held.sort(key=key)
+    while True:
+        more = list(itertools.islice(stream, window))
+        if not more:
+            yield from held
+            return
+        held += more
+        held.sort(key=key)
+        yield from held[: len(more)]
+        del held[: len(more)]
 
 
-def _time(event: dict[str, object]) -> float:
-    when = event["_t"]
-    assert isinstance(when, float)  # parse_line set it
-    return when
+def merged(streams: list[Iterator[Timed]]) -> Iterator[Timed]:
+    """Streams each in time order, merged by time; ties go to the earlier stream.
+
+    So merging groups of streams, then the groups in order (the workers of
+    ``selfheal.edges.workers``), gives what merging them all at once gives.
+    """
+    if len(streams) == 1:
+        return streams[0]
+    import heapq
+    from operator import itemgetter
+
+    return heapq.merge(*streams, key=itemgetter(0))
 
 
 def _lines(path: str, reading: Reading) -> Iterator[bytes]:

@@ -18,12 +18,13 @@ import time
 
 # Only what a healthy plugin run needs is imported here; finding and
 # killing process trees (edges.proc, edges.kill) is loaded when it happens.
+from selfheal.core.output import PluginRun
 from selfheal.edges.files import keep_fds_from_children
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
-    from typing import Any
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Any, NoReturn
 
     from psutil import Process
 
@@ -323,29 +324,6 @@ def _detached(argv: list[str], env: Mapping[str, str], stdin: tuple[object, ...]
     return os.posix_spawnp(argv[0], argv, env, file_actions=actions, setsid=True, setsigdef=_RESTORE)
 
 
-class PluginRun:
-    """How a wrapped plugin ended and what it printed."""
-
-    __slots__ = ("error", "exit_status", "signal", "stderr", "stdout", "timed_out")
-
-    def __init__(
-        self,
-        exit_status: int | None = None,
-        stdout: bytes = b"",
-        stderr: bytes = b"",
-        *,
-        signal: int | None = None,
-        timed_out: bool = False,
-        error: str | None = None,
-    ) -> None:
-        self.exit_status = exit_status
-        self.stdout = stdout
-        self.stderr = stderr
-        self.signal = signal
-        self.timed_out = timed_out
-        self.error = error
-
-
 class ActionRun:
     """How a heal action ended."""
 
@@ -358,6 +336,23 @@ class ActionRun:
         self.duration = duration
         self.timed_out = timed_out
         self.error = error
+
+
+def fork_worker(serve: Callable[[int], NoReturn], close: Iterable[int] = ()) -> tuple[int, int]:
+    """A fork of this command that runs ``serve(fd)``, writing to a pipe; its pid and the pipe's read end.
+
+    For the reading commands' workers (``selfheal.edges.workers``): a copy
+    that only reads journals, so nothing is exec'd and no signal restored
+    here. The child closes ``close`` (the pipes of the workers before it).
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        for fd in (*close, read_end):
+            os.close(fd)
+        serve(write_end)
+    os.close(write_end)
+    return pid, read_end
 
 
 def wait_exit(pid: int, deadline: float) -> int | None:

@@ -327,9 +327,10 @@ def test_the_report_consumes_events_one_at_a_time(fleet: Path) -> None:
     counted_before: list[int] = []
 
     def stream() -> Iterator[dict[str, object]]:
-        for event in journals.in_file_order(journals.find([str(fleet / "hosts")]), journals.Reading()):
-            counted_before.append(sum(t.figures.events for t in report.trackers.values()))
-            yield event
+        for source in journals.find([str(fleet / "hosts")]):
+            for event in journals.events(source, journals.Reading()):
+                counted_before.append(sum(t.figures.events for t in report.trackers.values()))
+                yield event
 
     report.consume(stream())
     assert counted_before == list(range(21))
@@ -339,11 +340,12 @@ def test_history_lists_in_time_order_within_a_bounded_window() -> None:
     """Endless journals still yield their first events, in order: each is held only a window deep."""
     import itertools
 
-    from selfheal.edges.journals import ORDER_WINDOW, merged
+    from selfheal.edges.journals import ORDER_WINDOW, merged, ordered
 
-    def endless(offset: float) -> Iterator[dict[str, object]]:
-        return ({"_t": float(n % 7 + n) + offset} for n in itertools.count())
+    def endless(offset: float) -> Iterator[tuple[float]]:
+        return ((float(n % 7 + n) + offset,) for n in itertools.count())
 
-    first = list(itertools.islice(merged([endless(0.0), endless(0.5)], ORDER_WINDOW), 3 * ORDER_WINDOW))
-    times = [event["_t"] for event in first]
+    streams = [ordered(endless(0.0), ORDER_WINDOW), ordered(endless(0.5), ORDER_WINDOW)]
+    first = list(itertools.islice(merged(streams), 3 * ORDER_WINDOW))
+    times = [item[0] for item in first]
     assert times == sorted(times) and len(times) == 3 * ORDER_WINDOW

@@ -13,16 +13,17 @@ import time
 
 from selfheal.commands import common as ops
 from selfheal.commands.history import READING_OPTIONS, Journals, reader_left
-from selfheal.commands.report.figures import build
+from selfheal.commands.report.figures import Report
 from selfheal.commands.report.text import render_text
 from selfheal.core.argv import HELP_OPTIONS, Option
 from selfheal.core.states import Usage
+from selfheal.edges.journals import Reading, Source, events
 
 #: Its usage line, for its -h and for ``selfheal -h`` (the table is in common).
 USAGE = ops.USAGE
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
     from typing import TextIO
 
 FORMATS = ("text", "json", "html")
@@ -46,7 +47,12 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     since = ops.since(values, "30d")
     given = Journals(values, env)
     now = time.time()
-    data = build(given.in_file_order(), since).to_json(given.labels, given.reading, now)
+    report = Report(since)
+    with given.read(Fold(since)) as streams:
+        for stream in streams:
+            for part in stream:
+                report.add(part)
+    data = report.to_json(given.labels, given.reading, now)
     if form == "json":
         import json
 
@@ -66,6 +72,19 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
         except BrokenPipeError:
             return reader_left(out)
     return 0
+
+
+class Fold:
+    """What ``report`` reads from a group of journals: one ``Report`` of their events."""
+
+    def __init__(self, since: float | None) -> None:
+        self.since = since
+
+    def __call__(self, group: list[Source], reading: Reading) -> Iterator[Report]:
+        report = Report(self.since)
+        for source in group:
+            report.consume(events(source, reading), source.path)
+        yield report
 
 
 def write_atomically(path: str, text: str) -> None:

@@ -31,7 +31,6 @@ underlying bug.
 
 from __future__ import annotations
 
-import collections
 import time
 from array import array
 
@@ -296,7 +295,7 @@ class Tracker:
             if ttr is not None:
                 self.figures.times.append(ttr)
                 report.ttr_counts[bucket(ttr)] += 1
-        report.listed.append(episode)
+        report.keep(episode)
 
 
 def bucket(seconds: float) -> int:
@@ -304,40 +303,52 @@ def bucket(seconds: float) -> int:
 
 
 class Report:
-    """Every host's and check's figures, built from a stream of events."""
+    """Every host's and check's figures, built from streams of events, one per journal."""
 
     def __init__(self, since: float | None) -> None:
         self.since = since
-        self.trackers: dict[tuple[object, object], Tracker] = {}
-        self.listed: collections.deque[Episode] = collections.deque(maxlen=MAX_LISTED)
+        # One tracker per journal, host and check: an episode never spans two journals.
+        self.trackers: dict[tuple[str, object, object], Tracker] = {}
+        self.listed: list[Episode] = []  # the newest MAX_LISTED ended episodes, and a few more
         self.ttr_counts = [0] * len(TTR_BUCKETS)
 
-    def add(self, event: dict[str, object]) -> None:
-        key = (event.get("host", "-"), event["check"])  # strings: see journals.events and parse_line
-        tracker = self.trackers.get(key)
-        if tracker is None:
-            tracker = self.trackers[key] = Tracker(str(key[0]), str(key[1]), self.since)
-        when = event["_t"]
-        assert isinstance(when, float)  # parse_line set it
-        tracker.add(event, when, self)
-
-    def consume(self, stream: Iterable[dict[str, object]]) -> Report:
-        """Count each event as it comes, keeping none of them.
+    def consume(self, stream: Iterable[dict[str, object]], journal: str = "") -> Report:
+        """Count each event of one journal as it comes, keeping none of them.
 
         Read from the beginning of the journals, not from ``since``: whether
         a recovery in the period followed a "gave up" before it depends on
         events before the period.
         """
-        add = self.add
+        trackers = self.trackers
         for event in stream:
-            add(event)
+            key = (journal, event.get("host", "-"), event["check"])  # strings: see journals.events
+            tracker = trackers.get(key)
+            if tracker is None:
+                tracker = trackers[key] = Tracker(str(key[1]), str(key[2]), self.since)
+            when = event["_t"]
+            assert isinstance(when, float)  # parse_line set it
+            tracker.add(event, when, self)
         return self
+
+    def keep(self, episode: Episode) -> None:
+        """Keep an ended episode for the list, if it is among the newest."""
+        self.listed.append(episode)
+        if len(self.listed) >= 2 * MAX_LISTED:
+            self.listed = newest(self.listed)
+
+    def add(self, other: Report) -> None:
+        """The figures of other journals (a worker's: ``selfheal.edges.workers``)."""
+        self.trackers.update(other.trackers)  # keys name their journal: none is in both
+        self.listed = newest([*self.listed, *other.listed])
+        self.ttr_counts = [mine + theirs for mine, theirs in zip(self.ttr_counts, other.ttr_counts)]
 
     def to_json(self, journals: list[str], reading: object, now: float) -> dict[str, object]:
         checks: dict[str, Figures] = {}
         hosts: dict[str, Figures] = {}
         still_open: list[Episode] = []
-        for _, tracker in sorted(self.trackers.items(), key=lambda item: (item[1].host, item[1].check)):
+        for _, tracker in sorted(
+            self.trackers.items(), key=lambda item: (item[1].host, item[1].check, item[0])
+        ):
             host, check = tracker.host, tracker.check
             episode = tracker.open
             if episode is not None and (self.since is None or episode.start >= self.since):
@@ -347,11 +358,10 @@ class Report:
             checks.setdefault(check, Figures(check)).merge(tracker.figures, host)
             hosts.setdefault(host, Figures(host)).merge(tracker.figures, check)
         ranked = ranking(checks.values())
-        episodes = sorted([*self.listed, *still_open], key=lambda e: e.start, reverse=True)
         ended = sum(f.episodes["recovered"] + f.episodes["gave_up"] for f in ranked)
         recovered = sum(f.recovered for f in ranked)
         total_episodes = sum(f.episodes["total"] for f in ranked)
-        shown = episodes[:MAX_LISTED]
+        shown = newest([*self.listed, *still_open])
         return {
             "since": ops.iso(self.since),
             "until": ops.iso(now),
@@ -385,6 +395,6 @@ def ranking(figures: Iterable[Figures]) -> list[Figures]:
     return sorted((f for f in figures if f.events), key=lambda f: (-f.started, -f.gave_up, f.name))
 
 
-def build(stream: Iterable[dict[str, object]], since: float | None) -> Report:
-    """The figures of every event in ``stream`` (see ``Report.consume``)."""
-    return Report(since).consume(stream)
+def newest(episodes: list[Episode]) -> list[Episode]:
+    """The newest MAX_LISTED episodes, newest first; ties in a fixed order, whatever read them first."""
+    return sorted(episodes, key=lambda e: (e.start, e.host, e.check, e.end or 0.0), reverse=True)[:MAX_LISTED]
