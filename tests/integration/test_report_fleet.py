@@ -149,8 +149,9 @@ EXPECTED_CHECKS = {
 }
 
 
-def test_a_directory_of_hosts_gives_per_host_and_per_check_figures(fleet: Path) -> None:
-    data = report_json("--journal", fleet / "hosts")
+@pytest.mark.parametrize("jobs", ["1", "2", "3"])  # in this process, or in 2 or 3 workers
+def test_a_directory_of_hosts_gives_per_host_and_per_check_figures(fleet: Path, jobs: str) -> None:
+    data = report_json("--journal", fleet / "hosts", "--jobs", jobs)
     assert brief(data["hosts"]) == EXPECTED_HOSTS
     assert list(brief(data["hosts"])) == ["web2", "web1", "db1"]  # ranked by heals
     assert brief(data["checks"]) == EXPECTED_CHECKS
@@ -165,8 +166,9 @@ def test_a_directory_of_hosts_gives_per_host_and_per_check_figures(fleet: Path) 
     assert data["skipped"] == 0 and data["unreadable"] == []
 
 
-def test_the_episodes_say_when_where_how_and_why(fleet: Path) -> None:
-    data = report_json("--journal", fleet / "hosts")
+@pytest.mark.parametrize("jobs", ["1", "3"])
+def test_the_episodes_say_when_where_how_and_why(fleet: Path, jobs: str) -> None:
+    data = report_json("--journal", fleet / "hosts", "--jobs", jobs)
     episodes = [
         (
             e["host"],
@@ -349,3 +351,44 @@ def test_history_lists_in_time_order_within_a_bounded_window() -> None:
     first = list(itertools.islice(merged(streams), 3 * ORDER_WINDOW))
     times = [item[0] for item in first]
     assert times == sorted(times) and len(times) == 3 * ORDER_WINDOW
+
+
+def raw_journal(path: Path, host: str, events: list[tuple[float, dict[str, object]]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"ts": iso_utc(T0 + offset), "host": host, **event}) for offset, event in events]
+    path.write_text("".join(line + "\n" for line in lines))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_an_episode_never_spans_two_journals(tmp_path: Path, jobs: str) -> None:
+    """Two journals of one host and check (an archive beside the live one): each has its own episodes.
+
+    Read one after the other, the first journal's open heal would have been
+    closed by the second journal's first recovery, whichever came first.
+    """
+    raw_journal(tmp_path / "a" / "web1.jsonl", "web1", [(500, attempt("nginx", 1))])
+    raw_journal(tmp_path / "b" / "web1.jsonl", "web1", [(0, recovered("nginx", 1, 30))])
+    data = report_json("--journal", tmp_path / "a", "--journal", tmp_path / "b", "--jobs", jobs)
+    assert brief(data["checks"]) == {"nginx": (1, (1, 0, 0, 1), None, 1)}  # one episode, still open
+    assert [(e["host"], e["outcome"]) for e in data["episodes"]] == [("web1", "open")]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_the_listed_episodes_are_the_newest_of_the_whole_fleet(tmp_path: Path, jobs: str) -> None:
+    """The newest episodes are in the first journal read: the list still holds them, not the last journal's."""
+    from selfheal.commands.report.figures import MAX_LISTED
+
+    def episodes(start: float, count: int) -> list[tuple[float, dict[str, object]]]:
+        events: list[tuple[float, dict[str, object]]] = []
+        for n in range(count):
+            events += [(start + 100 * n, attempt("nginx", 1)), (start + 100 * n + 10, recovered("nginx", 1, 10))]
+        return events
+
+    raw_journal(tmp_path / "hosts" / "a-new" / "journal.jsonl", "a-new", episodes(10_000, MAX_LISTED))
+    raw_journal(tmp_path / "hosts" / "b-old" / "journal.jsonl", "b-old", episodes(0, 100))
+    data = report_json("--journal", tmp_path / "hosts", "--jobs", jobs)
+    listed = data["episodes"]
+    assert isinstance(listed, list) and len(listed) == MAX_LISTED
+    assert {e["host"] for e in listed} == {"a-new"}
+    assert listed[0]["start"] == iso_utc(T0 + 10_000 + 100 * (MAX_LISTED - 1))
+    assert data["episodes_not_listed"] == 100
