@@ -41,8 +41,10 @@ if TYPE_CHECKING:
 #: Each command's usage line, for its -h and for ``selfheal -h``.
 USAGE = {
     "status": "selfheal status [NAME] [--json]",
-    "history": "selfheal history [NAME] [--since 7d] [--json] [--journal PATH ...]",
-    "report": "selfheal report [--since 30d] [--format text|json|html] [-o FILE] [--journal PATH ...]",
+    "history": "selfheal history [NAME] [--since 7d] [--json] [--journal PATH ...] [--jobs N]",
+    "report": (
+        "selfheal report [--since 30d] [--format text|json|html] [-o FILE] [--journal PATH ...] [--jobs N]"
+    ),
     "reset": "selfheal reset NAME",
     "pause": "selfheal pause NAME|--all --for 2h [--reason TEXT]",
     "resume": "selfheal resume NAME|--all",

@@ -91,10 +91,16 @@ class Journals:
         from selfheal.edges import workers
 
         count = self.jobs if self.jobs is not None else workers.default_count(self.sources)
-        if count <= 1 or len(self.sources) < 2:
+        running = None
+        if count > 1 and len(self.sources) > 1:
+            try:
+                running = workers.Workers(workers.split(self.sources, count), work, self.reading)
+            except OSError:
+                pass  # no fork (a limit on processes or memory): the same reading, here
+        if running is None:
             yield [iter(work(self.sources, self.reading))]
             return
-        with workers.Workers(workers.split(self.sources, count), work, self.reading) as running:
+        with running:
             yield running.streams()
 
 

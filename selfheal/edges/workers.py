@@ -74,10 +74,10 @@ def size(source: Source) -> int:
     total = 0
     for file in source.files:
         try:
-            bytes_ = os.lstat(file).st_size
+            length = os.lstat(file).st_size
         except OSError:
-            continue
-        total += bytes_ * GZIP_RATIO if file.endswith(".gz") else bytes_
+            continue  # reading it will say why
+        total += length * GZIP_RATIO if file.endswith(".gz") else length
     return total
 
 
@@ -96,11 +96,11 @@ def split(sources: list[Source], count: int) -> list[list[Source]]:
         share = left / (count - index)  # what each remaining group should read
         end = start + 1
         taken = sizes[start]
-        # Take another source while that brings the group closer to its share,
+        # Take the next source while that brings the group closer to its share,
         # leaving at least one for each group still to come.
-        while end < len(sources) - (count - index - 1) and abs(taken + sizes[end] - share) <= abs(
-            taken - share
-        ):
+        while end < len(sources) - (count - index - 1):
+            if abs(taken + sizes[end] - share) > abs(taken - share):
+                break
             taken += sizes[end]
             end += 1
         if index == count - 1:

@@ -381,7 +381,10 @@ def test_the_listed_episodes_are_the_newest_of_the_whole_fleet(tmp_path: Path, j
     def episodes(start: float, count: int) -> list[tuple[float, dict[str, object]]]:
         events: list[tuple[float, dict[str, object]]] = []
         for n in range(count):
-            events += [(start + 100 * n, attempt("nginx", 1)), (start + 100 * n + 10, recovered("nginx", 1, 10))]
+            events += [
+                (start + 100 * n, attempt("nginx", 1)),
+                (start + 100 * n + 10, recovered("nginx", 1, 10)),
+            ]
         return events
 
     raw_journal(tmp_path / "hosts" / "a-new" / "journal.jsonl", "a-new", episodes(10_000, MAX_LISTED))
@@ -392,3 +395,17 @@ def test_the_listed_episodes_are_the_newest_of_the_whole_fleet(tmp_path: Path, j
     assert {e["host"] for e in listed} == {"a-new"}
     assert listed[0]["start"] == iso_utc(T0 + 10_000 + 100 * (MAX_LISTED - 1))
     assert data["episodes_not_listed"] == 100
+
+
+def test_without_fork_the_journals_are_read_here(fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A limit on processes or memory refuses the fork: the same figures, read in the command itself."""
+    from selfheal.edges import spawner
+
+    def refuse(*_: object) -> tuple[int, int]:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(spawner, "fork_worker", refuse)
+    data = report_json("--journal", fleet / "hosts", "--jobs", "3")
+    assert brief(data["hosts"]) == EXPECTED_HOSTS and brief(data["checks"]) == EXPECTED_CHECKS
+    code, text = cli("history", "--journal", fleet / "hosts", "--jobs", "3")
+    assert code == 0 and len(text.splitlines()) == 1 + 21, text

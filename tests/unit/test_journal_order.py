@@ -108,7 +108,10 @@ def test_split_gives_runs_of_consecutive_journals_of_about_equal_size(tmp_path: 
     assert [[s.host for s in g] for g in split(big_first, 2)] == [["h0"], ["h1", "h2", "h3", "h4", "h5"]]
 
 
-@given(sizes=st.lists(st.integers(min_value=0, max_value=1000), min_size=1, max_size=12), count=st.integers(1, 14))
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=1000), min_size=1, max_size=12),
+    count=st.integers(1, 14),
+)
 def test_split_keeps_every_journal_once_in_order(sizes: list[int], count: int) -> None:
     import tempfile
 

@@ -1,9 +1,10 @@
-"""``selfheal report [--since 30d] [--format text|json|html] [-o FILE] [--journal PATH ...]``.
+"""``selfheal report [--since 30d] [--format text|json|html] [-o FILE] [--journal PATH ...] [--jobs N]``.
 
 The options and the output; what each figure means (episodes, the rate),
 and how heals are ranked, is in ``selfheal.commands.report.figures``. The
 journals (one, or a fleet's: ``--journal`` files, directories, globs) are
-streamed through the figures, never held. The page or the text goes to
+streamed through the figures, never held; a fleet's are folded in worker
+processes (``Fold``), whose figures are then added up. The page or the text goes to
 stdout, or atomically to ``-o FILE``.
 """
 
