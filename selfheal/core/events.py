@@ -14,6 +14,8 @@ def number(event: dict[str, object], key: str) -> int | float | None:
     editor, another tool); history shows no figure rather than ``xs``.
     """
     value = event.get(key)
+    if type(value) is int or type(value) is float:  # the usual case, decided at once
+        return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
     return None
@@ -38,7 +40,7 @@ def describe(event: dict[str, object]) -> str:
     if kind == "attempt":
         argv = get("argv")
         if isinstance(argv, list) and argv:
-            parts.append(" ".join(str(word) for word in argv))
+            parts.append(" ".join(map(str, argv)))
         if get("unit"):
             parts.append(f"unit {event['unit']}")
         elif get("fallback_reason"):

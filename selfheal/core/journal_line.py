@@ -159,12 +159,12 @@ def parse_line(line: bytes) -> tuple[dict[str, object] | None, int]:
     return event, len(dropped)
 
 
-#: Hours, minutes, seconds (to 61, strptime's own bound: leap seconds) and milliseconds as
-#: the journal writes them, in seconds: one lookup checks and converts each.
-_HOURS = {f"{n:02d}": n * 3600 for n in range(24)}
-_MINUTES = {f"{n:02d}": n * 60 for n in range(60)}
-_SECONDS = {f"{n:02d}": n for n in range(62)}
-_FRACTIONS = {f"{n:03d}": n / 1000 for n in range(1000)}
+#: The clock as the journal writes it, with the separators after each part, in seconds: one
+#: lookup checks and converts each part (``T03:10:``, ``06.``, ``123Z``). Seconds go to 61,
+#: strptime's own bound (leap seconds).
+_HOURS_MINUTES = {f"T{h:02d}:{m:02d}:": h * 3600 + m * 60 for h in range(24) for m in range(60)}
+_SECONDS = {f"{n:02d}.": n for n in range(62)}
+_FRACTIONS = {f"{n:03d}Z": n / 1000 for n in range(1000)}
 #: Midnight of each date seen (``2026-11-28``), or None for one that is not a date.
 _MIDNIGHTS: dict[str, float | None] = {}
 
@@ -172,23 +172,12 @@ _MIDNIGHTS: dict[str, float | None] = {}
 def _journal_ts(ts: str) -> float | None:
     """``2026-11-28T03:10:06.123Z``, exactly as the journal writes it, as ``parse_ts`` reads it; else None.
 
-    Only the date goes through ``strptime``, once per date.
+    ``ts`` has 24 characters. Only the date goes through ``strptime``, once per date.
     """
-    hours = _HOURS.get(ts[11:13])
-    minutes = _MINUTES.get(ts[14:16])
-    seconds = _SECONDS.get(ts[17:19])
-    fraction = _FRACTIONS.get(ts[20:23])
-    if (
-        hours is None
-        or minutes is None
-        or seconds is None
-        or fraction is None
-        or ts[10] != "T"
-        or ts[13] != ":"
-        or ts[16] != ":"
-        or ts[19] != "."
-        or ts[23] != "Z"
-    ):
+    clock = _HOURS_MINUTES.get(ts[10:17])
+    seconds = _SECONDS.get(ts[17:20])
+    fraction = _FRACTIONS.get(ts[20:24])
+    if clock is None or seconds is None or fraction is None:
         return None
     date = ts[:10]
     midnight = _MIDNIGHTS.get(date, -1.0)
@@ -199,7 +188,7 @@ def _journal_ts(ts: str) -> float | None:
         _MIDNIGHTS[date] = midnight
     if midnight is None:
         return None
-    when = midnight + (hours + minutes + seconds) + fraction
+    when = midnight + (clock + seconds) + fraction
     return when if when <= MAX_TIME else None
 
 
