@@ -1,0 +1,637 @@
+"""``history`` and ``report`` reading a fleet's journals in worker processes, tested against their contract.
+
+The contract (``selfheal.edges.workers``, ``selfheal history --jobs N``):
+the output of ``history`` (text and ``--json``) and of ``report`` (text,
+json, html) is byte for byte the same whatever ``--jobs`` is, the report's
+"until" (the current time) aside; a bad ``--jobs`` is one line for a person
+(exit 3); and the command never hangs, never prints a traceback and never
+leaves a process behind: not when its reader goes away (``| head -1``), not
+on Ctrl-C, not when a worker is killed, which is then named among what was
+not read.
+
+Written by someone who did not write the workers, from that contract. The
+journals are a fleet as it is found on a log host: several hosts, rotated
+and gzipped copies, a host whose lines carry no ``host``, corrupt lines,
+odd fields, lines out of order, equal times across journals, files that
+cannot be read (a FIFO, a symlink, a damaged ``.gz``). Every test runs the
+real command in its own process (the unit tests of ``Workers`` fork real
+workers from this one); processes are found through ``/proc``, by a marker
+in their environment that the workers, being forks, inherit.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import assert_no_traceback, clean_env, run_selfheal, selfheal_argv, wait_for
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from selfheal.cli import main
+from selfheal.core.states import SelfhealError
+from selfheal.edges import journals, workers
+from selfheal.edges.journals import Reading, Source
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = time.time()
+DAY = 86400
+# Two clusters of events, 9 to 6 days ago and 3 to 1 days ago: `--since 5d` falls in the gap between
+# them, so it picks the same events however far apart the runs are.
+OLD = int(NOW) // 60 * 60 - 9 * DAY
+RECENT = int(NOW) // 60 * 60 - 3 * DAY
+JOBS = ["1", "2", "3", "5", None]  # None: the default, which the journals' size decides
+CHECKS = ("nginx", "php-fpm", "postgres", "haproxy")
+REASONS = (
+    "Job for nginx.service failed because the control process exited with error code.",
+    "caf\u00e9 \u001b[31mred\u001b[0m still failing",  # non-ASCII and a terminal escape
+    "<script>alert(1)</script>",
+)
+# A line moved further than twice history's sort window (journals.window) is listed late: the same
+# late place whatever --jobs is.
+FAR = 600
+
+
+def iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
+# -- a fleet's journals -----------------------------------------------------
+
+
+def incident(rng: random.Random, check: str, ms: int) -> list[tuple[int, dict[str, object]]]:
+    """One incident's events: heals until it recovers or gives up, with what an operator may add."""
+    argv = ["systemctl", "restart", check]
+    fails = rng.choice((0, 0, 1, 2, 3))
+    first = ms
+    out: list[tuple[int, dict[str, object]]] = []
+    if rng.random() < 0.1:
+        out.append(
+            (ms - 5000, {"event": "paused", "check": check, "by": "alice", "reason": rng.choice(REASONS)})
+        )
+        out.append((ms - 4000, {"event": "resumed", "check": check, "by": "alice"}))
+    for n in range(1, 4):
+        out.append((ms, {"event": "attempt", "check": check, "attempt": n, "argv": argv, "pid": 1000 + n}))
+        ok = n > fails
+        end: dict[str, object] = {
+            "event": "action_end", "check": check, "attempt": n, "argv": argv, "exit_code": 0 if ok else 1,
+            "duration": rng.choice((0.5, 1.25, 2.481)), "timed_out": False,
+        }  # fmt: skip
+        if not ok:
+            end["reason"] = rng.choice(REASONS)
+        out.append((ms + rng.choice((1000, 2500)), end))
+        if ok:
+            ttr = (ms + 60_000 - first) / 1000
+            out.append(
+                (ms + 60_000, {"event": "recovered", "check": check, "attempt": n, "time_to_recover": ttr})
+            )
+            return out
+        out.append((ms + 90_000, {"event": "skipped_cooldown", "check": check, "attempt": n}))
+        ms += 900_000 * n
+    out.append((ms, {"event": "gave_up", "check": check, "attempt": 3, "reason": "3 attempts within 6h"}))
+    if rng.random() < 0.5:
+        out.append((ms + 600_000, {"event": "reset", "check": check, "by": "bob"}))
+    return out
+
+
+def timeline(rng: random.Random, incidents: int, ties: list[int]) -> list[tuple[int, dict[str, object]]]:
+    """A host's events in time order: incidents in both clusters, and events at the fleet's shared times."""
+    events: list[tuple[int, dict[str, object]]] = []
+    for start in (OLD, RECENT):
+        ms = start * 1000
+        # Each cluster within two days: its events stay clear of the `--since 5d` boundary.
+        for _ in range(incidents):
+            ms += rng.randrange(120, 1800) * 1000  # whole seconds: ties within a journal too
+            if ms > (start + 2 * DAY - 6 * 3600) * 1000:
+                break
+            events.extend(incident(rng, rng.choice(CHECKS), ms))
+            ms = max(when for when, _ in events)
+    # The same times on every host (a fleet-wide deploy pauses every check at once): ties across journals.
+    for n, tie in enumerate(ties):
+        events.append(
+            (tie, {"event": "paused", "check": CHECKS[n % 4], "by": "deploy", "until": iso(tie + 600_000)})
+        )
+    events.sort(key=lambda item: item[0])
+    return events
+
+
+def lines(events: list[tuple[int, dict[str, object]]], host: str | None) -> list[str]:
+    """The journal's lines as selfheal writes them, with ``host`` unless None (an older writer)."""
+    out = []
+    for ms, event in events:
+        line: dict[str, object] = {"ts": iso(ms)}
+        if host is not None:
+            line["host"] = host
+        line.update(event)
+        out.append(json.dumps(line, separators=(",", ":")))
+    return out
+
+
+CORRUPT = [
+    "not json at all",
+    "[1, 2, 3]",
+    '{"ts": "yesterday", "event": "attempt", "check": "nginx"}',
+    '{"ts": "2026-11-28T03:10:06.123Z", "event": "attempt"}',
+    '{"ts": "2026-11-28T03:10',
+    "\x00\x00\x00",
+    "x" * ((1 << 20) + 10),  # longer than any journal line may be
+]
+
+
+def odd(ms: int, host: str | None) -> list[str]:
+    """Lines that place an event but hold an odd field or two: the field is dropped, the event stays."""
+    base: dict[str, object] = {"ts": iso(ms), "check": "nginx"}
+    if host:
+        base["host"] = host
+    variants: list[dict[str, object]] = [
+        {"event": "attempt", "attempt": "two", "argv": 5, "pid": -1},
+        {"event": "action_end", "attempt": 2, "exit_code": 300, "duration": 1e300, "timed_out": "yes"},
+        {"event": "recovered", "time_to_recover": -4, "extra": {"nested": [1, 2]}},
+        {"event": "something_new", "note": "from a newer selfheal", "duration": float("nan")},
+    ]
+    return [json.dumps({**base, **variant}) for variant in variants]
+
+
+def sprinkle(rng: random.Random, text_lines: list[str], extra: list[str]) -> list[str]:
+    out = list(text_lines)
+    for line in extra:
+        out.insert(rng.randrange(len(out) + 1), line)
+    return out
+
+
+def disorder(rng: random.Random, text_lines: list[str]) -> list[str]:
+    """Concurrent writers' small disorder (neighbours swapped), and one line far out of place."""
+    out = list(text_lines)
+    for i in range(0, len(out) - 1, 7):
+        if rng.random() < 0.5:
+            out[i], out[i + 1] = out[i + 1], out[i]
+    if len(out) > FAR + 10:
+        out.insert(FAR + 5, out.pop(3))
+    return out
+
+
+def write_lines(path: Path, text_lines: list[str], packed: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = "".join(line + "\n" for line in text_lines).encode()
+    path.write_bytes(gzip.compress(data) if packed else data)
+
+
+def thirds(items: list[str]) -> tuple[list[str], list[str], list[str]]:
+    third = len(items) // 3
+    return items[:third], items[third : 2 * third], items[2 * third :]
+
+
+def build_fleet(root: Path, seed: int = 7, incidents: int = 40, padding: int = 17 << 20) -> Path:
+    """The fleet under ``root``; with ``padding``, a journal damaged by a crash makes it a large one.
+
+    ``padding`` bytes of NULs (the blocks a crash on ext4 leaves in a file
+    being appended) make the journals' size, as the workers count it, pass
+    the 16 MiB above which the default reads them in workers, at the cost
+    of one corrupt line.
+    """
+    rng = random.Random(seed)
+    ties = sorted(rng.sample(range(OLD * 1000, (OLD + 2 * DAY) * 1000, 1000), 12))
+    ties += sorted(rng.sample(range(RECENT * 1000, (RECENT + DAY) * 1000, 1000), 12))
+    hosts = root / "hosts"
+    # web1: the live journal, .1 and .2.gz; a FIFO and a symlink among its rotated copies.
+    old, middle, new = thirds(lines(timeline(rng, incidents, ties), "web1"))
+    write_lines(hosts / "web1" / "journal.jsonl.2.gz", old, packed=True)
+    write_lines(hosts / "web1" / "journal.jsonl.1", sprinkle(rng, middle, CORRUPT[:4]))
+    write_lines(hosts / "web1" / "journal.jsonl", new)
+    os.mkfifo(hosts / "web1" / "journal.jsonl.3")
+    os.symlink("journal.jsonl.1", hosts / "web1" / "journal.jsonl.4")
+    # web2: out of order, rotated with logrotate's dateext.
+    events = disorder(rng, lines(timeline(rng, 2 * incidents, ties), "web2"))
+    half = len(events) // 2
+    write_lines(hosts / "web2" / "journal.jsonl-20261128.gz", events[:half], packed=True)
+    write_lines(hosts / "web2" / "journal.jsonl", sprinkle(rng, events[half:], CORRUPT[4:]))
+    # db1: an older writer, no "host" on its lines: the directory names the host.
+    events = lines(timeline(rng, incidents, ties), None)
+    write_lines(hosts / "db1" / "journal.jsonl", sprinkle(rng, events, odd(RECENT * 1000 + 7000, None)))
+    # cache1.jsonl: the file names the host; one line says it is web1's; its .1.gz was cut short.
+    events = lines(timeline(rng, incidents // 2, ties), None)
+    events.insert(
+        len(events) // 2, lines([(ties[3], {"event": "reset", "check": "nginx", "by": "carol"})], "web1")[0]
+    )
+    rotated = gzip.compress("".join(line + "\n" for line in events[: len(events) // 2]).encode())
+    (root / "cache1.jsonl.1.gz").write_bytes(rotated[: len(rotated) * 2 // 3])
+    write_lines(root / "cache1.jsonl", events[len(events) // 2 :])
+    # db2: a crash left NUL blocks in its rotated copy; the lines after them still count.
+    events = lines(timeline(rng, incidents // 4, ties), "db2")
+    (hosts / "db2").mkdir(parents=True)
+    with open(hosts / "db2" / "journal.jsonl.1", "wb") as damaged:
+        damaged.write("".join(line + "\n" for line in events[:10]).encode())
+        damaged.write(b"\0" * padding + b"\n")
+        damaged.write("".join(line + "\n" for line in events[10:]).encode())
+    write_lines(hosts / "db2" / "journal.jsonl", odd(RECENT * 1000 + 7000, "db2"))
+    # An empty journal, and a file that is not a journal.
+    write_lines(hosts / "spare" / "journal.jsonl", [])
+    (hosts / "README").write_text("rsync'd from each host nightly\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_fleet(tmp_path_factory.mktemp("fleet"))
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """100,000 events of three hosts (about 27 MiB as the workers count it), written once per module."""
+    root = tmp_path_factory.mktemp("big") / "fleet"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "report_stream.py"),
+            "--write",
+            str(root),
+            "--events",
+            "100000",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return root
+
+
+def masked(text: str) -> str:
+    """``text`` with the times a run takes from the clock (the report's "until", a --since's start) masked.
+
+    Any time within ten minutes of now, or of now minus 5 days: the fleet
+    has no event near either.
+    """
+    now = time.time()
+    moments = (now, now - 5 * DAY)
+
+    def mask(match: re.Match[str]) -> str:
+        value = match.group(0)
+        stamp = time.mktime(time.strptime(value[:19].replace("T", " "), "%Y-%m-%d %H:%M:%S")) - time.timezone
+        return "<clock>" if any(abs(stamp - moment) < 600 for moment in moments) else value
+
+    return re.sub(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+Z?)?", mask, text)
+
+
+def difference(reference: str, other: str) -> str:
+    import difflib
+
+    return "\n".join(list(difflib.unified_diff(reference.splitlines(), other.splitlines(), lineterm=""))[:40])
+
+
+# -- 1. the same output whatever --jobs -----------------------------------
+
+OUTPUTS = {
+    "history": ["history"],
+    "history-json": ["history", "--json"],
+    "history-name-since": ["history", "nginx", "--since", "5d"],
+    "history-name-since-json": ["history", "nginx", "--since", "5d", "--json"],
+    "report-text": ["report", "--since", "all"],
+    "report-json": ["report", "--since", "all", "--json"],
+    "report-html": ["report", "--since", "all", "--format", "html"],
+    "report-5d-json": ["report", "--since", "5d", "--format", "json"],
+}
+
+
+@pytest.mark.parametrize("args", list(OUTPUTS.values()), ids=list(OUTPUTS))
+def test_the_output_is_the_same_whatever_jobs(fleet: Path, args: list[str]) -> None:
+    outputs: dict[str | None, str] = {}
+    for jobs in JOBS:
+        done = run_selfheal(
+            *args, "--journal", fleet, *([] if jobs is None else ["--jobs", jobs]), timeout=60
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+        assert done.stderr == ""
+        assert_no_traceback(done.stdout)
+        outputs[jobs] = masked(done.stdout)
+    reference = outputs["1"]
+    assert "web1" in reference and "db1" in reference
+    for jobs, text in outputs.items():
+        label = "the default" if jobs is None else f"--jobs {jobs}"
+        assert text == reference, f"{label} differs from --jobs 1:\n{difference(reference, text)}"
+
+
+def test_the_fleet_has_what_it_claims(fleet: Path) -> None:
+    """The fleet above holds each awkward case, and the default reads it in workers."""
+    sources = journals.find([str(fleet)])
+    assert len(sources) >= 5
+    assert workers.default_count(sources) > 1
+    done = run_selfheal("history", "--json", "--journal", fleet, "--jobs", "1")
+    assert done.returncode == 0, done.stdout[-2000:]
+    data = json.loads(done.stdout)
+    problems = "\n".join(data["unreadable"])
+    assert "journal.jsonl.3" in problems and "journal.jsonl.4" in problems  # the FIFO and the symlink
+    # The corrupt lines, the NUL block and the cut .gz.
+    assert data["skipped"] >= len(CORRUPT) + 2
+    assert data["dropped_fields"] > 0
+    events = data["events"]
+    hosts = {event["host"] for event in events}
+    assert {"web1", "web2", "db1", "db2", "cache1"} <= hosts
+    times: dict[str, set[str]] = {}
+    for event in events:
+        times.setdefault(event["ts"], set()).add(event["host"])
+    assert max(len(h) for h in times.values()) >= 4  # equal times across journals
+    assert any(a["ts"] > b["ts"] for a, b in zip(events, events[1:]))  # a line beyond the sort window
+
+
+# Few times, so that ties are frequent; kinds that open, end and follow episodes.
+KINDS = ("attempt", "action_end", "recovered", "gave_up", "skipped_cooldown", "reset", "paused", "verified")
+EVENT = st.tuples(
+    st.integers(0, 30), st.sampled_from(KINDS), st.sampled_from(("nginx", "sshd")), st.integers(1, 3),
+    st.sampled_from((0, 1, -9, "x")),
+)  # fmt: skip
+LINE = st.one_of(EVENT, EVENT, EVENT, st.sampled_from(CORRUPT[:6]))
+JOURNAL = st.tuples(
+    st.lists(LINE, max_size=25), st.booleans(), st.integers(1, 3), st.sampled_from(("dir", "file"))
+)
+
+
+def random_fleet(root: Path, drawn: list[tuple[list[object], bool, int, str]]) -> None:
+    """Journals from random event sequences: host on the lines or not, rotated and gzipped or not."""
+    for index, (items, with_host, copies, layout) in enumerate(drawn):
+        host = f"h{index}"
+        text_lines = []
+        for item in items:
+            if isinstance(item, str):
+                text_lines.append(item)
+                continue
+            second, kind, check, attempt, code = item  # type: ignore[misc]
+            event: dict[str, object] = {"event": kind, "check": check, "attempt": attempt, "exit_code": code}
+            if kind == "recovered":
+                event["time_to_recover"] = second * 7.5
+            text_lines += lines([((RECENT + second) * 1000, event)], host if with_host else None)
+        path = root / "hosts" / host / "journal.jsonl" if layout == "dir" else root / f"{host}.jsonl"
+        parts = [text_lines[i::copies] for i in range(copies)]  # interleaved: out of order across copies
+        write_lines(path, parts[0])
+        for number, part in enumerate(parts[1:], 1):
+            rotated = path.with_name(f"{path.name}.{number}" + (".gz" if number == 2 else ""))
+            write_lines(rotated, part, packed=number == 2)
+
+
+def cli(*args: object) -> tuple[int, str]:
+    """The command in this process: its workers are forks of the test."""
+    out = io.StringIO()
+    code = main([str(a) for a in args], env={"SELFHEAL_CONFIG": "/nonexistent/selfheal.yaml"}, stdout=out)
+    assert_no_traceback(out.getvalue())
+    return code, out.getvalue()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(drawn=st.lists(JOURNAL, min_size=2, max_size=5))
+def test_random_fleets_read_the_same_in_one_process_and_in_three(
+    drawn: list[tuple[list[object], bool, int, str]],
+) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        random_fleet(root, drawn)
+        for args in (
+            ["history"],
+            ["history", "--json"],
+            ["history", "sshd", "--json"],
+            ["report", "--since", "all", "--json"],
+        ):
+            results = [cli(*args, "--journal", root, "--jobs", jobs) for jobs in ("1", "3", "2")]
+            texts = [(code, masked(text)) for code, text in results]
+            assert texts[0][0] == 0, texts[0][1]
+            assert texts[1] == texts[0], difference(texts[0][1], texts[1][1])
+            assert texts[2] == texts[0], difference(texts[0][1], texts[2][1])
+
+
+# -- processes: found through /proc, by a marker in their environment -----
+
+MARKER = "SELFHEAL_TEST_MARKER"
+
+
+def marked(marker: str) -> list[int]:
+    """The live processes whose environment holds the marker (the command and its workers, forks of it).
+
+    A zombie has no environment left: it has ended and counts as gone.
+    """
+    needle = f"{MARKER}={marker}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                environment = Path("/proc", entry, "environ").read_bytes()
+            except OSError:
+                continue
+            if needle in environment.split(b"\0"):
+                found.append(int(entry))
+    return found
+
+
+def children(pid: int) -> list[int]:
+    kids = []
+    try:
+        for task in Path("/proc", str(pid), "task").iterdir():
+            kids += [int(kid) for kid in (task / "children").read_text().split()]
+    except OSError:
+        pass  # it has ended
+    return kids
+
+
+def reading(pid: int) -> list[str]:
+    """The journal files process ``pid`` has open."""
+    files = []
+    try:
+        for fd in Path("/proc", str(pid), "fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if ".jsonl" in target:
+                files.append(target)
+    except OSError:
+        pass
+    return files
+
+
+def start(marker: str, *args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # type: ignore[call-overload,no-any-return]
+        selfheal_argv(*args),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(**{MARKER: marker}),
+        **kwargs,
+    )
+
+
+def none_left(marker: str) -> None:
+    """Wait (30 s at most: not a bound on speed, a bound on a hang) until no marked process lives."""
+    deadline = time.monotonic() + 30
+    while marked(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = {
+        pid: Path("/proc", str(pid), "cmdline").read_bytes().replace(b"\0", b" ") for pid in marked(marker)
+    }
+    assert not left, f"processes left behind: {left}"
+
+
+def end_marked(marker: str, command: subprocess.Popen[bytes]) -> None:
+    """After a failed test: end what this test started, by pid, and close its pipes."""
+    for pid in marked(marker):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    command.wait(timeout=30)
+    for stream in (command.stdout, command.stderr):
+        if stream is not None:
+            stream.close()
+
+
+@pytest.fixture
+def marker() -> str:
+    return uuid.uuid4().hex
+
+
+# -- 2. the reader goes away: `selfheal history | head -1` ----------------
+
+
+@pytest.mark.parametrize("form", [[], ["--json"]], ids=["text", "json"])
+def test_a_reader_that_leaves_after_one_line_leaves_no_process(
+    big: Path, marker: str, form: list[str]
+) -> None:
+    command = start(marker, "history", *form, "--journal", big)
+    try:
+        assert command.stdout is not None and command.stderr is not None
+        first = command.stdout.readline()
+        assert first.strip(), command.stderr.read()
+        # The default reads this fleet in workers: the command blocks on its full pipe, they on theirs.
+        wait_for(lambda: len(children(command.pid)) >= 2, 30, what="the default's workers")
+        command.stdout.close()  # as `head -1` exits
+        code = command.wait(timeout=60)
+        errors = command.stderr.read().decode()
+        assert code == 0, errors
+        assert errors == ""
+        none_left(marker)
+    finally:
+        end_marked(marker, command)
+
+
+# -- 3. Ctrl-C -----------------------------------------------------------------
+
+
+def test_ctrl_c_while_reading_says_interrupted_and_leaves_no_process(big: Path, marker: str) -> None:
+    # Its own session, as a shell's job: the terminal's Ctrl-C goes to the whole process group.
+    command = start(marker, "history", "--journal", big, start_new_session=True)
+    try:
+        assert command.stdout is not None and command.stderr is not None
+        first = command.stdout.readline()
+        assert first.strip(), command.stderr.read()
+        wait_for(lambda: len(children(command.pid)) >= 2, 30, what="the default's workers")
+        os.killpg(command.pid, signal.SIGINT)
+        rest = command.stdout.read()
+        errors = command.stderr.read().decode()
+        code = command.wait(timeout=60)
+        text = (first + rest).decode()
+        assert_no_traceback(text, errors)
+        assert errors == ""
+        assert text.splitlines()[-1] == "selfheal history: interrupted", text[-500:]
+        assert code == 3
+        none_left(marker)
+    finally:
+        end_marked(marker, command)
+
+
+# -- 4. a worker killed -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def big_listing(big: Path) -> dict[str, str]:
+    """The big fleet's history read in one process, the reference for a run whose worker was killed."""
+    listing = {}
+    for form in ("text", "json"):
+        done = run_selfheal(
+            "history", *(["--json"] if form == "json" else []), "--journal", big, "--jobs", "1"
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+        listing[form] = done.stdout
+    return listing
+
+
+def rows_by_host(text: str) -> tuple[dict[str, list[str]], list[str]]:
+    """History's table rows by their HOST column, and the notes after the table (``(skipped ...)``)."""
+    header, *rest = text.splitlines()
+    left, right = header.index("HOST"), header.index("CHECK")
+    rows: dict[str, list[str]] = {}
+    notes = []
+    for line in rest:
+        if line.startswith("("):
+            notes.append(line)
+        else:
+            rows.setdefault(line[left:right].strip(), []).append(line)
+    return rows, notes
+
+
+@pytest.mark.parametrize("form", ["text", "json"])
+def test_a_worker_killed_is_named_and_what_it_sent_is_listed(
+    big: Path, big_listing: dict[str, str], marker: str, form: str
+) -> None:
+    command = start(
+        marker, "history", *(["--json"] if form == "json" else []), "--journal", big, "--jobs", "3"
+    )
+    victim_host = "web1"
+    try:
+        assert command.stdout is not None and command.stderr is not None
+        # Fifty lines printed: the merge has taken a first batch from every worker (it needs each one's
+        # first event before it prints any), so the killed one has sent some of its events.
+        first = b"".join(command.stdout.readline() for _ in range(50))
+        assert first.count(b"\n") == 50, command.stderr.read()
+
+        def victim() -> int | None:
+            # The command stops reading while its stdout is full: its workers wait on their pipes, mid-journal.
+            kids = children(command.pid)
+            if len(kids) != 3:
+                return None
+            hosts = {kid: reading(kid) for kid in kids}
+            return next(
+                (kid for kid, files in hosts.items() if any(f"/{victim_host}/" in f for f in files)), None
+            )
+
+        pid = wait_for(victim, 30, what=f"the worker reading {victim_host}'s journal")
+        os.kill(pid, signal.SIGKILL)
+        rest = command.stdout.read()
+        errors = command.stderr.read().decode()
+        code = command.wait(timeout=60)
+        text = (first + rest).decode()
+        assert_no_traceback(text, errors)
+        assert (code, errors) == (0, "")
+        none_left(marker)
+    finally:
+        end_marked(marker, command)
+    named = f"{big / 'hosts' / victim_host / 'journal.jsonl'}: reading stopped early (its reader was killed by SIGKILL)"
+    reference = big_listing[form]
+    if form == "text":
+        rows, notes = rows_by_host(text)
+        expected, expected_notes = rows_by_host(reference)
+        assert notes == [*expected_notes, f"(skipped {named})"]
+    else:
+        data = json.loads(text)
+        whole = json.loads(reference)
+        assert data["unreadable"] == [*whole["unreadable"], named]
+        rows, expected = {}, {}
+        for listing, events in ((rows, data["events"]), (expected, whole["events"])):
+            for event in events:
+                listing.setdefault(event["host"], []).append(json.dumps(event))
+    # The other workers' journals are listed whole; the killed one's up to where it was killed.
+    assert set(expected) == {"web1", "web2", "db1"}
+    for host in ("web2", "db1"):
+        assert rows[host] == expected[host], host
+    sent = rows.get(victim_host, [])
+    assert 0 < len(sent) < len(expected[victim_host])
+    assert sent == expected[victim_host][: len(sent)]
