@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -635,3 +635,178 @@ def test_a_worker_killed_is_named_and_what_it_sent_is_listed(
     sent = rows.get(victim_host, [])
     assert 0 < len(sent) < len(expected[victim_host])
     assert sent == expected[victim_host][: len(sent)]
+
+
+# -- 5. Workers itself, in this process ---------------------------------------
+
+
+def groups(count: int) -> list[list[Source]]:
+    """``count`` groups of one made-up journal each: the ``work`` functions below read no file."""
+    return [[Source(f"journal{n}", [], f"host{n}")] for n in range(count)]
+
+
+class Refused(SelfhealError):
+    exit_code = 1
+
+
+def failing(exc: Exception) -> Callable[[list[Source], Reading], Iterator[object]]:
+    def work(group: list[Source], found: Reading) -> Iterator[object]:
+        if group[0].path == "journal1":
+            yield from range(2000)  # several batches sent before the error
+            raise exc
+        yield from range(10)
+
+    return work
+
+
+@pytest.mark.parametrize(
+    ("exc", "text", "code"),
+    [
+        (Refused("journal1: refused by the test"), "journal1: refused by the test", 1),
+        (KeyError("ts"), "KeyError", None),
+    ],
+    ids=["selfheal-error", "other-error"],
+)
+def test_an_error_in_a_worker_is_raised_in_the_command(exc: Exception, text: str, code: int | None) -> None:
+    with pytest.raises(Exception) as raised, workers.Workers(groups(3), failing(exc), Reading()) as running:
+        pids = list(running.pids)
+        for stream in running.streams():
+            list(stream)
+    if code is not None:
+        assert isinstance(raised.value, SelfhealError)
+        assert (str(raised.value), raised.value.exit_code) == (text, code)
+    else:
+        assert not isinstance(raised.value, SelfhealError)
+        assert text in str(raised.value) and "'ts'" in str(raised.value)
+    reaped(pids)
+
+
+def reaped(pids: list[int]) -> None:
+    """Each worker ended and reaped: no longer a child of this process, not even a zombie."""
+    assert pids
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+def test_a_worker_that_exits_mid_stream_is_named_with_its_exit_code() -> None:
+    def work(group: list[Source], found: Reading) -> Iterator[object]:
+        found.files.append(group[0].path)
+        for n in range(5000):
+            if n == 3000 and group[0].path == "journal1":
+                os._exit(7)
+            yield n
+
+    found = Reading()
+    with workers.Workers(groups(3), work, found) as running:
+        pids = list(running.pids)
+        items = [list(stream) for stream in running.streams()]
+    assert items[0] == items[2] == list(range(5000))
+    assert items[1] == list(range(len(items[1])))  # what it sent, in order, and nothing after
+    assert found.unreadable == ["journal1: reading stopped early (its reader exited 7)"]
+    assert found.files == ["journal0", "journal2"]  # the dead worker's own reading never came
+    reaped(pids)
+
+
+def test_leaving_early_ends_and_reaps_every_worker() -> None:
+    def endless(group: list[Source], found: Reading) -> Iterator[object]:
+        n = 0
+        while True:  # a worker that would never end by itself
+            yield n
+            n += 1
+
+    with workers.Workers(groups(4), endless, Reading()) as running:
+        pids = list(running.pids)
+        stream = running.streams()[1]
+        taken = [next(stream) for _ in range(3)]
+    assert taken == [0, 1, 2]
+    reaped(pids)
+
+
+def test_items_arrive_in_order_and_readings_are_added_in_worker_order() -> None:
+    def work(group: list[Source], found: Reading) -> Iterator[object]:
+        n = int(group[0].path[-1])
+        if n == 0:
+            time.sleep(0.5)  # the first worker finishes last
+        found.skipped += n + 1
+        found.files.append(f"file{n}")
+        found.unreadable.append(f"problem{n}")
+        yield from ((n, i) for i in range(1500))
+
+    found = Reading()
+    found.unreadable.append("found while listing")
+    with workers.Workers(groups(3), work, found) as running:
+        pids = list(running.pids)
+        streams = running.streams()
+        # Taken last first: the readings must still be added in the workers' order.
+        items = {n: list(streams[n]) for n in (2, 1, 0)}
+    assert all(items[n] == [(n, i) for i in range(1500)] for n in range(3))
+    assert found.files == ["file0", "file1", "file2"]
+    assert found.unreadable == ["found while listing", "problem0", "problem1", "problem2"]
+    assert found.skipped == 6
+    reaped(pids)
+
+
+# -- 6. bad --jobs -----------------------------------------------------------------
+
+BAD_JOBS = {
+    "zero": "0",
+    "negative": "-1",
+    "65": "65",
+    "a-word": "x",
+    "a-fraction": "1.5",
+    "empty": "",
+    "huge": "99999999999999999999999",
+    # Longer than Python's int() converts (4300 digits since 3.11): still a number, still too many.
+    "5000-digits": "9" * 5000,
+    "arabic-indic-3": "\u0663",
+    "superscript-3": "\u00b3",
+    "leading-space": " 3",
+    "trailing-space": "3 ",
+    "plus-sign": "+3",
+    "newline": "3\n4",
+}
+
+
+@pytest.mark.parametrize("command", ["history", "report"])
+@pytest.mark.parametrize("value", list(BAD_JOBS.values()), ids=list(BAD_JOBS))
+def test_bad_jobs_is_one_line_for_a_person(fleet: Path, command: str, value: str) -> None:
+    done = run_selfheal(command, "--journal", fleet, "--jobs", value)
+    assert_no_traceback(done.stdout, done.stderr)
+    assert done.stderr == ""
+    assert done.stdout.startswith(f"selfheal {command}: bad --jobs: "), done.stdout[:300]
+    assert done.stdout.count("\n") == 1 and done.stdout.endswith("\n"), done.stdout[:300]
+    assert done.returncode == 3
+
+
+@pytest.fixture(scope="module")
+def fleet_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("small")
+    random_fleet(root, [([(n, "attempt", "nginx", 1, 0) for n in range(5)], True, 2, "dir")] * 3)
+    return root
+
+
+def valid_jobs(value: str) -> bool:
+    """1 to 64 in ASCII digits (leading zeros allowed, as for any count on a command line)."""
+    digits = value.lstrip("0")
+    return re.fullmatch(r"[0-9]{1,2}", digits) is not None and 1 <= int(digits) <= 64
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    value=st.one_of(
+        st.text(),
+        st.integers().map(str),
+        st.from_regex(r"\A[0-9]{1,6000}\Z"),
+        st.text(st.characters(categories=["Nd", "No"]), min_size=1, max_size=3),
+    ),
+    command=st.sampled_from(["history", "report"]),
+)
+def test_fuzzed_jobs_is_one_line_or_runs(fleet_small: Path, value: str, command: str) -> None:
+    code, text = cli(command, "--journal", fleet_small, "--jobs", value)
+    if valid_jobs(value):
+        assert code == 0, text
+        return
+    assert text.startswith(f"selfheal {command}: bad --jobs: "), (value[:20], text[:300])
+    assert text.count("\n") == 1 and text.endswith("\n"), text[:300]
+    assert code == 3
