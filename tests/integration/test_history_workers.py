@@ -52,7 +52,7 @@ DAY = 86400
 # them, so it picks the same events however far apart the runs are.
 OLD = int(NOW) // 60 * 60 - 9 * DAY
 RECENT = int(NOW) // 60 * 60 - 3 * DAY
-JOBS = ["1", "2", "3", "5", None]  # None: the default, which the journals' size decides
+JOBS = ["1", "2", "3", "5", "64", None]  # None: the default, which the journals' size decides
 CHECKS = ("nginx", "php-fpm", "postgres", "haproxy")
 REASONS = (
     "Job for nginx.service failed because the control process exited with error code.",
@@ -236,6 +236,9 @@ def build_fleet(root: Path, seed: int = 7, incidents: int = 40, padding: int = 1
         damaged.write(b"\0" * padding + b"\n")
         damaged.write("".join(line + "\n" for line in events[10:]).encode())
     write_lines(hosts / "db2" / "journal.jsonl", odd(RECENT * 1000 + 7000, "db2"))
+    # web3's rotated copy is a hard link to web1's (a careless rsync): read once, with web1.
+    write_lines(hosts / "web3" / "journal.jsonl", lines(timeline(rng, incidents // 4, ties), "web3"))
+    os.link(hosts / "web1" / "journal.jsonl.1", hosts / "web3" / "journal.jsonl.1")
     # An empty journal, and a file that is not a journal.
     write_lines(hosts / "spare" / "journal.jsonl", [])
     (hosts / "README").write_text("rsync'd from each host nightly\n")
@@ -297,6 +300,7 @@ OUTPUTS = {
     "history-json": ["history", "--json"],
     "history-name-since": ["history", "nginx", "--since", "5d"],
     "history-name-since-json": ["history", "nginx", "--since", "5d", "--json"],
+    "history-nothing": ["history", "nosuchcheck", "--since", "2d"],
     "report-text": ["report", "--since", "all"],
     "report-json": ["report", "--since", "all", "--json"],
     "report-html": ["report", "--since", "all", "--format", "html"],
@@ -316,7 +320,7 @@ def test_the_output_is_the_same_whatever_jobs(fleet: Path, args: list[str]) -> N
         assert_no_traceback(done.stdout)
         outputs[jobs] = masked(done.stdout)
     reference = outputs["1"]
-    assert "web1" in reference and "db1" in reference
+    assert "web1" in reference  # a host, or at least the FIFO among its copies
     for jobs, text in outputs.items():
         label = "the default" if jobs is None else f"--jobs {jobs}"
         assert text == reference, f"{label} differs from --jobs 1:\n{difference(reference, text)}"
@@ -342,6 +346,9 @@ def test_the_fleet_has_what_it_claims(fleet: Path) -> None:
     for event in events:
         times.setdefault(event["ts"], set()).add(event["host"])
     assert max(len(h) for h in times.values()) >= 4  # equal times across journals
+    assert (
+        sum(file.endswith("journal.jsonl.1") for file in data["files"]) == 2
+    )  # web1's and db2's, not web3's
     assert any(a["ts"] > b["ts"] for a, b in zip(events, events[1:]))  # a line beyond the sort window
 
 
@@ -459,6 +466,19 @@ def reading(pid: int) -> list[str]:
     return files
 
 
+#: The number of the write system call, by machine.
+WRITE = {"x86_64": "1", "aarch64": "64", "i686": "4", "armv7l": "4"}
+
+
+def writing_stdout(pid: int) -> bool:
+    """Whether ``pid`` is in a write to its stdout (blocked on a full pipe, when it stays there)."""
+    try:
+        call = Path("/proc", str(pid), "syscall").read_text().split()
+    except OSError:
+        return False
+    return call[:2] == [WRITE.get(os.uname().machine, "1"), "0x1"]
+
+
 def start(marker: str, *args: object, **kwargs: object) -> subprocess.Popen[bytes]:
     return subprocess.Popen(  # type: ignore[call-overload,no-any-return]
         selfheal_argv(*args),
@@ -526,24 +546,32 @@ def test_a_reader_that_leaves_after_one_line_leaves_no_process(
 # -- 3. Ctrl-C -----------------------------------------------------------------
 
 
-def test_ctrl_c_while_reading_says_interrupted_and_leaves_no_process(big: Path, marker: str) -> None:
-    # Its own session, as a shell's job: the terminal's Ctrl-C goes to the whole process group.
+@pytest.mark.parametrize("to", ["group", "command"])
+def test_ctrl_c_while_reading_says_interrupted_and_leaves_no_process(big: Path, marker: str, to: str) -> None:
+    # Its own session, as a shell's job: the terminal's Ctrl-C goes to the whole process group;
+    # `kill -INT PID` to the command alone.
     command = start(marker, "history", "--journal", big, start_new_session=True)
     try:
         assert command.stdout is not None and command.stderr is not None
         first = command.stdout.readline()
         assert first.strip(), command.stderr.read()
         wait_for(lambda: len(children(command.pid)) >= 2, 30, what="the default's workers")
-        os.killpg(command.pid, signal.SIGINT)
+        # Interrupted while it waits on its reader, as it mostly is: the listing is far bigger than a pipe.
+        wait_for(lambda: writing_stdout(command.pid), 30, what="the command to wait on its full stdout")
+        if to == "group":
+            os.killpg(command.pid, signal.SIGINT)
+        else:
+            os.kill(command.pid, signal.SIGINT)
         rest = command.stdout.read()
         errors = command.stderr.read().decode()
         code = command.wait(timeout=60)
         text = (first + rest).decode()
         assert_no_traceback(text, errors)
         assert errors == ""
-        assert text.splitlines()[-1] == "selfheal history: interrupted", text[-500:]
         assert code == 3
         none_left(marker)
+        # Its own line, not glued to a row the interrupted write cut short.
+        assert text.splitlines()[-1] == "selfheal history: interrupted", text[-500:]
     finally:
         end_marked(marker, command)
 
@@ -810,3 +838,109 @@ def test_fuzzed_jobs_is_one_line_or_runs(fleet_small: Path, value: str, command:
     assert text.startswith(f"selfheal {command}: bad --jobs: "), (value[:20], text[:300])
     assert text.count("\n") == 1 and text.endswith("\n"), text[:300]
     assert code == 3
+
+
+# -- more: ties among the report's listed episodes; a killed report worker; the command killed --------
+
+
+def test_the_listed_episodes_are_the_same_whatever_jobs_when_their_times_tie(tmp_path: Path) -> None:
+    """Two journals of one host whose episodes start and end at the same times but went differently.
+
+    More ended episodes than the report lists (500) and than it keeps
+    while reading (1000): which of the tied ones are listed, and in which
+    order, must not depend on how the journals were shared out.
+    """
+    for name, code in (("a", 1), ("b", 0), ("c", 2)):
+        events = []
+        for n in range(450):
+            ms = (RECENT + 600 * n) * 1000
+            events.append((ms, {"event": "attempt", "check": "nginx", "attempt": 1, "argv": ["true"]}))
+            end: dict[str, object] = {
+                "event": "action_end",
+                "check": "nginx",
+                "attempt": 1,
+                "exit_code": code,
+            }
+            if code:
+                end["reason"] = f"failed in journal {name}"
+            events.append((ms + 1000, end))
+            events.append(
+                (ms + 60_000, {"event": "recovered", "check": "nginx", "attempt": 1, "time_to_recover": 60})
+            )
+        write_lines(tmp_path / name / "web1.jsonl", lines(events, None))  # the file names the host: web1
+    outputs = {}
+    for jobs in ("1", "2", "3"):
+        done = run_selfheal("report", "--since", "all", "--json", "--journal", tmp_path, "--jobs", jobs)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+        outputs[jobs] = masked(done.stdout)
+    listed = json.loads(outputs["1"])["episodes"]
+    assert len(listed) == 500 and len({episode["reason"] for episode in listed}) == 3
+    assert outputs["2"] == outputs["1"], difference(outputs["1"], outputs["2"])
+    assert outputs["3"] == outputs["1"], difference(outputs["1"], outputs["3"])
+
+
+def stopped_worker(command: subprocess.Popen[bytes], host: str) -> int | None:
+    """A worker of ``command`` stopped (SIGSTOP) while it still reads ``host``'s journal; None if too late."""
+    deadline = time.monotonic() + 30
+    while command.poll() is None and time.monotonic() < deadline:
+        for kid in children(command.pid):
+            if any(f"/{host}/" in file for file in reading(kid)):
+                os.kill(kid, signal.SIGSTOP)
+                # Stopped with a journal open: it has not sent its figures (a report's worker sends them last).
+                if any(f"/{host}/" in file for file in reading(kid)):
+                    return kid
+                os.kill(kid, signal.SIGCONT)
+        time.sleep(0.005)
+    return None
+
+
+def test_a_report_worker_killed_is_named_and_the_other_journals_counted(big: Path, marker: str) -> None:
+    for _ in range(3):  # a worker may finish before it is caught: then the run is tried again
+        command = start(marker, "report", "--since", "all", "--json", "--journal", big, "--jobs", "3")
+        try:
+            victim = stopped_worker(command, "web1")
+            if victim is not None:
+                os.kill(victim, signal.SIGKILL)
+            out, errors = command.communicate(timeout=120)
+            assert_no_traceback(out.decode(), errors.decode())
+            assert (command.returncode, errors) == (0, b"")
+            none_left(marker)
+        finally:
+            end_marked(marker, command)
+        if victim is not None:
+            break
+    else:
+        pytest.fail("the worker reading web1 ended each time before it could be stopped")
+    killed = json.loads(out)
+    others = run_selfheal(
+        "report",
+        "--since",
+        "all",
+        "--json",
+        "--journal",
+        big / "hosts" / "db1",
+        "--journal",
+        big / "hosts" / "web2",
+    )
+    assert others.returncode == 0, others.stdout[-2000:]
+    expected = json.loads(others.stdout)
+    named = f"{big / 'hosts' / 'web1' / 'journal.jsonl'}: reading stopped early (its reader was killed by SIGKILL)"
+    assert killed.pop("unreadable") == [named]
+    for data in (killed, expected):
+        for key in ("until", "journal", "journals", "unreadable"):
+            data.pop(key, None)
+    assert killed == expected
+    assert {host["name"] for host in killed["hosts"]} == {"db1", "web2"}
+
+
+@pytest.mark.parametrize("args", [["history"], ["report", "--since", "all"]], ids=["history", "report"])
+def test_workers_end_when_their_command_is_killed(big: Path, marker: str, args: list[str]) -> None:
+    """SIGKILL to the command alone (the OOM killer, `kill -9 PID`): its workers end by themselves."""
+    command = start(marker, *args, "--journal", big, "--jobs", "3")
+    try:
+        wait_for(lambda: len(children(command.pid)) == 3, 30, what="the command's workers")
+        os.kill(command.pid, signal.SIGKILL)
+        command.wait(timeout=30)
+        none_left(marker)
+    finally:
+        end_marked(marker, command)
