@@ -301,6 +301,15 @@ OUTPUTS = {
     "history-name-since": ["history", "nginx", "--since", "5d"],
     "history-name-since-json": ["history", "nginx", "--since", "5d", "--json"],
     "history-nothing": ["history", "nosuchcheck", "--since", "2d"],
+    # Overlapping --journal values: a glob, then a rotated copy of a journal the glob found.
+    "history-overlapping-json": [
+        "history",
+        "--json",
+        "--journal",
+        "{fleet}/hosts/*/journal.jsonl",
+        "--journal",
+        "{fleet}/hosts/web1/journal.jsonl.1",
+    ],
     "report-text": ["report", "--since", "all"],
     "report-json": ["report", "--since", "all", "--json"],
     "report-html": ["report", "--since", "all", "--format", "html"],
@@ -311,10 +320,12 @@ OUTPUTS = {
 @pytest.mark.parametrize("args", list(OUTPUTS.values()), ids=list(OUTPUTS))
 def test_the_output_is_the_same_whatever_jobs(fleet: Path, args: list[str]) -> None:
     outputs: dict[str | None, str] = {}
+    if any("{fleet}" in arg for arg in args):
+        args = [arg.format(fleet=fleet) for arg in args]
+    else:
+        args = [*args, "--journal", str(fleet)]
     for jobs in JOBS:
-        done = run_selfheal(
-            *args, "--journal", fleet, *([] if jobs is None else ["--jobs", jobs]), timeout=60
-        )
+        done = run_selfheal(*args, *([] if jobs is None else ["--jobs", jobs]), timeout=60)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr
         assert done.stderr == ""
         assert_no_traceback(done.stdout)
@@ -384,6 +395,37 @@ def random_fleet(root: Path, drawn: list[tuple[list[object], bool, int, str]]) -
         for number, part in enumerate(parts[1:], 1):
             rotated = path.with_name(f"{path.name}.{number}" + (".gz" if number == 2 else ""))
             write_lines(rotated, part, packed=number == 2)
+
+
+def test_a_hundred_and_fifty_journals_read_in_sixty_four_workers(tmp_path: Path) -> None:
+    """Many journals: each gets a small sort window, which their interleaved copies overrun."""
+    rng = random.Random(3)
+    drawn = []
+    for _ in range(150):
+        items: list[object] = [
+            (
+                rng.randrange(30),
+                rng.choice(KINDS),
+                rng.choice(("nginx", "sshd")),
+                rng.randrange(1, 4),
+                rng.choice((0, 1)),
+            )
+            for _ in range(rng.randrange(120))
+        ]
+        drawn.append((items, rng.random() < 0.5, rng.randrange(1, 4), rng.choice(("dir", "file"))))
+    random_fleet(tmp_path, drawn)
+    for args in (["history"], ["history", "--json"], ["report", "--since", "all", "--json"]):
+        outputs = {}
+        for jobs in ("1", "64"):
+            done = run_selfheal(*args, "--journal", tmp_path, "--jobs", jobs, timeout=60)
+            assert (done.returncode, done.stderr) == (0, ""), done.stdout[-2000:] + done.stderr
+            outputs[jobs] = masked(done.stdout)
+        assert outputs["64"] == outputs["1"], difference(outputs["1"], outputs["64"])
+    events = json.loads(run_selfheal("history", "--json", "--journal", tmp_path, "--jobs", "1").stdout)[
+        "events"
+    ]
+    assert len({event["host"] for event in events}) > 100
+    assert any(a["ts"] > b["ts"] for a, b in zip(events, events[1:]))  # lines beyond the small windows
 
 
 def cli(*args: object) -> tuple[int, str]:
