@@ -21,6 +21,7 @@ in their environment that the workers, being forks, inherit.
 
 from __future__ import annotations
 
+import calendar
 import gzip
 import io
 import json
@@ -281,7 +282,7 @@ def masked(text: str) -> str:
 
     def mask(match: re.Match[str]) -> str:
         value = match.group(0)
-        stamp = time.mktime(time.strptime(value[:19].replace("T", " "), "%Y-%m-%d %H:%M:%S")) - time.timezone
+        stamp = calendar.timegm(time.strptime(value[:19].replace("T", " "), "%Y-%m-%d %H:%M:%S"))
         return "<clock>" if any(abs(stamp - moment) < 600 for moment in moments) else value
 
     return re.sub(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+Z?)?", mask, text)
