@@ -437,7 +437,7 @@ def cli(*args: object) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(drawn=st.lists(JOURNAL, min_size=2, max_size=5))
 def test_random_fleets_read_the_same_in_one_process_and_in_three(
     drawn: list[tuple[list[object], bool, int, str]],
