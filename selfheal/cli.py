@@ -105,6 +105,10 @@ def main(
         speak(out, name, str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
+        if speak is to_person:
+            # On a line of its own: after the ^C a terminal echoes, or after a
+            # row the interrupted write cut short.
+            out.write("\n")
         return speak(out, name, "interrupted")
     except Exception as exc:  # the last line of defence: one line, not a traceback
         return internal_error(out, name, exc, verbose, speak)

@@ -109,9 +109,13 @@ def jobs(value: object) -> int | None:
     if value is None:
         return None
     text = str(value)
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_JOBS:
-        raise Usage(f"bad --jobs: {text!r} (a number of processes, 1 to {MAX_JOBS})")
-    return int(text)
+    # Leading zeros allowed; at most two digits after them go to int(), which
+    # refuses a number of thousands of digits.
+    digits = text.lstrip("0")
+    if not (text.isascii() and text.isdigit() and len(digits) <= 2) or not 1 <= int(digits or 0) <= MAX_JOBS:
+        shown = text if len(text) <= 20 else text[:20] + "..."
+        raise Usage(f"bad --jobs: {shown!r} (a number of processes, 1 to {MAX_JOBS})")
+    return int(digits)
 
 
 def event_time(event: Mapping[str, object]) -> float:

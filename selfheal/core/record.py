@@ -379,3 +379,17 @@ def load_record(data: bytes | None, name: str) -> Record:
     if record.check != name:
         raise CorruptRecord(f"record belongs to check {record.check!r}")
     return record
+
+
+class ActionRun:
+    """How a heal action ended, as ``selfheal.edges.spawner`` saw it (the runner records it)."""
+
+    __slots__ = ("duration", "error", "exit_code", "timed_out")
+
+    def __init__(
+        self, exit_code: int | None, duration: float, timed_out: bool = False, error: str | None = None
+    ) -> None:
+        self.exit_code = exit_code
+        self.duration = duration
+        self.timed_out = timed_out
+        self.error = error

@@ -19,6 +19,7 @@ import time
 # Only what a healthy plugin run needs is imported here; finding and
 # killing process trees (edges.proc, edges.kill) is loaded when it happens.
 from selfheal.core.output import PluginRun
+from selfheal.core.record import ActionRun
 from selfheal.edges.files import keep_fds_from_children
 
 TYPE_CHECKING = False
@@ -324,33 +325,30 @@ def _detached(argv: list[str], env: Mapping[str, str], stdin: tuple[object, ...]
     return os.posix_spawnp(argv[0], argv, env, file_actions=actions, setsid=True, setsigdef=_RESTORE)
 
 
-class ActionRun:
-    """How a heal action ended."""
-
-    __slots__ = ("duration", "error", "exit_code", "timed_out")
-
-    def __init__(
-        self, exit_code: int | None, duration: float, timed_out: bool = False, error: str | None = None
-    ) -> None:
-        self.exit_code = exit_code
-        self.duration = duration
-        self.timed_out = timed_out
-        self.error = error
-
-
 def fork_worker(serve: Callable[[int], NoReturn], close: Iterable[int] = ()) -> tuple[int, int]:
     """A fork of this command that runs ``serve(fd)``, writing to a pipe; its pid and the pipe's read end.
 
-    For the reading commands' workers (``selfheal.edges.workers``): a copy
-    that only reads journals, so nothing is exec'd and no signal restored
-    here. The child closes ``close`` (the pipes of the workers before it).
+    For the reading commands' workers (``selfheal.edges.workers``), nothing
+    exec'd. The child closes ``close`` (earlier workers' pipes); Ctrl-C and a
+    closed pipe end it quietly, and SIGINT is blocked until it is at its default.
     """
     read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        for fd in (*close, read_end):
-            os.close(fd)
-        serve(write_end)
+    interrupt = {signals.SIGINT}
+    signals.pthread_sigmask(signals.SIG_BLOCK, interrupt)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for number in (signals.SIGINT, *_RESTORE):
+                    signals.signal(number, signals.SIG_DFL)
+                signals.pthread_sigmask(signals.SIG_UNBLOCK, interrupt)
+                for fd in (*close, read_end):
+                    os.close(fd)
+                serve(write_end)
+            finally:
+                os._exit(1)  # never back into the command's code
+    finally:
+        signals.pthread_sigmask(signals.SIG_UNBLOCK, interrupt)
     os.close(write_end)
     return pid, read_end
 

@@ -224,11 +224,7 @@ def _serve(
     code = 0
     try:
         import gc
-        import signal
 
-        # Ctrl-C and a closed pipe end the worker quietly; the command reports.
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         gc.disable()  # items stream through and hold no cycles
         with open(fd, "wb", buffering=1 << 16) as out:
             reading = Reading()
