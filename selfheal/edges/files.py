@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import time
 
 from selfheal.core.states import StateError
 
@@ -83,8 +82,10 @@ def open_regular(
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise StateError(f"{shown} is not a regular file")
-        if single_link and st.st_nlink != 1 and links_after_settling(fd) != 1:
-            raise StateError(f"{shown} has {st.st_nlink - 1} other hard link(s); refusing to write to it")
+        if single_link and st.st_nlink != 1:
+            others = other_links(fd, path, dir_fd)
+            if others:
+                raise StateError(f"{shown} has {others} other hard link(s); refusing to write to it")
         if not flags & os.O_NONBLOCK:
             os.set_blocking(fd, True)
     except BaseException:
@@ -135,20 +136,33 @@ def read_regular(path: str, limit: int) -> tuple[bytes, os.stat_result]:
     return b"".join(chunks), st
 
 
-#: How long a second hard link may be a file still being made: root's
-#: ``create_owned`` links its temp name into place and unlinks that name a
-#: moment later; a run opening the file in between must not be refused.
-LINK_SETTLE = 0.1
+def other_links(fd: int, path: str, dir_fd: int | None = None) -> int:
+    """The file's hard links besides ``path``, not counting a ``create_owned`` in flight.
 
-
-def links_after_settling(fd: int) -> int:
-    """The file's link count once a ``create_owned`` in flight has finished."""
-    deadline = time.monotonic() + LINK_SETTLE
-    links = os.fstat(fd).st_nlink
-    while links != 1 and time.monotonic() < deadline:
-        time.sleep(0.005)
-        links = os.fstat(fd).st_nlink
-    return links
+    Root's ``create_owned`` links its temp name (``.NAME.PID.HEX.new``, in
+    the same directory) into place and unlinks that name a moment later; on
+    a loaded host the moment can last, and a run opening the file then must
+    not be refused. Such a name is no link from elsewhere: it is not counted.
+    """
+    if os.fstat(fd).st_nlink == 1:
+        return 0
+    directory, name = os.path.split(path)
+    where: int | str = dir_fd if dir_fd is not None and not directory else (directory or ".")
+    inode = os.fstat(fd)
+    temps = 0
+    try:
+        for entry in os.listdir(where):
+            if entry.startswith(f".{name}.") and entry.endswith(".new"):
+                found = os.stat(
+                    entry if isinstance(where, int) else os.path.join(where, entry),
+                    dir_fd=where if isinstance(where, int) else None,
+                    follow_symlinks=False,
+                )
+                temps += (found.st_dev, found.st_ino) == (inode.st_dev, inode.st_ino)
+    except OSError:
+        pass  # gone meanwhile, or the directory cannot be listed: every link counts
+    # Counted after the listing: a temp name unlinked meanwhile leaves at most the file itself.
+    return max(0, os.fstat(fd).st_nlink - 1 - temps)
 
 
 def create_owned(dir_fd: int, filename: str, owner: int, mode: int = 0o600) -> None:
