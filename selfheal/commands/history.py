@@ -255,10 +255,10 @@ def reader_left(out: TextIO) -> int:
 
 def write_table(given: Journals, rows: Iterator[tuple[Any, ...]], out: TextIO) -> int:
     """The rows (``Listing.rows``) as a table, streamed; how many were shown."""
-    first: list[tuple[str, ...]] = [
-        ("TIME", "HOST", "CHECK", "EVENT", "DETAILS")
+    first = [
+        ["TIME", "HOST", "CHECK", "EVENT", "DETAILS"]
         if given.fleet
-        else ("TIME", "CHECK", "EVENT", "DETAILS")
+        else ["TIME", "CHECK", "EVENT", "DETAILS"]
     ]
     shown = 0
     layout = ""
@@ -272,15 +272,15 @@ def write_table(given: Journals, rows: Iterator[tuple[Any, ...]], out: TextIO) -
                 out.write("\n".join(lines) + "\n")
                 lines.clear()
             continue
-        first.append(row[1:])
+        first.append(list(row[1:]))
         if len(first) > WIDTH_ROWS:
             widths = [max(len(cells[i]) for cells in first) for i in range(len(first[0]) - 1)]
             layout = "".join(f"%-{width}s  " for width in widths) + "%s"
-            out.write(ops.table([list(cells) for cells in first], widths=widths))
+            out.write(ops.table(first, widths=widths))
     if lines:
         out.write("\n".join(lines) + "\n")
     if not layout and shown:
-        out.write(ops.table([list(cells) for cells in first]))
+        out.write(ops.table(first))
     return shown
 
 

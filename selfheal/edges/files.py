@@ -144,21 +144,21 @@ def other_links(fd: int, path: str, dir_fd: int | None = None) -> int:
     a loaded host the moment can last, and a run opening the file then must
     not be refused. Such a name is no link from elsewhere: it is not counted.
     """
-    if os.fstat(fd).st_nlink == 1:
+    inode = os.fstat(fd)
+    if inode.st_nlink == 1:
         return 0
     directory, name = os.path.split(path)
-    where: int | str = dir_fd if dir_fd is not None and not directory else (directory or ".")
-    inode = os.fstat(fd)
     temps = 0
     try:
-        for entry in os.listdir(where):
-            if entry.startswith(f".{name}.") and entry.endswith(".new"):
-                found = os.stat(
-                    entry if isinstance(where, int) else os.path.join(where, entry),
-                    dir_fd=where if isinstance(where, int) else None,
-                    follow_symlinks=False,
-                )
-                temps += (found.st_dev, found.st_ino) == (inode.st_dev, inode.st_ino)
+        # The directory itself, as ``path`` names it from ``dir_fd``: listed and searched by descriptor.
+        where = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            for entry in os.listdir(where):
+                if entry.startswith(f".{name}.") and entry.endswith(".new"):
+                    found = os.stat(entry, dir_fd=where, follow_symlinks=False)
+                    temps += (found.st_dev, found.st_ino) == (inode.st_dev, inode.st_ino)
+        finally:
+            os.close(where)
     except OSError:
         pass  # gone meanwhile, or the directory cannot be listed: every link counts
     # Counted after the listing: a temp name unlinked meanwhile leaves at most the file itself.
