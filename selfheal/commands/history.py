@@ -203,7 +203,7 @@ class Listing:
         for own in found:
             reading.add(own)
 
-    def wanted(self, events: Iterator[dict[str, object]]) -> Iterator[dict[str, object]]:
+    def wanted(self, events: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         if self.since is None and self.name is None:
             return events
         since = self.since
@@ -214,16 +214,18 @@ class Listing:
             if (since is None or event_time(event) >= since) and (name is None or event["check"] == name)
         )
 
-    def rows(self, events: Iterator[dict[str, object]]) -> Iterator[tuple[Any, ...]]:
+    def rows(self, events: Iterator[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
         stamp = LocalTimes(self.now)
         fleet = self.fleet
         for event in self.wanted(events):
-            when = event_time(event)
+            when = event["_t"]
             # Text, as parse_line and journals.events leave them.
-            host, check, kind = str(event["host"]), str(event["check"]), str(event["event"])
+            host, check, kind = event["host"], event["check"], event["event"]
             details = describe(event)
-            if not (host + check + kind + details).isprintable():  # one test for the usual row
-                host, check, kind, details = map(ops.printable, (host, check, kind, details))
+            if not f"{host}{check}{kind}{details}".isprintable():  # one test for the usual row
+                host, check, kind, details = (
+                    ops.printable(str(cell)) for cell in (host, check, kind, details)
+                )
             if fleet:
                 yield when, stamp(when), host, check, kind, details
             else:
@@ -284,51 +286,75 @@ def write_table(given: Journals, rows: Iterator[tuple[Any, ...]], out: TextIO) -
     return shown
 
 
+#: Each minute of a day as a clock shows it (``03:07``), and the seconds.
+_TWO_DIGITS = [f"{n:02d}" for n in range(60)]
+_CLOCK = [f"{h}:{m}" for h in _TWO_DIGITS[:24] for m in _TWO_DIGITS]
+
+
 class LocalTimes:
     """``ops.local`` for a stream of times, by arithmetic rather than three ``localtime`` per event.
 
-    Within an hour whose offset from UTC is the same at its start and its
-    end, local time is the time plus that offset: the date comes from a
-    cache of days and the clock from division. An hour with a change of
-    offset in it (a zone's summer time starts or ends) goes to
-    ``ops.local`` event by event. A fleet's events are sparse (an hour
-    holds few), so the cache is by hour, not by minute.
+    Within a UTC hour whose offset from UTC is the same at its start and
+    its end, and which stays within one local day, local time is the
+    time plus that offset: the hour's date and where it starts in the day
+    are worked out once, and each event's clock is one addition. An hour
+    that crosses local midnight (a zone half an hour off) is worked out
+    event by event with the same arithmetic; one with a change of offset
+    in it (a zone's summer time starts or ends) goes to ``ops.local``. A
+    fleet's events are sparse (an hour holds few), so the cache is by
+    hour, not by minute.
     """
 
     def __init__(self, now: float | None = None) -> None:
         self.now = time.time() if now is None else now
         today = int(self.now)
         self.today = (today + time.localtime(today).tm_gmtoff) // 86400
-        self.offsets: dict[int, int | None] = {}  # UTC hour: its offset, or None if it changes within
-        self.days: dict[int, str] = {}  # local day number: its date
+        #: UTC hour: (seconds to add to a time in it for its local clock in the day, its date and
+        #: a space, or "" for today); (offset, None) when it crosses local midnight; (None, None)
+        #: when its offset changes within it.
+        self.hours: dict[int, tuple[int | None, str | None]] = {}
+        self.days: dict[int, str] = {}  # local day number: its date and a space (hours across midnight)
 
     def __call__(self, timestamp: float) -> str:
         second = int(timestamp)
         hour = second // 3600
-        offset = self.offsets.get(hour, -1)
-        if offset == -1:
-            start = time.localtime(hour * 3600).tm_gmtoff
-            offset = start if time.localtime(hour * 3600 + 3599).tm_gmtoff == start else None
-            if len(self.offsets) >= 4096:  # a journal of months: keep the cache small
-                self.offsets.clear()
-            self.offsets[hour] = offset
-        if offset is None:
-            return ops.local(timestamp, self.now)
-        day, clock = divmod(second + offset, 86400)
-        minute, seconds = divmod(clock, 60)
-        if day == self.today:
-            return f"{_CLOCK[minute]}:{_TWO_DIGITS[seconds]}"
-        date = self.days.get(day)
+        known = self.hours.get(hour)
+        if known is None:
+            known = self._hour(hour)
+        shift, date = known
         if date is None:
-            if len(self.days) >= 4096:
-                self.days.clear()
-            date = self.days[day] = time.strftime("%Y-%m-%d", time.gmtime(day * 86400))
-        return f"{date} {_CLOCK[minute]}"
+            if shift is None:
+                return ops.local(timestamp, self.now)
+            # The hour crosses local midnight: its date is worked out per event.
+            day, clock = divmod(second + shift, 86400)
+            date = "" if day == self.today else self.days.get(day) or self._date(day)
+        else:
+            clock = second + shift  # type: ignore[operator]  # an int whenever date is not None
+        if date:
+            return date + _CLOCK[clock // 60]
+        return f"{_CLOCK[clock // 60]}:{_TWO_DIGITS[clock % 60]}"
 
+    def _hour(self, hour: int) -> tuple[int | None, str | None]:
+        start = hour * 3600
+        offset = time.localtime(start).tm_gmtoff
+        known: tuple[int | None, str | None] = (None, None)
+        if time.localtime(start + 3599).tm_gmtoff == offset:
+            day, clock = divmod(start + offset, 86400)
+            if clock + 3599 < 86400:
+                known = (clock - start, "" if day == self.today else self._date(day))
+            else:
+                known = (offset, None)
+        if len(self.hours) >= 4096:  # a journal of months: keep the cache small
+            self.hours.clear()
+        self.hours[hour] = known
+        return known
 
-#: Each minute of a day as a clock shows it (``03:07``), and the seconds.
-_TWO_DIGITS = [f"{n:02d}" for n in range(60)]
-_CLOCK = [f"{h}:{m}" for h in _TWO_DIGITS[:24] for m in _TWO_DIGITS]
+    def _date(self, day: int) -> str:
+        """Local day number ``day`` as the table shows it before the clock."""
+        if len(self.days) >= 4096:
+            self.days.clear()
+        date = self.days[day] = time.strftime("%Y-%m-%d ", time.gmtime(day * 86400))
+        return date
 
 
 def write_json(given: Journals, lines: Iterator[tuple[float, str]], out: TextIO) -> None:

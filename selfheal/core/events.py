@@ -30,35 +30,46 @@ def describe(event: dict[str, object]) -> str:
     """The event's details in a few words, for the text listing.
 
     ``history`` describes each of a fleet's million events: each kind asks
-    only for the fields it shows.
+    only for the fields it shows, and a figure that is an ``int`` or a
+    ``float`` (as every line ``journal_line`` let through holds) is taken
+    without a further call.
     """
     kind = event["event"]
     get = event.get
-    parts = []
-    if number(event, "attempt") is not None:
-        parts.append(f"attempt {event['attempt']}")
+    attempt = get("attempt")
+    parts = [f"attempt {attempt}"] if _shown(attempt) else []
     if kind == "attempt":
         argv = get("argv")
-        if isinstance(argv, list) and argv:
-            parts.append(" ".join(map(str, argv)))
-        if get("unit"):
-            parts.append(f"unit {event['unit']}")
-        elif get("fallback_reason"):
-            parts.append(f"new session: {event['fallback_reason']}")
+        if type(argv) is list and argv:
+            try:
+                parts.append(" ".join(argv))
+            except TypeError:  # a word that is not text
+                parts.append(" ".join(map(str, argv)))
+        unit = get("unit")
+        if unit:
+            parts.append(f"unit {unit}")
+        else:
+            fallback = get("fallback_reason")
+            if fallback:
+                parts.append(f"new session: {fallback}")
     elif kind in _ENDS:
         if get("timed_out"):
             parts.append("timed out")
-        elif number(event, "exit_code") is not None:
-            parts.append(f"exited {event['exit_code']}")
-        if number(event, "duration") is not None:
-            parts.append(f"after {event['duration']}s")
+        else:
+            code = get("exit_code")
+            if _shown(code):
+                parts.append(f"exited {code}")
+        duration = get("duration")
+        if _shown(duration):
+            parts.append(f"after {duration}s")
         reset = get("reset_failed")
         if isinstance(reset, dict) and reset.get("unit"):
             done = "" if reset.get("exit_code") == 0 else f" (exited {reset.get('exit_code')})"
             parts.append(f"reset-failed {reset['unit']} first{done}")
     elif kind in _RECOVERIES:
-        if number(event, "time_to_recover") is not None:
-            parts.append(f"{event['time_to_recover']}s after the first heal")
+        took = get("time_to_recover")
+        if _shown(took):
+            parts.append(f"{took}s after the first heal")
     elif kind == "reported":
         if get("to"):
             code = number(event, "state")
@@ -74,10 +85,17 @@ def describe(event: dict[str, object]) -> str:
             parts.append(f"{event['in_use']}/{event['max_concurrent']} in use")
         if get("holder"):
             parts.append(f"held by {event['holder']}")
-    if get("by"):
-        parts.append(f"by {event['by']}")
-    text = ", ".join(parts)
+    by = get("by")
+    if by:
+        parts.append(f"by {by}")
     reason = get("reason")
-    if reason:
-        text += f" ({reason})" if text else f"({reason})"
-    return text
+    if not parts:
+        return f"({reason})" if reason else ""
+    text = parts[0] if len(parts) == 1 else ", ".join(parts)
+    return f"{text} ({reason})" if reason else text
+
+
+def _shown(value: object) -> bool:
+    """Whether a figure is a number to show (not None, not text, not a boolean)."""
+    kind = type(value)
+    return kind is int or kind is float or (isinstance(value, (int, float)) and kind is not bool)

@@ -116,7 +116,7 @@ def parse_line(line: bytes) -> tuple[dict[str, object] | None, int]:
     alone decide what is odd.
     """
     try:
-        event = jsonio.loads_line(line.decode("utf-8", "replace"), MAX_DEPTH)
+        event = jsonio.loads_line(line.decode("utf-8", "replace"))
     except ValueError:
         return None, 0
     if type(event) is not dict:
@@ -149,6 +149,8 @@ def parse_line(line: bytes) -> tuple[dict[str, object] | None, int]:
                 pass
         elif kind is bool and key == "timed_out":
             continue
+        if (kind is list or kind is dict) and jsonio.deeper_than(value, MAX_DEPTH - 1):
+            return None, 0  # deeper than any event (the line itself is one level)
         if not _plausible(key, value):
             dropped = [key] if dropped is None else [*dropped, key]
     event["_t"] = when

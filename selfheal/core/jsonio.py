@@ -75,30 +75,31 @@ def loads(text: str, max_depth: int | None = None) -> object:
     if (
         max_depth is not None
         and text.count("[") + text.count("{") > max_depth
-        and _deeper_than(value, max_depth)
+        and deeper_than(value, max_depth)
     ):
         raise ValueError(f"JSON nested deeper than {max_depth} levels")
     return value
 
 
-def loads_line(text: str, max_depth: int) -> object:
-    """``loads(text, max_depth)`` for one JSON Lines line, faster for the usual one.
+def loads_line(text: str) -> object:
+    """``loads(text)`` for one JSON Lines line, faster for the usual one.
 
     A line that is one object followed by at most its newline is scanned
     once; anything else (leading space, trailing data, an error) is left
-    to ``loads``, which gives the same value or the same ValueError.
+    to ``loads``, which gives the same value or the same ValueError. Its
+    nesting is not bounded here: the caller walks what it keeps, and
+    measures it then (``deeper_than``), rather than every line paying for
+    a count of its brackets.
     """
     if _scan is not None and text[:1] == "{":
         try:
             value, end = _scan(text, 0)
         except Exception:
-            return loads(text, max_depth)
+            return loads(text)
         rest = len(text) - end
-        if (rest == 0 or (rest == 1 and text[end] == "\n")) and (
-            text.count("[") + text.count("{") <= max_depth or not _deeper_than(value, max_depth)
-        ):
+        if rest == 0 or (rest == 1 and text[end] == "\n"):
             return value
-    return loads(text, max_depth)
+    return loads(text)
 
 
 def _stdlib_loads(text: str) -> object:
@@ -115,7 +116,7 @@ def _stdlib_loads(text: str) -> object:
         raise ValueError(f"not JSON ({type(exc).__name__})") from None
 
 
-def _deeper_than(value: object, limit: int) -> bool:
+def deeper_than(value: object, limit: int) -> bool:
     """Whether arrays and objects nest more than ``limit`` levels (a scalar is 0).
 
     Iterative, so the check itself cannot hit the recursion limit.

@@ -78,4 +78,12 @@ def test_the_caches_stay_small_over_a_long_journal() -> None:
     start = time.time() - 86400 * 3000
     for hour in range(50_000):
         stamp(start + hour * 3600 + 7)
-    assert len(stamp.offsets) <= 4096 and len(stamp.days) <= 4096
+    assert len(stamp.hours) <= 4096 and len(stamp.days) <= 4096
+
+
+def test_every_few_minutes_of_yesterday_today_and_tomorrow_read_as_ops_local(zone: str) -> None:
+    """Local midnights, today's and the days' around it, also inside a UTC hour (Kolkata, Monrovia)."""
+    stamp = LocalTimes()
+    for minutes in range(-48 * 60, 48 * 60, 7):
+        moment = stamp.now + minutes * 60 + 0.25
+        assert stamp(moment) == ops.local(moment, stamp.now), (zone, moment)
