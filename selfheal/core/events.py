@@ -21,9 +21,23 @@ def number(event: dict[str, object], key: str) -> int | float | None:
     return None
 
 
-#: The kinds whose details say how a heal ended, and those that say how long recovery took.
-_ENDS = frozenset(["action_end", "action_lost"])
-_RECOVERIES = frozenset(["recovered", "verified"])
+#: What each kind's details say besides the attempt, who and why (``describe``); a kind not
+#: here says only those, unless it is a fleet's (``fleet_...``).
+_HEAL, _END, _RECOVERY, _REPORTED, _PAUSED, _FLEET = range(1, 7)
+_KINDS = {
+    "attempt": _HEAL,
+    "action_end": _END,
+    "action_lost": _END,
+    "recovered": _RECOVERY,
+    "verified": _RECOVERY,
+    "reported": _REPORTED,
+    "paused": _PAUSED,
+    "skipped_cooldown": 0,
+    "gave_up": 0,
+}
+#: Small figures as text, made once: formatting an int costs more than the rest of a row's cell.
+_ATTEMPTS = [f"attempt {n}" for n in range(100)]
+_EXITED = [f"exited {n}" for n in range(-255, 256)]
 
 
 def describe(event: dict[str, object]) -> str:
@@ -34,11 +48,19 @@ def describe(event: dict[str, object]) -> str:
     ``float`` (as every line ``journal_line`` let through holds) is taken
     without a further call.
     """
-    kind = event["event"]
     get = event.get
     attempt = get("attempt")
-    parts = [f"attempt {attempt}"] if _shown(attempt) else []
-    if kind == "attempt":
+    if type(attempt) is int and 0 <= attempt < 100:
+        parts = [_ATTEMPTS[attempt]]
+    else:
+        parts = [f"attempt {attempt}"] if _shown(attempt) else []
+    kind = event["event"]
+    which = _KINDS.get(kind) if type(kind) is str else None
+    if which is None and str(kind).startswith("fleet_"):
+        which = _FLEET
+    if not which:
+        pass
+    elif which == _HEAL:
         argv = get("argv")
         if type(argv) is list and argv:
             try:
@@ -52,33 +74,35 @@ def describe(event: dict[str, object]) -> str:
             fallback = get("fallback_reason")
             if fallback:
                 parts.append(f"new session: {fallback}")
-    elif kind in _ENDS:
+    elif which == _END:
         if get("timed_out"):
             parts.append("timed out")
         else:
             code = get("exit_code")
-            if _shown(code):
+            if type(code) is int and -255 <= code <= 255:
+                parts.append(_EXITED[code + 255])
+            elif _shown(code):
                 parts.append(f"exited {code}")
         duration = get("duration")
         if _shown(duration):
-            parts.append(f"after {duration}s")
+            parts.append(f"after {duration!s}s")  # str(): format() of a float is slower, and the same
         reset = get("reset_failed")
         if isinstance(reset, dict) and reset.get("unit"):
             done = "" if reset.get("exit_code") == 0 else f" (exited {reset.get('exit_code')})"
             parts.append(f"reset-failed {reset['unit']} first{done}")
-    elif kind in _RECOVERIES:
+    elif which == _RECOVERY:
         took = get("time_to_recover")
         if _shown(took):
-            parts.append(f"{took}s after the first heal")
-    elif kind == "reported":
+            parts.append(f"{took!s}s after the first heal")
+    elif which == _REPORTED:
         if get("to"):
             code = number(event, "state")
             state = ("OK", "WARNING", "CRITICAL", "UNKNOWN")[int(code)] if code in (0, 1, 2, 3) else "?"
             parts.append(f"{state} to {event['to']}" + ("" if get("reason") else ", accepted"))
-    elif kind == "paused":
+    elif which == _PAUSED:
         if get("until"):
             parts.append(f"until {event['until']}")
-    elif str(kind).startswith("fleet_") and get("group"):
+    elif get("group"):  # a fleet's event
         slot = f" slot {event['slot']}" if number(event, "slot") is not None else ""
         parts.append(f"group {event['group']}{slot}")
         if number(event, "in_use") is not None and number(event, "max_concurrent") is not None:
