@@ -17,6 +17,7 @@ from selfheal.commands import common as ops
 from selfheal.core.argv import HELP_OPTIONS, Option
 from selfheal.core.events import describe
 from selfheal.core.journal_line import parse_ts
+from selfheal.core.local_time import LocalTimes
 from selfheal.core.states import Usage
 from selfheal.edges import journals
 
@@ -26,7 +27,7 @@ __all__ = ["JOURNALS_OPTION", "Journals", "Listing", "event_time", "main", "pars
 USAGE = ops.USAGE
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
     from typing import Any, TextIO
 
     #: What a reading command runs over a group of journals (see ``Journals.read``).
@@ -149,12 +150,11 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     as_json = bool(values["json"])
     listing = Listing(since, name, as_json, given.fleet, journals.window(len(given.sources)))
     try:
-        with given.read(listing) as streams:
-            items = journals.merged(streams)
-            if as_json:
-                write_json(given, items, out)
-                return 0
-            shown = write_table(given, items, out)
+        if as_json:
+            with given.read(listing) as streams:
+                write_json(given, journals.merged(streams), out)
+            return 0
+        shown = write_table(given, listing, out)
     except BrokenPipeError:
         return reader_left(out)
     reading = given.reading
@@ -173,11 +173,12 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
 class Listing:
     """What ``history`` reads from a group of journals: its events by time, as rows or JSON lines.
 
-    The rows are ``(time, TIME, HOST, CHECK, EVENT, DETAILS)``, without
-    HOST for one journal, the cells already printable; the JSON lines are
-    ``(time, text)``. Either is made
-    where the journal is read, in a worker when there are workers: the
-    command only merges and prints.
+    The rows are ``(time, cells)``, the cells ``(TIME, HOST, CHECK, EVENT,
+    DETAILS)`` without HOST for one journal, already printable; with a
+    ``layout``, ``(time, line)``, the cells laid out as the table's line.
+    The JSON lines are ``(time, text)``. Either is made where the journal
+    is read, in a worker when there are workers: the command only merges
+    and prints.
     """
 
     def __init__(
@@ -189,8 +190,11 @@ class Listing:
         self.name = name
         self.as_json = as_json
         self.window = window
+        self.layout: str | None = None  # the table's line (``%`` format), once its widths are known
 
-    def __call__(self, group: list[journals.Source], reading: journals.Reading) -> Iterator[tuple[Any, ...]]:
+    def __call__(
+        self, group: list[journals.Source], reading: journals.Reading
+    ) -> Generator[tuple[Any, ...], None, None]:
         shape = self.lines if self.as_json else self.rows
         # Each journal's own reading, added in the journals' order: what was
         # found does not depend on how the merge interleaved the reads.
@@ -217,6 +221,7 @@ class Listing:
     def rows(self, events: Iterator[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
         stamp = LocalTimes(self.now)
         fleet = self.fleet
+        layout = self.layout
         for event in self.wanted(events):
             when = event["_t"]
             # Text, as parse_line and journals.events leave them.
@@ -226,10 +231,11 @@ class Listing:
                 host, check, kind, details = (
                     ops.printable(str(cell)) for cell in (host, check, kind, details)
                 )
-            if fleet:
-                yield when, stamp(when), host, check, kind, details
-            else:
-                yield when, stamp(when), check, kind, details
+            cells = (
+                (stamp(when), host, check, kind, details) if fleet else (stamp(when), check, kind, details)
+            )
+            # As ops.table lays out a row with these widths (rstrip: an empty last cell).
+            yield (when, (layout % cells).rstrip()) if layout else (when, cells)
 
     def lines(self, events: Iterator[dict[str, object]]) -> Iterator[tuple[float, str]]:
         import json
@@ -255,106 +261,83 @@ def reader_left(out: TextIO) -> int:
     return 0
 
 
-def write_table(given: Journals, rows: Iterator[tuple[Any, ...]], out: TextIO) -> int:
-    """The rows (``Listing.rows``) as a table, streamed; how many were shown."""
-    first = [
-        ["TIME", "HOST", "CHECK", "EVENT", "DETAILS"]
-        if given.fleet
-        else ["TIME", "CHECK", "EVENT", "DETAILS"]
-    ]
-    shown = 0
-    layout = ""
-    lines: list[str] = []
-    for row in rows:
-        shown += 1
-        if layout:
-            # The row as ops.table lays it out with these widths (its cells are printable already).
-            lines.append((layout % row[1:]).rstrip())
-            if len(lines) == 256:  # written in batches: one write per row costs more than the row
-                out.write("\n".join(lines) + "\n")
-                lines.clear()
-            continue
-        first.append(list(row[1:]))
-        if len(first) > WIDTH_ROWS:
-            widths = [max(len(cells[i]) for cells in first) for i in range(len(first[0]) - 1)]
-            layout = "".join(f"%-{width}s  " for width in widths) + "%s"
-            out.write(ops.table(first, widths=widths))
-    if lines:
-        out.write("\n".join(lines) + "\n")
-    if not layout and shown:
-        out.write(ops.table(first))
-    return shown
+def write_table(given: Journals, listing: Listing, out: TextIO) -> int:
+    """The events as a table, streamed; how many rows were shown.
 
-
-#: Each minute of a day as a clock shows it (``03:07``), and the seconds.
-_TWO_DIGITS = [f"{n:02d}" for n in range(60)]
-_CLOCK = [f"{h}:{m}" for h in _TWO_DIGITS[:24] for m in _TWO_DIGITS]
-
-
-class LocalTimes:
-    """``ops.local`` for a stream of times, by arithmetic rather than three ``localtime`` per event.
-
-    Within a UTC hour whose offset from UTC is the same at its start and
-    its end, and which stays within one local day, local time is the
-    time plus that offset: the hour's date and where it starts in the day
-    are worked out once, and each event's clock is one addition. An hour
-    that crosses local midnight (a zone half an hour off) is worked out
-    event by event with the same arithmetic; one with a change of offset
-    in it (a zone's summer time starts or ends) goes to ``ops.local``. A
-    fleet's events are sparse (an hour holds few), so the cache is by
-    hour, not by minute.
+    The columns are as wide as the first ``WIDTH_ROWS`` rows need. When
+    every event is a row (no ``--since``, no check named), those rows are
+    read here first, and every row is then laid out where it is read (in
+    the workers): this process only merges lines. A filter may leave rows
+    only far into the journals, so then the rows stream through this
+    process, laid out here once the first of them set the widths.
     """
+    header = (
+        ("TIME", "HOST", "CHECK", "EVENT", "DETAILS")
+        if given.fleet
+        else ("TIME", "CHECK", "EVENT", "DETAILS")
+    )
+    first: list[tuple[str, ...]] = [header]
+    if listing.since is None and listing.name is None:
+        import itertools
 
-    def __init__(self, now: float | None = None) -> None:
-        self.now = time.time() if now is None else now
-        today = int(self.now)
-        self.today = (today + time.localtime(today).tm_gmtoff) // 86400
-        #: UTC hour: (seconds to add to a time in it for its local clock in the day, its date and
-        #: a space, or "" for today); (offset, None) when it crosses local midnight; (None, None)
-        #: when its offset changes within it.
-        self.hours: dict[int, tuple[int | None, str | None]] = {}
-        self.days: dict[int, str] = {}  # local day number: its date and a space (hours across midnight)
-
-    def __call__(self, timestamp: float) -> str:
-        second = int(timestamp)
-        hour = second // 3600
-        known = self.hours.get(hour)
-        if known is None:
-            known = self._hour(hour)
-        shift, date = known
-        if date is None:
-            if shift is None:
-                return ops.local(timestamp, self.now)
-            # The hour crosses local midnight: its date is worked out per event.
-            day, clock = divmod(second + shift, 86400)
-            date = "" if day == self.today else self.days.get(day) or self._date(day)
+        found = journals.Reading()
+        rows = listing(given.sources, found)
+        try:
+            first.extend(cells for _, cells in itertools.islice(rows, WIDTH_ROWS + 1))
+        finally:
+            rows.close()
+        if len(first) <= WIDTH_ROWS + 1:  # that was every row
+            given.reading.add(found)
+            return _whole_table(first, out)
+        widths = _widths(first[: WIDTH_ROWS + 1])
+        listing.layout = _layout(widths)
+        out.write(ops.table([list(header)], widths=widths))
+        with given.read(listing) as streams:
+            return _write_lines((line for _, line in journals.merged(streams)), out)
+    with given.read(listing) as streams:
+        items = journals.merged(streams)
+        for _, cells in items:
+            first.append(cells)
+            if len(first) > WIDTH_ROWS:
+                break
         else:
-            clock = second + shift  # type: ignore[operator]  # an int whenever date is not None
-        if date:
-            return date + _CLOCK[clock // 60]
-        return f"{_CLOCK[clock // 60]}:{_TWO_DIGITS[clock % 60]}"
+            return _whole_table(first, out)
+        widths = _widths(first)
+        out.write(ops.table([list(cells) for cells in first], widths=widths))
+        layout = _layout(widths)
+        return len(first) - 1 + _write_lines(((layout % cells).rstrip() for _, cells in items), out)
 
-    def _hour(self, hour: int) -> tuple[int | None, str | None]:
-        start = hour * 3600
-        offset = time.localtime(start).tm_gmtoff
-        known: tuple[int | None, str | None] = (None, None)
-        if time.localtime(start + 3599).tm_gmtoff == offset:
-            day, clock = divmod(start + offset, 86400)
-            if clock + 3599 < 86400:
-                known = (clock - start, "" if day == self.today else self._date(day))
-            else:
-                known = (offset, None)
-        if len(self.hours) >= 4096:  # a journal of months: keep the cache small
-            self.hours.clear()
-        self.hours[hour] = known
-        return known
 
-    def _date(self, day: int) -> str:
-        """Local day number ``day`` as the table shows it before the clock."""
-        if len(self.days) >= 4096:
-            self.days.clear()
-        date = self.days[day] = time.strftime("%Y-%m-%d ", time.gmtime(day * 86400))
-        return date
+def _whole_table(rows: list[tuple[str, ...]], out: TextIO) -> int:
+    """The header and every row, as one table; how many rows."""
+    if len(rows) > 1:
+        out.write(ops.table([list(cells) for cells in rows]))
+    return len(rows) - 1
+
+
+def _widths(rows: list[tuple[str, ...]]) -> list[int]:
+    """Each column's width but the last's, as ``ops.table`` sets them for these rows."""
+    return [max(len(cells[i]) for cells in rows) for i in range(len(rows[0]) - 1)]
+
+
+def _layout(widths: list[int]) -> str:
+    """A row as ``ops.table`` lays it out with these widths, as a ``%`` format."""
+    return "".join(f"%-{width}s  " for width in widths) + "%s"
+
+
+def _write_lines(lines: Iterator[str], out: TextIO) -> int:
+    """The lines written in batches (one write per line costs more than the line); how many."""
+    count = 0
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == 256:
+            out.write("\n".join(batch) + "\n")
+            count += 256
+            batch.clear()
+    if batch:
+        out.write("\n".join(batch) + "\n")
+    return count + len(batch)
 
 
 def write_json(given: Journals, lines: Iterator[tuple[float, str]], out: TextIO) -> None:

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from selfheal.commands import common as ops
-from selfheal.commands.history import LocalTimes
+from selfheal.core.local_time import LocalTimes
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Africa/Monrovia", "Asia/Kolkata"]
 
@@ -38,7 +38,7 @@ def zone(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def test_local_times_match_ops_local_today_and_on_other_days(zone: str) -> None:
-    stamp = LocalTimes()
+    stamp = LocalTimes(time.time())
     now = stamp.now
     # Today (to the second), yesterday and last year; minute edges; the same minute twice.
     times = [now - 3600 * k - s for k in (0, 1, 30, 24 * 400) for s in (0, 0.4, 59, 60, 61, 3599.9)]
@@ -59,7 +59,7 @@ def test_any_time_in_any_zone_reads_as_ops_local(zone: str, moments: list[float]
 
 def test_summer_time_changes_read_as_ops_local(zone: str) -> None:
     """Every minute around this year's and 1971's changes of offset, where they fall within an hour."""
-    stamp = LocalTimes()
+    stamp = LocalTimes(time.time())
     for year_start in (time.mktime((time.localtime().tm_year, 1, 1, 0, 0, 0, 0, 0, -1)), 31_536_000.0):
         offsets = {}
         for day in range(366):
@@ -74,7 +74,7 @@ def test_summer_time_changes_read_as_ops_local(zone: str) -> None:
 
 
 def test_the_caches_stay_small_over_a_long_journal() -> None:
-    stamp = LocalTimes()
+    stamp = LocalTimes(time.time())
     start = time.time() - 86400 * 3000
     for hour in range(50_000):
         stamp(start + hour * 3600 + 7)
@@ -83,7 +83,7 @@ def test_the_caches_stay_small_over_a_long_journal() -> None:
 
 def test_every_few_minutes_of_yesterday_today_and_tomorrow_read_as_ops_local(zone: str) -> None:
     """Local midnights, today's and the days' around it, also inside a UTC hour (Kolkata, Monrovia)."""
-    stamp = LocalTimes()
+    stamp = LocalTimes(time.time())
     for minutes in range(-48 * 60, 48 * 60, 7):
         moment = stamp.now + minutes * 60 + 0.25
         assert stamp(moment) == ops.local(moment, stamp.now), (zone, moment)
