@@ -219,7 +219,7 @@ class Listing:
         )
 
     def rows(self, events: Iterator[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
-        stamp = LocalTimes(self.now)
+        stamp = LocalTimes(self.now).__call__  # bound: calling the instance looks its method up each time
         fleet = self.fleet
         layout = self.layout
         for event in self.wanted(events):
