@@ -110,8 +110,22 @@ def main(
             # row the interrupted write cut short.
             out.write("\n")
         return speak(out, name, "interrupted")
+    except BrokenPipeError as exc:
+        if speak is to_person:
+            return reader_left(out)
+        return internal_error(out, name, exc, verbose, speak)
     except Exception as exc:  # the last line of defence: one line, not a traceback
         return internal_error(out, name, exc, verbose, speak)
+
+
+def reader_left(out: TextIO) -> int:
+    """A person's reader went away (``selfheal history | head``): stop quietly, not with a traceback."""
+    try:
+        # What is still buffered goes nowhere when the interpreter flushes it at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file (a test's StringIO): nothing is flushed at exit
+    return 0
 
 
 def usage_lines() -> list[str]:

@@ -9,7 +9,6 @@ first ``WIDTH_ROWS`` rows need.
 
 from __future__ import annotations
 
-import os
 import time
 from contextlib import contextmanager
 
@@ -149,14 +148,11 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     given = Journals(values, env)
     as_json = bool(values["json"])
     listing = Listing(since, name, as_json, given.fleet, journals.window(len(given.sources)))
-    try:
-        if as_json:
-            with given.read(listing) as streams:
-                write_json(given, journals.merged(streams), out)
-            return 0
-        shown = write_table(given, listing, out)
-    except BrokenPipeError:
-        return reader_left(out)
+    if as_json:
+        with given.read(listing) as streams:
+            write_json(given, journals.merged(streams), out)
+        return 0
+    shown = write_table(given, listing, out)
     reading = given.reading
     if not shown:
         out.write(f"no events in {given.label}" + (" for that period" if values["since"] else "") + "\n")
@@ -251,16 +247,6 @@ class Listing:
             yield when, text
 
 
-def reader_left(out: TextIO) -> int:
-    """The reader went away (``| head``): stop quietly, not with a traceback."""
-    try:
-        # What is still buffered goes nowhere when the interpreter flushes it at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass  # not a real file (a test's StringIO): nothing is flushed at exit
-    return 0
-
-
 def write_table(given: Journals, listing: Listing, out: TextIO) -> int:
     """The events as a table, streamed; how many rows were shown.
 
@@ -268,8 +254,9 @@ def write_table(given: Journals, listing: Listing, out: TextIO) -> int:
     every event is a row (no ``--since``, no check named), those rows are
     read here first, and every row is then laid out where it is read (in
     the workers): this process only merges lines. A filter may leave rows
-    only far into the journals, so then the rows stream through this
-    process, laid out here once the first of them set the widths.
+    only far into the journals, and more journals than this process may
+    open at once cannot all be read here: then the rows stream through
+    this process, laid out here once the first of them set the widths.
     """
     header = (
         ("TIME", "HOST", "CHECK", "EVENT", "DETAILS")
@@ -277,7 +264,7 @@ def write_table(given: Journals, listing: Listing, out: TextIO) -> int:
         else ("TIME", "CHECK", "EVENT", "DETAILS")
     )
     first: list[tuple[str, ...]] = [header]
-    if listing.since is None and listing.name is None:
+    if listing.since is None and listing.name is None and _all_open_at_once(given.sources):
         import itertools
 
         found = journals.Reading()
@@ -306,6 +293,19 @@ def write_table(given: Journals, listing: Listing, out: TextIO) -> int:
         out.write(ops.table([list(cells) for cells in first], widths=widths))
         layout = _layout(widths)
         return len(first) - 1 + _write_lines(((layout % cells).rstrip() for _, cells in items), out)
+
+
+def _all_open_at_once(sources: list[journals.Source]) -> bool:
+    """Whether this process may hold a file of every journal open at once, well within its limit.
+
+    The first rows are read here from every journal together; with too
+    many journals, the files beyond the limit would be skipped there, and
+    the widths set by the others.
+    """
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft == resource.RLIM_INFINITY or 4 * len(sources) <= soft
 
 
 def _whole_table(rows: list[tuple[str, ...]], out: TextIO) -> int:

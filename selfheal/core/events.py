@@ -113,10 +113,10 @@ def describe(event: dict[str, object]) -> str:
     if by:
         parts.append(f"by {by}")
     reason = get("reason")
-    if not parts:
-        return f"({reason})" if reason else ""
-    text = parts[0] if len(parts) == 1 else ", ".join(parts)
-    return f"{text} ({reason})" if reason else text
+    text = ", ".join(parts) if len(parts) != 1 else parts[0]  # a part may be empty (an argv of [""])
+    if not reason:
+        return text
+    return f"{text} ({reason})" if text else f"({reason})"
 
 
 def _shown(value: object) -> bool:

@@ -26,7 +26,8 @@ class LocalTimes:
     are worked out once, and each event's clock is one addition. An hour
     that crosses local midnight (a zone half an hour off) is worked out
     event by event with the same arithmetic; one with a change of offset
-    in it (a zone's summer time starts or ends) goes to ``when``. A
+    in it (a zone's summer time starts or ends), or whose clock is not
+    the offset alone (a zone that counts leap seconds), goes to ``when``. A
     fleet's events are sparse (an hour holds few), so the cache is by
     hour, not by minute.
     """
@@ -62,9 +63,16 @@ class LocalTimes:
 
     def _hour(self, hour: int) -> tuple[int | None, str | None]:
         start = hour * 3600
-        offset = time.localtime(start).tm_gmtoff
+        first, last = time.localtime(start), time.localtime(start + 3599)
+        offset = first.tm_gmtoff
         known: tuple[int | None, str | None] = (None, None)
-        if time.localtime(start + 3599).tm_gmtoff == offset:
+        # The arithmetic is trusted for the hour only where localtime agrees with
+        # it at both ends: not across a change of offset, nor in a zone that
+        # counts leap seconds ("right/..."), whose clock is not the offset alone.
+        if (
+            last.tm_gmtoff == offset
+            and _seconds(first) == (start + offset) % 86400 == (_seconds(last) - 3599) % 86400
+        ):
             day, clock = divmod(start + offset, 86400)
             if clock + 3599 < 86400:
                 known = (clock - start, "" if day == self.today else self._date(day))
@@ -81,3 +89,8 @@ class LocalTimes:
             self.days.clear()
         date = self.days[day] = time.strftime("%Y-%m-%d ", time.gmtime(day * 86400))
         return date
+
+
+def _seconds(moment: time.struct_time) -> int:
+    """The second of its day that ``moment`` shows."""
+    return moment.tm_hour * 3600 + moment.tm_min * 60 + moment.tm_sec

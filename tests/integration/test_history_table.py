@@ -9,6 +9,7 @@ rows stream through the command. Both ways give the same table.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import run_selfheal
 
+from selfheal.cli import main
 from selfheal.commands.history import WIDTH_ROWS
 
 NOW = time.time()
@@ -95,3 +97,60 @@ def test_the_first_rows_set_the_widths_and_a_later_longer_cell_pushes_its_line_a
     check_at = offsets[2]
     assert late[check_at:].startswith(f"{LONG}  skipped_cooldown  ")  # no padding left for it, nothing cut
     assert late.endswith("(\\x1b[31mred)")  # a terminal escape is shown, never sent
+
+
+class LeftAfterTable(io.StringIO):
+    """A reader that goes away once the table is written (``| head``), before the counts after it."""
+
+    def write(self, text: str) -> int:
+        if text.startswith("("):
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(text)
+
+
+@pytest.mark.parametrize("command", ["history", "status", "report"])
+def test_a_reader_gone_before_the_last_line_ends_a_command_quietly(tmp_path: Path, command: str) -> None:
+    journal = tmp_path / "journal.jsonl"
+    journal.write_text(
+        json.dumps({"ts": iso(NOW - 3600), "event": "attempt", "check": "web", "attempt": 1}) + "\nnot json\n"
+    )
+    out = LeftAfterTable()
+    args = {"history": ["--journal", str(journal)], "report": ["--journal", str(journal), "--since", "all"]}
+    status = main([command, *args.get(command, ["--state-dir", str(tmp_path)])], stdout=out)
+    assert status == 0
+    assert "Traceback" not in out.getvalue() and "Broken pipe" not in out.getvalue()
+
+
+def test_more_journals_than_may_be_open_at_once_give_the_same_table(tmp_path: Path) -> None:
+    """80 journals under a limit of 64 open files: the first rows are not read all at once here."""
+    import resource
+    import subprocess
+
+    from conftest import clean_env, selfheal_argv
+
+    for number in range(80):
+        host = "h" + "x" * number  # each host's name sets the HOST column if its rows count
+        lines = [
+            json.dumps(
+                {"ts": iso(NOW - 20 * 86400 + index * 60 + number), "event": "attempt", "check": "web"}
+            )
+            for index in range(150)
+        ]
+        (tmp_path / host).mkdir()
+        (tmp_path / host / "journal.jsonl").write_text("\n".join(lines) + "\n")
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    def run(*args: str) -> str:
+        result = subprocess.run(
+            selfheal_argv("history", "--journal", tmp_path, "--jobs", "3", *args),
+            capture_output=True, text=True, env=clean_env(), preexec_fn=limited, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0 and not result.stderr, result.stderr
+        return result.stdout
+
+    listed = run()
+    assert "Too many open files" not in listed
+    assert listed == run("--since", "30d")
+    assert len(listed.splitlines()) == 1 + 80 * 150

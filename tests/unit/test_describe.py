@@ -39,6 +39,7 @@ ROWS = [
     ({"event": "gave_up", "reason": "3 attempts within 6h"}, "(3 attempts within 6h)"),
     ({"event": "reset", "by": "bob"}, "by bob"),
     ({"event": "unknown_kind"}, ""),
+    ({"event": "attempt", "argv": [""], "reason": "no heal command"}, "(no heal command)"),
     ({"event": 5, "attempt": True, "duration": "2s"}, ""),
 ]  # fmt: skip
 

@@ -19,7 +19,10 @@ from hypothesis import strategies as st
 from selfheal.commands import common as ops
 from selfheal.core.local_time import LocalTimes
 
-ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Africa/Monrovia", "Asia/Kolkata"]
+ZONES = [
+    "UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Africa/Monrovia", "Asia/Kolkata",
+    "right/Europe/Berlin",  # counts leap seconds: its clock is not UTC plus an offset
+]  # fmt: skip
 
 
 @pytest.fixture(params=ZONES)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 from selfheal.commands import common as ops
-from selfheal.commands.history import READING_OPTIONS, Journals, reader_left
+from selfheal.commands.history import READING_OPTIONS, Journals
 from selfheal.commands.report.figures import Report
 from selfheal.commands.report.text import render_text
 from selfheal.core.argv import HELP_OPTIONS, Option
@@ -67,11 +67,8 @@ def main(command: str, args: list[str], env: Mapping[str, str], out: TextIO) -> 
     if values["output"]:
         write_atomically(str(values["output"]), text)
     else:
-        try:
-            out.write(text)
-            out.flush()
-        except BrokenPipeError:
-            return reader_left(out)
+        out.write(text)
+        out.flush()
     return 0
 
 
