@@ -217,6 +217,11 @@ def _message(detail: object) -> str:
         return str(detail)[:200]
 
 
+_UNTRUSTED = (
+    "etcd closed the TLS handshake (no client certificate, or one it does not trust: fleet.etcd.cert and key)"
+)
+
+
 def _short(exc: BaseException) -> str:
     text = str(getattr(exc, "detail_text", None) or exc)
     if text.startswith("{"):
@@ -231,12 +236,12 @@ def _short(exc: BaseException) -> str:
             "CERTIFICATE_VERIFY_FAILED",
             "certificate verify failed (is fleet.etcd.ca the CA that signed etcd's certificate?)",
         ),
-        # etcd with --client-cert-auth hangs up on a client without a certificate it trusts.
-        (
-            "EOF occurred in violation of protocol",
-            "etcd closed the TLS handshake (no client certificate, or one it does not trust: "
-            "fleet.etcd.cert and key)",
-        ),
+        # etcd with --client-cert-auth hangs up on a client without a certificate it
+        # trusts: the client sees the hang-up, or, when it reads first, etcd's alert.
+        ("EOF occurred in violation of protocol", _UNTRUSTED),
+        ("ALERT_BAD_CERTIFICATE", _UNTRUSTED),
+        ("ALERT_CERTIFICATE_REQUIRED", _UNTRUSTED),
+        ("ALERT_UNKNOWN_CA", _UNTRUSTED),
         ("SSLError", "TLS handshake failed"),
     ):
         if marker in text:
