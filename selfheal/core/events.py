@@ -13,7 +13,11 @@ def number(event: dict[str, object], key: str) -> int | float | None:
     A line can parse and still carry a string where a figure belongs (an
     editor, another tool); history shows no figure rather than ``xs``.
     """
-    value = event.get(key)
+    return _figure(event.get(key))
+
+
+def _figure(value: object) -> int | float | None:
+    """``value`` when it is a number to show (not None, not text, not a boolean); else None."""
     if type(value) is int or type(value) is float:  # the usual case, decided at once
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -53,7 +57,7 @@ def describe(event: dict[str, object]) -> str:
     if type(attempt) is int and 0 <= attempt < 100:
         parts = [_ATTEMPTS[attempt]]
     else:
-        parts = [f"attempt {attempt}"] if _shown(attempt) else []
+        parts = [f"attempt {attempt}"] if _figure(attempt) is not None else []
     kind = event["event"]
     which = _KINDS.get(kind) if type(kind) is str else None
     if which is None and str(kind).startswith("fleet_"):
@@ -81,10 +85,10 @@ def describe(event: dict[str, object]) -> str:
             code = get("exit_code")
             if type(code) is int and -255 <= code <= 255:
                 parts.append(_EXITED[code + 255])
-            elif _shown(code):
+            elif _figure(code) is not None:
                 parts.append(f"exited {code}")
         duration = get("duration")
-        if _shown(duration):
+        if _figure(duration) is not None:
             parts.append(f"after {duration!s}s")  # str(): format() of a float is slower, and the same
         reset = get("reset_failed")
         if isinstance(reset, dict) and reset.get("unit"):
@@ -92,7 +96,7 @@ def describe(event: dict[str, object]) -> str:
             parts.append(f"reset-failed {reset['unit']} first{done}")
     elif which == _RECOVERY:
         took = get("time_to_recover")
-        if _shown(took):
+        if _figure(took) is not None:
             parts.append(f"{took!s}s after the first heal")
     elif which == _REPORTED:
         if get("to"):
@@ -117,9 +121,3 @@ def describe(event: dict[str, object]) -> str:
     if not reason:
         return text
     return f"{text} ({reason})" if text else f"({reason})"
-
-
-def _shown(value: object) -> bool:
-    """Whether a figure is a number to show (not None, not text, not a boolean)."""
-    kind = type(value)
-    return kind is int or kind is float or (isinstance(value, (int, float)) and kind is not bool)
